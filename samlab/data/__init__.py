@@ -1,0 +1,9 @@
+"""Data sets: CIFAR-10/100 with an offline fallback (``images``) and the 2-D variance data set (``variance2d``)."""
+from __future__ import annotations
+
+from .images import *  # noqa: F401,F403
+from .images import __all__ as _images_all
+from .variance2d import *  # noqa: F401,F403
+from .variance2d import __all__ as _variance_all
+
+__all__ = [*_images_all, *_variance_all]
