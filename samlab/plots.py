@@ -1,0 +1,247 @@
+"""One plotting module for every notebook: shared method colours/labels, figure creation and saving.
+
+Figures are built as bare :class:`matplotlib.figure.Figure` objects (never registered with pyplot), so a
+widget callback can draw, render and drop them without leaking figures or showing them twice; a notebook
+cell that ends with the figure still displays it. :func:`save_figure` writes ``figures_dir()/name.png``
+and ``.pdf``; the notebooks and ``make reproduce`` save through it.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .config import check_choice, figures_dir
+
+__all__ = [
+    "METHOD_COLORS", "method_key", "method_label", "method_color", "new_figure", "save_figure",
+    "figure_png", "format_p",
+    "plot_scale_invariance", "plot_perturbation_profiles", "plot_variance_gallery",
+    "plot_generalization_curves",
+]
+
+#: One colour per method across all notebooks (SAMSON_p for other p in purple).
+METHOD_COLORS = {
+    "adam": "#7f7f7f", "sgd": "#7f7f7f", "base": "#7f7f7f",
+    "sam": "#1f77b4", "asam": "#ff7f0e", "samson_2": "#2ca02c", "samson_inf": "#d62728", "samson": "#9467bd",
+    "esam": "#8c564b",
+}
+
+
+def format_p(p: float) -> str:
+    """``2.0 -> '2'``, ``inf -> '∞'``, ``1.5 -> '1.5'`` (for labels)."""
+    p = float(p)
+    if math.isinf(p):
+        return "∞"
+    return f"{p:g}"
+
+
+def method_key(method: str, p: float | None = None) -> str:
+    """Colour key of a method: ``'samson_2'``/``'samson_inf'`` for the paper's SAMSON variants, else the method."""
+    method = method.lower()
+    if method == "samson" and p is not None:
+        if math.isinf(float(p)):
+            return "samson_inf"
+        if float(p) == 2.0:
+            return "samson_2"
+    return method
+
+
+def method_label(method: str, p: float | None = None) -> str:
+    """Human label: ``SAM``, ``ASAM``, ``SAMSON₂``-style ``SAMSON_p`` (mathtext), ``Adam``."""
+    m = method.lower()
+    if m == "samson":
+        if p is None:
+            return "SAMSON"
+        sub = r"\infty" if math.isinf(float(p)) else format_p(p)
+        return "SAMSON$_{" + sub + "}$"
+    return {"adam": "Adam", "sgd": "SGD", "base": "base"}.get(m, m.upper())
+
+
+def method_color(method: str, p: float | None = None) -> str:
+    """The method's colour (see :data:`METHOD_COLORS`)."""
+    return METHOD_COLORS.get(method_key(method, p), "#17becf")
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, panel_size: tuple[float, float] = (3.6, 2.8),
+               sharex: bool | str = False, sharey: bool | str = False, squeeze: bool = False,
+               **kwargs) -> tuple[Figure, np.ndarray]:
+    """A pyplot-free figure with ``nrows x ncols`` panels of ``panel_size`` inches and constrained layout."""
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=squeeze, **kwargs)
+    return fig, axes
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def save_figure(fig: Figure, name: str, *, dpi: int = 150, formats: Iterable[str] = ("png", "pdf")) -> list[Path]:
+    """Write ``fig`` to ``figures_dir()/name.<fmt>`` for each format (PNG and PDF); return the paths."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith((".png", ".pdf")):
+        raise ValueError(f"name={name!r} must be a plain file stem (letters, digits, '_', '-', '.'), no extension")
+    out = figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        check_choice("format", fmt, ("png", "pdf", "svg"))
+        path = out / f"{name}.{fmt}"
+        fig.savefig(path, dpi=dpi, format=fmt)
+        paths.append(path)
+    return paths
+
+
+def figure_png(fig: Figure, *, dpi: int = 80) -> bytes:
+    """Render ``fig`` to PNG bytes (what a widget shows)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _finish(ax, *, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None) -> None:
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize="medium")
+    ax.grid(True, alpha=0.3, linewidth=0.5)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook 01: scale invariance
+# ---------------------------------------------------------------------------------------------------------
+
+def plot_scale_invariance(logits: np.ndarray, sharpness: dict[str, np.ndarray], *,
+                          labels: dict[str, str] | None = None, colors: dict[str, str] | None = None,
+                          title: str | None = None) -> Figure:
+    """Notebook 01 (ASAM report Figs. 2-4): logits and sharpness across positive scaling transformations.
+
+    ``logits``: (K transformations, n inputs, classes); ``sharpness``: name -> (K,) values of
+    L(w + eps) - L(w). Left: the logits of each input (flat lines = same function); right: each sharpness
+    relative to its mean over the K transformations (flat at 1 = scale-invariant).
+    """
+    logits = np.asarray(logits)
+    if logits.ndim != 3:
+        raise ValueError(f"logits must have shape (K, n, classes), got {logits.shape}")
+    k = np.arange(logits.shape[0])
+    fig, axes = new_figure(1, 3, panel_size=(3.5, 2.8))
+    ax = axes[0, 0]
+    for i in range(logits.shape[1]):
+        for c in range(logits.shape[2]):
+            ax.plot(k, logits[:, i, c], lw=1, color=f"C{i % 10}", ls="-" if c == 0 else "--")
+    _finish(ax, xlabel="transformation", ylabel="logit", title="logits of a few inputs")
+    for name, values in sharpness.items():
+        values = np.asarray(values, dtype=float)
+        col = (colors or {}).get(name)
+        lab = (labels or {}).get(name, name)
+        axes[0, 1].plot(k, values, lw=1.2, color=col, label=lab, marker=".", ms=3)
+        mean = float(np.mean(values))
+        rel = values / mean if mean != 0 else values * np.nan
+        axes[0, 2].plot(k, rel, lw=1.2, color=col, label=lab, marker=".", ms=3)
+    axes[0, 1].set_yscale("symlog", linthresh=1e-4)
+    _finish(axes[0, 1], xlabel="transformation", ylabel=r"$L(w+\epsilon)-L(w)$", title="sharpness")
+    _finish(axes[0, 2], xlabel="transformation", ylabel="sharpness / its mean", title="relative sharpness")
+    axes[0, 2].legend(fontsize="small", loc="best")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook 02: worst-case perturbation against the weight value (SAMSON Fig. 1)
+# ---------------------------------------------------------------------------------------------------------
+
+def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | None = None,
+                               panel_size: tuple[float, float] = (2.9, 2.5)) -> Figure:
+    """Notebook 02 (SAMSON Fig. 1): one panel per method, eps* against w, one line per clipping range c.
+
+    ``profiles``: dicts with keys ``method``, ``p``, ``c``, ``w`` (sorted weights) and ``eps``; the line
+    whose ``c`` equals ``highlight`` is drawn thick and black, the others thin and coloured.
+    """
+    panels: dict[tuple[str, float | None], list[dict]] = {}
+    for prof in profiles:
+        panels.setdefault((prof["method"], prof.get("p")), []).append(prof)
+    fig, axes = new_figure(1, len(panels), panel_size=panel_size, sharex=True)
+    cmap = {0: "#9ecae1", 1: "#4292c6", 2: "#08519c", 3: "#6baed6"}
+    for ax, ((method, p), profs) in zip(axes[0], panels.items()):
+        thin = [pr for pr in profs if highlight is None or not math.isclose(pr["c"], highlight)]
+        for j, pr in enumerate(thin):
+            ax.plot(pr["w"], pr["eps"], lw=1.2, color=cmap.get(j, f"C{j}"), label=f"c = {pr['c']:g}")
+        for pr in profs:
+            if highlight is not None and math.isclose(pr["c"], highlight):
+                ax.plot(pr["w"], pr["eps"], lw=2.2, color="black", label=f"c = {pr['c']:g} (slider)")
+        _finish(ax, xlabel="weight value $w$", title=method_label(method, p))
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    axes[0, 0].set_ylabel(r"$\epsilon^*(w)$")
+    axes[0, 0].legend(fontsize="x-small", loc="upper center")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook 03: the 2-D variance study (ASAM report Figs. 5-6)
+# ---------------------------------------------------------------------------------------------------------
+
+def plot_variance_gallery(samples: Sequence[tuple[float, np.ndarray, np.ndarray]], *,
+                          ncols: int = 3, lim: float | None = None) -> Figure:
+    """Notebook 03 (ASAM report Fig. 6): scatter of the 2-D data set for several variances.
+
+    ``samples``: (variance, X of shape (n, 2), y of shape (n,)) triples.
+    """
+    n = len(samples)
+    nrows = max(1, math.ceil(n / ncols))
+    fig, axes = new_figure(nrows, min(ncols, n), panel_size=(2.6, 2.6), sharex=True, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (var, x, y) in zip(axes.flat, samples):
+        x, y = np.asarray(x), np.asarray(y)
+        for cls, col in ((0, "#1f77b4"), (1, "#d62728")):
+            sel = y == cls
+            ax.scatter(x[sel, 0], x[sel, 1], s=2, alpha=0.5, color=col, label=f"class {cls}", rasterized=True)
+        if lim is not None:
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        _finish(ax, title=rf"$\sigma^2 = {var:g}$")
+    axes.flat[0].legend(fontsize="x-small", markerscale=4, loc="upper right")
+    return fig
+
+
+def plot_generalization_curves(test_variances: Sequence[float], curves: dict[float, dict[str, np.ndarray]], *,
+                               labels: dict[str, str] | None = None, colors: dict[str, str] | None = None,
+                               band: str = "min-max", ncols: int | None = None) -> Figure:
+    """Notebook 03 (ASAM report Fig. 5a-e): test error against test variance, one panel per training variance.
+
+    ``curves[train_variance][method]`` is an array (seeds, len(test_variances)) of test errors; the line is
+    the mean over seeds and the band spans ``band`` (``'min-max'`` or ``'std'``: mean +- one standard deviation).
+    """
+    check_choice("band", band, ("min-max", "std"))
+    tv = np.asarray(test_variances, dtype=float)
+    n = len(curves)
+    ncols = ncols or n
+    nrows = math.ceil(n / ncols)
+    fig, axes = new_figure(nrows, ncols, panel_size=(3.0, 2.6), sharex=True, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (train_var, per_method) in zip(axes.flat, curves.items()):
+        for name, errs in per_method.items():
+            errs = np.atleast_2d(np.asarray(errs, dtype=float)) * 100
+            mean = errs.mean(axis=0)
+            if band == "std":
+                lo, hi = mean - errs.std(axis=0), mean + errs.std(axis=0)
+            else:
+                lo, hi = errs.min(axis=0), errs.max(axis=0)
+            col = (colors or {}).get(name)
+            ax.plot(tv, mean, lw=1.4, color=col, label=(labels or {}).get(name, name))
+            if errs.shape[0] > 1:
+                ax.fill_between(tv, lo, hi, color=col, alpha=0.18, linewidth=0)
+        ax.axvline(train_var, color="k", lw=0.8, ls=":")
+        _finish(ax, xlabel=r"test variance $\sigma^2$", title=rf"trained on $\sigma^2 = {train_var:g}$")
+    for row in axes:
+        row[0].set_ylabel("test error (%)")
+    axes.flat[0].legend(fontsize="x-small", loc="upper left")
+    return fig

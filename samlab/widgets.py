@@ -1,0 +1,195 @@
+"""Shared notebook controls and one wiring helper, :func:`interactive_figure`, used by every notebook.
+
+Controls are built once by the constructors here (``rho_slider``, ``p_selector``, ``c_slider``, ...), so
+the same knob looks and behaves the same in every notebook. :func:`interactive_figure` wires a draw
+function to them the way ``ipywidgets.interactive_output`` does (observe ``value``, redraw into one
+``Output``), with three additions:
+
+* the draw function *returns* what to show (a Figure, a string, or a list of them); the helper renders it
+  (figures to PNG, then dropped: no pyplot figure is left open) and replaces the Output's ``outputs`` in
+  one assignment, so the view never flickers and the callback works headless (tests set ``.value`` and
+  read ``out.outputs``);
+* a ``ValueError`` from the draw function (bad rho, c, method...) is shown as a one-line message in the
+  output instead of a traceback from deep inside;
+* slow draws get a Run button: with ``needs_run(**values)`` returning True the output says what a click
+  will compute; cached settings redraw at once.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+import traceback
+from typing import Any, Callable, Mapping, Sequence
+
+import ipywidgets as W
+
+from .config import check_number
+
+__all__ = [
+    "P_CHOICES", "rho_slider", "p_selector", "c_slider", "range_slider", "choice_selector", "toggle",
+    "interactive_figure", "render_outputs", "error_output",
+]
+
+#: The p values offered by :func:`p_selector`: 1 to 8 and infinity.
+P_CHOICES: tuple[tuple[str, float], ...] = tuple((str(i), float(i)) for i in range(1, 9)) + (("∞", math.inf),)
+
+_STYLE = {"description_width": "initial"}
+_LAYOUT = {"width": "320px"}
+
+
+def rho_slider(method: str = "sam", *, value: float | None = None, max: float | None = None,
+               step: float | None = None, description: str | None = None) -> W.FloatSlider:
+    """Neighbourhood radius rho; default value, range and step follow the method's paper default."""
+    from .perturbation import DEFAULT_RHO  # lazy: keep `import samlab.widgets` light
+
+    default = DEFAULT_RHO.get(method, 0.05)
+    value = default if value is None else check_number("rho", value, low=0.0)
+    hi = max if max is not None else (0.5 if default <= 0.1 else 2.0)
+    hi = float(hi) if hi >= value else value
+    st = step if step is not None else (0.005 if hi <= 0.5 else 0.05)
+    return W.FloatSlider(value=value, min=0.0, max=hi, step=st, description=description or "ρ",
+                         readout_format=".3g", continuous_update=False, style=_STYLE, layout=_LAYOUT)
+
+
+def p_selector(value: float = 2.0, *, description: str = "p") -> W.Dropdown:
+    """SAMSON's norm order p: 1 to 8 or infinity (eq. 6)."""
+    value = check_number("p", value, low=1.0, allow_inf=True)
+    if value not in [v for _, v in P_CHOICES]:
+        raise ValueError(f"p={value!r} is not offered; choose one of 1..8 or inf")
+    return W.Dropdown(options=list(P_CHOICES), value=value, description=description, style=_STYLE,
+                      layout={"width": "160px"})
+
+
+def c_slider(value: float = 0.1, *, min: float = 0.01, max: float = 0.5, step: float = 0.01,
+             description: str = "c") -> W.FloatSlider:
+    """Weight range c (weights restricted to [-c, c]; SAMSON Fig. 1 and Algorithm 1)."""
+    value = check_number("c", value, low=0.0, low_open=True)
+    return W.FloatSlider(value=value, min=min, max=max, step=step, description=description,
+                         readout_format=".2f", continuous_update=False, style=_STYLE, layout=_LAYOUT)
+
+
+def range_slider(value: tuple[float, float] = (0.5, 1.5), *, min: float = 0.1, max: float = 3.0,
+                 step: float = 0.05, description: str = "range") -> W.FloatRangeSlider:
+    """A [low, high] interval (e.g. the range of the positive scaling factors tau)."""
+    return W.FloatRangeSlider(value=value, min=min, max=max, step=step, description=description,
+                              readout_format=".2f", continuous_update=False, style=_STYLE, layout=_LAYOUT)
+
+
+def choice_selector(options: Sequence[Any], value: Any = None, *, description: str = "") -> W.Dropdown:
+    """A dropdown over ``options`` (values or ``(label, value)`` pairs)."""
+    opts = list(options)
+    values = [o[1] if isinstance(o, tuple) else o for o in opts]
+    value = values[0] if value is None else value
+    if value not in values:
+        raise ValueError(f"{description or 'value'}={value!r} is not one of {values}")
+    return W.Dropdown(options=opts, value=value, description=description, style=_STYLE,
+                      layout={"width": "260px"})
+
+
+def toggle(value: bool = False, *, description: str = "") -> W.Checkbox:
+    """An on/off switch."""
+    return W.Checkbox(value=bool(value), description=description, indent=False, style=_STYLE)
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+
+def _figure_bundle(fig: Any, dpi: int) -> dict:
+    from .plots import figure_png
+
+    png = base64.b64encode(figure_png(fig, dpi=dpi)).decode("ascii")
+    return {"output_type": "display_data", "data": {"image/png": png, "text/plain": repr(fig)}, "metadata": {}}
+
+
+def _html_bundle(text: str) -> dict:
+    return {"output_type": "display_data", "data": {"text/html": text, "text/plain": text}, "metadata": {}}
+
+
+def error_output(exc: BaseException) -> dict:
+    """An output bundle with a short, readable message for ``exc`` (no traceback for ValueError)."""
+    if isinstance(exc, ValueError):
+        msg = f"<b>Cannot draw:</b> {html.escape(str(exc))}"
+        plain = f"Cannot draw: {exc}"
+    else:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3))
+        msg = f"<b>{type(exc).__name__}:</b> {html.escape(str(exc))}<pre>{html.escape(tb)}</pre>"
+        plain = f"{type(exc).__name__}: {exc}"
+    return {"output_type": "display_data",
+            "data": {"text/html": f'<div style="color:#b00020">{msg}</div>', "text/plain": plain},
+            "metadata": {}}
+
+
+def render_outputs(result: Any, *, dpi: int = 80) -> tuple[dict, ...]:
+    """Turn what a draw function returned (Figure, str, object with ``_repr_html_``, or a list) into outputs."""
+    from matplotlib.figure import Figure
+
+    items = result if isinstance(result, (list, tuple)) else [result]
+    out = []
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, Figure):
+            out.append(_figure_bundle(item, dpi))
+        elif isinstance(item, str):
+            out.append({"output_type": "stream", "name": "stdout", "text": item if item.endswith("\n") else item + "\n"})
+        elif hasattr(item, "_repr_html_"):
+            out.append(_html_bundle(item._repr_html_()))
+        else:
+            out.append({"output_type": "stream", "name": "stdout", "text": f"{item}\n"})
+    return tuple(out)
+
+
+def interactive_figure(draw: Callable[..., Any], controls: Mapping[str, W.ValueWidget], *,
+                       continuous: bool = False, needs_run: Callable[..., bool] | None = None,
+                       run_label: str = "Run", describe_run: Callable[..., str] | None = None,
+                       dpi: int = 80, columns: int = 3) -> tuple[W.VBox, W.Output]:
+    """Wire ``draw(**values)`` to ``controls`` and return ``(ui, out)``; display ``ui`` in the notebook.
+
+    ``draw`` returns what to show (see :func:`render_outputs`). ``continuous`` sets every slider's
+    ``continuous_update`` (redraw while dragging; only for draws well under 100 ms). With ``needs_run``,
+    a change whose ``needs_run(**values)`` is True shows ``describe_run(**values)`` and waits for the Run
+    button; otherwise it redraws at once. While ``draw`` runs inside a kernel, its printing and progress
+    bars appear in ``out``; the result then replaces them.
+    """
+    if not controls:
+        raise ValueError("controls must name at least one widget")
+    for name, w in controls.items():
+        if not hasattr(w, "value"):
+            raise ValueError(f"controls[{name!r}] is a {type(w).__name__}, not a value widget")
+        if hasattr(w, "continuous_update"):
+            w.continuous_update = bool(continuous)
+    out = W.Output()
+    button = W.Button(description=run_label, button_style="primary", icon="play") if needs_run else None
+
+    def values() -> dict[str, Any]:
+        return {k: w.value for k, w in controls.items()}
+
+    def redraw(force: bool = False) -> None:
+        vals = values()
+        try:
+            if needs_run is not None and not force and needs_run(**vals):
+                text = describe_run(**vals) if describe_run else f"Not computed yet: click {run_label}."
+                out.outputs = render_outputs(text)
+                if button is not None:
+                    button.disabled = False
+                return
+            with out:  # inside a kernel: progress bars and prints of a long draw show here meanwhile
+                result = draw(**vals)
+            out.outputs = render_outputs(result, dpi=dpi)
+            if button is not None:
+                button.disabled = True
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never swallowed silently
+            out.outputs = (error_output(exc),)
+
+    for w in controls.values():
+        w.observe(lambda _change: redraw(), names="value")
+    widgets = list(controls.values())
+    rows = [W.HBox(widgets[i:i + columns]) for i in range(0, len(widgets), columns)]
+    if button is not None:
+        button.on_click(lambda _b: redraw(force=True))
+        rows.append(button)
+    redraw()
+    ui = W.VBox([*rows, out])
+    ui.redraw = redraw  # type: ignore[attr-defined]  # for tests and notebooks: redraw(force=True) runs
+    ui.button = button  # type: ignore[attr-defined]
+    return ui, out
