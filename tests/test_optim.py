@@ -1,0 +1,355 @@
+"""samlab.optim.SAM: the step against hand-derived values, restore exactness, BatchNorm, resume, ESAM."""
+from __future__ import annotations
+
+import copy
+import io
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from samlab.optim import SAM, frozen_norm_statistics, sample_loss_fn
+
+T = torch.tensor
+
+
+def quadratic_step(method, rho, **kw):
+    """One SAM step on L(w) = 0.5 * sum(a * w^2) with SGD lr 1; returns (w_before, w_after, a)."""
+    w = nn.Parameter(T([[1.0, -2.0]]))
+    a = T([[1.0, 3.0]])
+    opt = SAM([w], torch.optim.SGD, method=method, rho=rho, lr=1.0, **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * (a * w**2).sum()
+        loss.backward()
+        return loss
+
+    before = w.detach().clone()
+    loss = opt.step(closure)
+    assert loss.item() == pytest.approx(0.5 * (1 + 12))
+    return before, w.detach().clone(), a
+
+
+def test_sam_step_uses_the_gradient_at_w_plus_eps():
+    # g = a w = [1, -6]; eps = 0.1 [1, -6] / sqrt(37); new w = w - a (w + eps)
+    w, new, a = quadratic_step("sam", 0.1)
+    eps = 0.1 * T([[1.0, -6.0]]) / math.sqrt(37)
+    torch.testing.assert_close(new, w - a * (w + eps))
+
+
+def test_asam_step_by_hand():
+    # T = |w| + 0.01 = [1.01, 2.01]; Tg = [1.01, -12.06]; eps = rho T Tg / ||Tg||
+    w, new, a = quadratic_step("asam", 0.5)
+    t = T([[1.01, 2.01]])
+    tg = t * T([[1.0, -6.0]])
+    eps = 0.5 * t * tg / tg.norm()
+    torch.testing.assert_close(new, w - a * (w + eps))
+
+
+def test_samson_inf_step_by_hand():
+    # ||W||_inf = 2 -> T = [0.5, 1]; Tg = [0.5, -6]; eps = rho T Tg / ||Tg||
+    w, new, a = quadratic_step("samson", 0.5, p=float("inf"))
+    t = T([[0.5, 1.0]])
+    tg = t * T([[1.0, -6.0]])
+    eps = 0.5 * t * tg / tg.norm()
+    torch.testing.assert_close(new, w - a * (w + eps))
+
+
+def test_paper_defaults():
+    w = [nn.Parameter(torch.ones(2, 2))]
+    assert SAM(w, torch.optim.SGD, lr=0.1).param_groups[0]["rho"] == 0.05
+    g = SAM(w, torch.optim.SGD, method="asam", lr=0.1).param_groups[0]
+    assert (g["rho"], g["eta"]) == (0.5, 0.01)
+    g = SAM(w, torch.optim.SGD, method="samson", lr=0.1).param_groups[0]
+    assert (g["rho"], g["eta"]) == (0.5, 0.0)
+
+
+def make_net(bn=True, seed=0):
+    torch.manual_seed(seed)
+    layers = [nn.Linear(4, 8)] + ([nn.BatchNorm1d(8)] if bn else []) + [nn.ReLU(), nn.Linear(8, 3)]
+    return nn.Sequential(*layers)
+
+
+def batch(seed=1, n=16):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+def ce_closure(model, opt, x, y):
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+    return closure
+
+
+@pytest.mark.parametrize("method", ["sam", "asam", "samson"])
+def test_restore_is_exact(method):
+    model = make_net()
+    before = copy.deepcopy(model.state_dict())
+    opt = SAM(model.parameters(), torch.optim.SGD, method=method, rho=0.5, lr=0.0)
+    x, y = batch()
+    opt.step(ce_closure(model, opt, x, y))
+    for k, v in model.state_dict().items():
+        if "running" not in k and "num_batches" not in k:
+            assert torch.equal(v, before[k]), k
+
+
+def test_batchnorm_statistics_come_from_the_first_pass_only():
+    model = make_net()
+    ref = copy.deepcopy(model)
+    x, y = batch()
+    opt = SAM(model.parameters(), torch.optim.SGD, method="samson", rho=2.0, lr=0.1)
+    opt.step(ce_closure(model, opt, x, y))
+    ref(x)  # one training-mode forward at w
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.equal(getattr(model[1], name), getattr(ref[1], name)), name
+
+
+def test_batchnorm_statistics_with_sds_three_passes():
+    model = make_net()
+    ref = copy.deepcopy(model)
+    x, y = batch()
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.5, gamma=0.5, lr=0.1)
+    opt.step(sample_loss=sample_loss_fn(model, x, y))
+    ref(x)
+    assert torch.equal(model[1].running_mean, ref[1].running_mean)
+    assert torch.equal(model[1].num_batches_tracked, ref[1].num_batches_tracked)
+
+
+def test_frozen_norm_statistics_restores_buffers():
+    bn = nn.BatchNorm1d(3)
+    with frozen_norm_statistics():
+        bn(torch.randn(5, 3) + 10)
+    assert torch.equal(bn.running_mean, torch.zeros(3))
+    assert bn.num_batches_tracked.item() == 0
+
+
+@pytest.mark.parametrize("base, kw", [(torch.optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=5e-4)),
+                                      (torch.optim.Adam, dict(lr=0.01))])
+def test_rho_zero_is_exactly_the_base_optimizer(base, kw):
+    model, ref = make_net(), make_net()
+    opt = SAM(model.parameters(), base, rho=0.0, **kw)
+    ref_opt = base(ref.parameters(), **kw)
+    for s in range(3):
+        x, y = batch(s)
+        opt.step(ce_closure(model, opt, x, y))
+        ce_closure(ref, ref_opt, x, y)()
+        ref_opt.step()
+    for (k, v), (_, r) in zip(model.state_dict().items(), ref.state_dict().items()):
+        assert torch.equal(v, r), k
+
+
+def test_zero_gradient_gives_no_nan():
+    w = nn.Parameter(torch.ones(2, 2))
+    for method in ("sam", "asam", "samson"):
+        opt = SAM([w], torch.optim.SGD, method=method, lr=0.1)
+
+        def closure():
+            opt.zero_grad()
+            loss = (w * 0).sum()
+            loss.backward()
+            return loss
+        opt.step(closure)
+        assert torch.equal(w.detach(), torch.ones(2, 2))
+
+
+def run_steps(model, opt, steps, start=0, sds=False):
+    for s in range(start, start + steps):
+        x, y = batch(s)
+        if sds:
+            opt.step(sample_loss=sample_loss_fn(model, x, y))
+        else:
+            opt.step(ce_closure(model, opt, x, y))
+
+
+@pytest.mark.parametrize("base, kw", [(torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+                                      (torch.optim.Adam, dict(lr=0.01))])
+def test_state_dict_resume_is_bit_for_bit(base, kw):
+    opts = dict(method="asam", rho=0.5, beta=0.6, gamma=0.5, clip=0.8)
+    model = make_net()
+    opt = SAM(model.parameters(), base, generator=torch.Generator().manual_seed(3), **opts, **kw)
+    run_steps(model, opt, 6, sds=True)
+
+    model2 = make_net()
+    opt2 = SAM(model2.parameters(), base, generator=torch.Generator().manual_seed(3), **opts, **kw)
+    run_steps(model2, opt2, 3, sds=True)
+    buf = io.BytesIO()
+    torch.save({"model": model2.state_dict(), "opt": opt2.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf, weights_only=True)
+    model3 = make_net(seed=99)
+    opt3 = SAM(model3.parameters(), base, generator=torch.Generator().manual_seed(1234), **opts, **kw)
+    model3.load_state_dict(saved["model"])
+    opt3.load_state_dict(saved["opt"])
+    assert opt3.state, "the base optimizer's state (momentum / Adam moments) must be restored"
+    run_steps(model3, opt3, 3, start=3, sds=True)
+    for (k, v), (_, r) in zip(model.state_dict().items(), model3.state_dict().items()):
+        assert torch.equal(v, r), k
+
+
+def test_beta_gamma_one_equals_plain_sam():
+    a, b = make_net(), make_net()
+    opt_a = SAM(a.parameters(), torch.optim.SGD, method="samson", lr=0.1, momentum=0.9)
+    opt_b = SAM(b.parameters(), torch.optim.SGD, method="samson", lr=0.1, momentum=0.9, beta=1.0, gamma=1.0)
+    run_steps(a, opt_a, 3)
+    run_steps(b, opt_b, 3, sds=True)
+    for (k, v), (_, r) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(v, r, rtol=0, atol=1e-6, msg=k)
+
+
+def test_sds_descends_on_exactly_the_top_samples():
+    # L_i(w) = c_i * w with w a scalar; g = mean(c) = 2.75 > 0, so eps > 0 and the rise is eps * c_i:
+    # gamma = 0.5 keeps ceil(0.5 * 4) = 2 samples, those with the largest c: indices {1, 2}.
+    w = nn.Parameter(T([1.0]))
+    c = T([1.0, 5.0, 3.0, 2.0])
+    seen = []
+
+    def sample_loss(indices=None):
+        seen.append(None if indices is None else sorted(indices.tolist()))
+        cc = c if indices is None else c[indices]
+        return cc * w
+
+    opt = SAM([w], torch.optim.SGD, rho=0.1, gamma=0.5, lr=1.0)
+    loss = opt.step(sample_loss=sample_loss)
+    assert seen == [None, None, [1, 2]]
+    assert loss.item() == pytest.approx(2.75)
+    # descent gradient = mean(c[1, 2]) = 4 -> w = 1 - 4
+    assert w.item() == pytest.approx(-3.0)
+
+
+def test_sds_rounds_up():
+    w = nn.Parameter(T([1.0]))
+    seen = []
+
+    def sample_loss(indices=None):
+        seen.append(indices)
+        return (T([1.0, 2.0, 3.0]) if indices is None else T([1.0, 2.0, 3.0])[indices]) * w
+
+    SAM([w], torch.optim.SGD, rho=0.1, gamma=0.5, lr=1.0).step(sample_loss=sample_loss)
+    assert len(seen[-1]) == 2  # ceil(0.5 * 3)
+
+
+def test_swp_leaves_out_whole_tensors_and_computes_no_gradient_for_them():
+    model = make_net(bn=False)
+    params = list(model.parameters())
+    opt = SAM(params, torch.optim.SGD, rho=0.3, beta=0.5, lr=0.0, generator=torch.Generator().manual_seed(0))
+    x, y = batch()
+    with opt.ascent():
+        nn.functional.cross_entropy(model(x), y).backward()
+    mask = opt._swp_mask
+    kept = [w for w in params if mask[w]]
+    left = [w for w in params if not mask[w]]
+    assert kept and left, "seed 0 should keep some tensors and leave some out"
+    assert all(w.grad is None for w in left), "left-out tensors must compute no gradient"
+    assert all(w.requires_grad for w in params), "requires_grad is restored after the ascent pass"
+    grads = {w: w.grad.clone() for w in kept}
+    before = [w.detach().clone() for w in params]
+    opt.first_step()
+    # eps = (rho / beta) g / ||g over kept tensors|| on kept tensors, exactly 0 elsewhere
+    norm = torch.sqrt(sum((g**2).sum() for g in grads.values()))
+    for w, b in zip(params, before):
+        if w in grads:
+            torch.testing.assert_close(w.detach() - b, 0.3 / 0.5 * grads[w] / norm)
+        else:
+            assert torch.equal(w.detach(), b)
+    opt.second_step()
+
+
+def test_swp_mask_frequency_matches_beta():
+    params = [nn.Parameter(torch.ones(2, 2)) for _ in range(400)]
+    opt = SAM(params, torch.optim.SGD, beta=0.6, lr=0.1, generator=torch.Generator().manual_seed(0))
+    with opt.ascent():
+        pass
+    frac = sum(opt._swp_mask.values()) / len(params)
+    assert abs(frac - 0.6) < 0.08
+
+
+def test_clip_clamps_weights_not_biases():
+    lin = nn.Linear(3, 2)
+    with torch.no_grad():
+        lin.weight.fill_(5.0)
+        lin.bias.fill_(5.0)
+    opt = SAM(lin.parameters(), torch.optim.SGD, rho=0.05, lr=0.0, clip=0.2)
+    x = torch.randn(4, 3)
+    opt.step(sample_loss=lambda idx=None: (lin(x if idx is None else x[idx]) ** 2).sum(1))
+    assert lin.weight.abs().max().item() == pytest.approx(0.2)
+    assert torch.all(lin.bias == 5.0)
+
+
+def test_asam_sharpness_invariant_to_relu_rescaling_sam_is_not():
+    """Scale a hidden ReLU neuron's incoming weights by tau and outgoing by 1/tau (no biases)."""
+    torch.manual_seed(0)
+    W, V = torch.randn(5, 3), torch.randn(2, 5)
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+
+    def sharpness(W, V, method):
+        ps = [W.clone().requires_grad_(), V.clone().requires_grad_()]
+        loss = nn.functional.cross_entropy(torch.relu(x @ ps[0].T) @ ps[1].T, y)
+        grads = torch.autograd.grad(loss, ps)
+        from samlab.perturbation import worst_case_perturbation
+        eps = worst_case_perturbation(ps, grads, method=method, rho=0.5, eta=0.0)
+        with torch.no_grad():
+            pert = nn.functional.cross_entropy(torch.relu(x @ (ps[0] + eps[0]).T) @ (ps[1] + eps[1]).T, y)
+        return (pert - loss).item()
+
+    tau = torch.tensor([0.2, 3.0, 5.0, 0.3, 1.0])
+    W2, V2 = W * tau[:, None], V / tau[None, :]
+    assert sharpness(W, V, "asam") == pytest.approx(sharpness(W2, V2, "asam"), rel=1e-4)
+    assert sharpness(W, V, "sam") != pytest.approx(sharpness(W2, V2, "sam"), rel=0.1)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(method="adamw"), "method"),
+    (dict(rho=-1.0), "rho"),
+    (dict(method="samson", p=0.9), "p"),
+    (dict(beta=0.0), "beta"),
+    (dict(beta=1.5), "beta"),
+    (dict(gamma=0.0), "gamma"),
+    (dict(gamma=2.0), "gamma"),
+    (dict(clip=0.0), "clip"),
+    (dict(clip=-0.1), "clip"),
+    (dict(adaptive_params="biases"), "adaptive_params"),
+])
+def test_bad_input_raises_valueerror_naming_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SAM([nn.Parameter(torch.ones(2))], torch.optim.SGD, lr=0.1, **kwargs)
+
+
+def test_sds_without_per_sample_losses_is_refused():
+    w = nn.Parameter(torch.ones(2))
+    opt = SAM([w], torch.optim.SGD, lr=0.1, gamma=0.5)
+    with pytest.raises(ValueError, match="gamma"):
+        opt.step(lambda: (w**2).sum())
+    with pytest.raises(ValueError, match=r"\[B\]"):
+        opt.step(sample_loss=lambda idx=None: (w**2).sum())
+
+
+def test_base_optimizer_must_be_a_class():
+    with pytest.raises(ValueError, match="base_optimizer"):
+        SAM([nn.Parameter(torch.ones(2))], torch.optim.SGD([nn.Parameter(torch.ones(1))], lr=0.1))
+
+
+def test_works_with_an_lr_scheduler_and_exception_restores_w():
+    model = make_net()
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.5, lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    run_steps(model, opt, 1)
+    sched.step()
+    assert opt.param_groups[0]["lr"] < 0.1 and opt.base_optimizer.param_groups[0]["lr"] < 0.1
+    before = [p.detach().clone() for p in model.parameters()]
+    calls = []
+
+    def closure():
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return ce_closure(model, opt, *batch())()
+
+    with pytest.raises(KeyboardInterrupt):
+        opt.step(closure)
+    for p, b in zip(model.parameters(), before):
+        assert torch.equal(p.detach(), b)

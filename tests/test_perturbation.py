@@ -1,0 +1,127 @@
+"""worst_case_perturbation against SAM eq. 2, ASAM eq. 4 and SAMSON eq. 6, derived by hand on tiny tensors."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from samlab.perturbation import perturbation_norm, worst_case_perturbation
+
+T = torch.tensor
+
+
+def close(a, b, tol=1e-6):
+    torch.testing.assert_close(a, T(b, dtype=a.dtype) if not torch.is_tensor(b) else b, rtol=tol, atol=tol)
+
+
+def test_sam_eq2_is_rho_times_unit_gradient():
+    w, g = T([1.0, 2.0]), T([3.0, 4.0])
+    (eps,) = worst_case_perturbation([w], [g], method="sam", rho=0.05)
+    close(eps, [0.03, 0.04])  # 0.05 * [3, 4] / 5
+    assert perturbation_norm([w], [eps], method="sam") == pytest.approx(0.05)
+
+
+def test_sam_norm_runs_over_all_tensors_and_ignores_none():
+    w1, w2, w3 = T([0.0]), T([0.0]), T([9.0])
+    eps = worst_case_perturbation([w1, w2, w3], [T([3.0]), T([4.0]), None], method="sam", rho=1.0)
+    close(eps[0], [0.6])
+    close(eps[1], [0.8])
+    assert eps[2] is None
+
+
+def test_asam_eq4_weights_only():
+    # T = |w| = [1, 2]; T g = [3, 8]; eps = rho T^2 g / ||T g|| = rho [3, 16] / sqrt(73)
+    w, g = T([[1.0, -2.0]]), T([[3.0, 4.0]])
+    (eps,) = worst_case_perturbation([w], [g], method="asam", rho=0.5, eta=0.0)
+    close(eps, [[0.5 * 3 / math.sqrt(73), 0.5 * 16 / math.sqrt(73)]])
+    assert perturbation_norm([w], [eps], method="asam") == pytest.approx(0.5)
+
+
+def test_asam_eta_is_added_to_the_magnitude():
+    # T = |w| + 0.5 = [1.5, 2.5]; T g = [4.5, 10]; eps = rho [6.75, 25] / sqrt(120.25)
+    w, g = T([[1.0, 2.0]]), T([[3.0, 4.0]])
+    (eps,) = worst_case_perturbation([w], [g], method="asam", rho=1.0, eta=0.5)
+    n = math.sqrt(4.5**2 + 10**2)
+    close(eps, [[6.75 / n, 25 / n]])
+    assert perturbation_norm([w], [eps], method="asam", eta=0.5) == pytest.approx(1.0)
+
+
+def test_asam_leaves_biases_unscaled_by_default():
+    # weight: T = |w| = 2, bias: T = 1. Tg = [2*1, 1*1]; eps = [4, 1] / sqrt(5)
+    w, b = T([[2.0]]), T([7.0])
+    eps_w, eps_b = worst_case_perturbation([w, b], [T([[1.0]]), T([1.0])], method="asam", rho=1.0, eta=0.0)
+    close(eps_w, [[4 / math.sqrt(5)]])
+    close(eps_b, [1 / math.sqrt(5)])
+    # adaptive=[True, True]: T_b = 7 -> Tg = [2, 7], eps = [4, 49] / sqrt(53)
+    eps_w, eps_b = worst_case_perturbation([w, b], [T([[1.0]]), T([1.0])], method="asam", rho=1.0,
+                                           eta=0.0, adaptive=[True, True])
+    close(eps_b, [49 / math.sqrt(53)])
+
+
+def test_samson_eq6_p2():
+    # ||W||_2 = 5 -> T = [0.6, 0.8]; g = 1 -> T g = [0.6, 0.8], norm 1 -> eps = rho [0.36, 0.64]
+    w, g = T([[3.0, 4.0]]), T([[1.0, 1.0]])
+    (eps,) = worst_case_perturbation([w], [g], method="samson", rho=0.5, p=2)
+    close(eps, [[0.18, 0.32]])
+    assert perturbation_norm([w], [eps], method="samson", p=2) == pytest.approx(0.5)
+
+
+def test_samson_eq6_pinf():
+    # ||W||_inf = 4 -> T = [0.75, 1]; T g = [0.75, 1], norm 1.25 -> eps = rho [0.5625, 1] / 1.25
+    w, g = T([[3.0, -4.0]]), T([[1.0, 1.0]])
+    (eps,) = worst_case_perturbation([w], [g], method="samson", rho=0.5, p=float("inf"))
+    close(eps, [[0.5 * 0.45, 0.5 * 0.8]])
+
+
+def test_samson_p1():
+    # ||W||_1 = 7 -> T = [3/7, 4/7]; T g = T; eps = rho T^2 / ||T|| = rho [9, 16] / (7 * 5)
+    w, g = T([[3.0, 4.0]]), T([[1.0, 1.0]])
+    (eps,) = worst_case_perturbation([w], [g], method="samson", rho=1.0, p=1)
+    close(eps, [[9 / 35, 16 / 35]])
+
+
+def test_fig1_samson_moves_with_the_range_asam_does_not():
+    # One-hot gradient on the weight 0.1 (SAMSON Fig. 1's "grad L = 1"): eps = rho * T.
+    rho = 0.5
+    for c in (0.2, 0.4):
+        w = T([[0.1, c, -c / 2]])
+        g = T([[1.0, 0.0, 0.0]])
+        (asam,) = worst_case_perturbation([w], [g], method="asam", rho=rho, eta=0.0)
+        (s_inf,) = worst_case_perturbation([w], [g], method="samson", rho=rho, p=float("inf"))
+        (sam,) = worst_case_perturbation([w], [g], method="sam", rho=rho)
+        assert asam[0, 0].item() == pytest.approx(rho * 0.1)          # independent of c
+        assert s_inf[0, 0].item() == pytest.approx(rho * 0.1 / c)     # 0.25 at c=0.2, 0.125 at c=0.4
+        assert sam[0, 0].item() == pytest.approx(rho)                 # flat line
+
+
+def test_zero_gradient_gives_zero_not_nan():
+    for method in ("sam", "asam", "samson"):
+        (eps,) = worst_case_perturbation([T([[1.0, 2.0]])], [torch.zeros(1, 2)], method=method, rho=0.5)
+        assert torch.equal(eps, torch.zeros(1, 2))
+    # all-zero weights under SAMSON: T = 0/||0|| is taken as 0, so eps = 0 too
+    (eps,) = worst_case_perturbation([torch.zeros(2, 2)], [torch.ones(2, 2)], method="samson", rho=0.5)
+    assert torch.equal(eps, torch.zeros(2, 2))
+
+
+def test_gradients_are_not_modified():
+    g = T([[3.0, 4.0]])
+    worst_case_perturbation([T([[1.0, 2.0]])], [g], method="asam", rho=0.5)
+    assert torch.equal(g, T([[3.0, 4.0]]))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(method="adam", rho=0.1), "method"),
+    (dict(method="sam", rho=-0.1), "rho"),
+    (dict(method="samson", rho=0.1, p=0.5), "p"),
+    (dict(method="asam", rho=0.1, eta=-1.0), "eta"),
+    (dict(method="sam", rho=float("nan")), "rho"),
+])
+def test_bad_input_names_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        worst_case_perturbation([T([1.0])], [T([1.0])], **kwargs)
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError, match="shape"):
+        worst_case_perturbation([T([1.0, 2.0])], [T([1.0])], method="sam", rho=0.1)
