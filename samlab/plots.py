@@ -11,16 +11,17 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
 from .config import check_choice, figures_dir
 
 __all__ = [
     "METHOD_COLORS", "method_key", "method_label", "method_color", "new_figure", "save_figure",
-    "figure_png", "format_p",
+    "figure_png", "enable_blitting", "nice_ceiling", "format_p",
     "plot_scale_invariance", "plot_perturbation_profiles", "plot_variance_gallery",
     "plot_generalization_curves",
 ]
@@ -52,15 +53,21 @@ def method_key(method: str, p: float | None = None) -> str:
     return method
 
 
-def method_label(method: str, p: float | None = None) -> str:
-    """Human label: ``SAM``, ``ASAM``, ``SAMSON₂``-style ``SAMSON_p`` (mathtext), ``Adam``."""
+def method_label(method: str, p: float | None = None, *, plain: bool = False) -> str:
+    """Human label: ``Adam``, ``SAM``, ``ASAM``, ``SAMSON$_{2}$`` (mathtext; ``plain=True``: ``SAMSON₂``, no
+    mathtext, which renders several times faster in a redraw)."""
     m = method.lower()
     if m == "samson":
         if p is None:
             return "SAMSON"
+        if plain:
+            return "SAMSON" + ("∞" if math.isinf(float(p)) else format_p(p).translate(_SUBSCRIPTS))
         sub = r"\infty" if math.isinf(float(p)) else format_p(p)
         return "SAMSON$_{" + sub + "}$"
     return {"adam": "Adam", "sgd": "SGD", "base": "base"}.get(m, m.upper())
+
+
+_SUBSCRIPTS = str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉.")
 
 
 def method_color(method: str, p: float | None = None) -> str:
@@ -96,10 +103,56 @@ def save_figure(fig: Figure, name: str, *, dpi: int = 150, formats: Iterable[str
 
 
 def figure_png(fig: Figure, *, dpi: int = 80) -> bytes:
-    """Render ``fig`` to PNG bytes (what a widget shows)."""
+    """Render ``fig`` to PNG bytes (what a widget shows).
+
+    A figure marked with :func:`enable_blitting` is redrawn by pasting its cached background (axes, ticks,
+    text) and drawing only its moving artists, unless its ``static_key()`` changed since the last render.
+    """
+    state = getattr(fig, "_samlab_blit", None)
+    if state is None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    key = (dpi, state["static_key"]())
+    if state.get("key") != key:
+        fig.set_dpi(dpi)
+        for artist in state["artists"]:
+            artist.set_visible(False)
+        canvas.draw()
+        state["background"] = canvas.copy_from_bbox(fig.bbox)
+        state["key"] = key
+        for artist in state["artists"]:
+            artist.set_visible(True)
+    canvas.restore_region(state["background"])
+    renderer = canvas.get_renderer()
+    for artist in state["artists"]:
+        artist.draw(renderer)
+    width, height = canvas.get_width_height()
+    image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    image.save(buf, format="png", compress_level=1)
     return buf.getvalue()
+
+
+def enable_blitting(fig: Figure, artists: Sequence[Any], static_key: Callable[[], Any]) -> Figure:
+    """Let :func:`figure_png` redraw only ``artists`` while ``static_key()`` (limits, titles, ...) is unchanged."""
+    fig._samlab_blit = {"artists": list(artists), "static_key": static_key}  # type: ignore[attr-defined]
+    return fig
+
+
+def nice_ceiling(x: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 (times a power of ten) that is >= ``x`` > 0."""
+    if not x > 0 or math.isinf(x):
+        raise ValueError(f"x={x!r} must be a positive finite number")
+    exp = math.floor(math.log10(x))
+    for m in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * 10.0 ** exp >= x * (1 - 1e-12):
+            return m * 10.0 ** exp
+    return 10.0 ** (exp + 1)
 
 
 def _finish(ax, *, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None) -> None:
@@ -157,28 +210,66 @@ def plot_scale_invariance(logits: np.ndarray, sharpness: dict[str, np.ndarray], 
 # ---------------------------------------------------------------------------------------------------------
 
 def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | None = None,
-                               panel_size: tuple[float, float] = (2.9, 2.5)) -> Figure:
-    """Notebook 02 (SAMSON Fig. 1): one panel per method, eps* against w, one line per clipping range c.
+                               fig: Figure | None = None, panel_size: tuple[float, float] = (2.6, 2.3)) -> Figure:
+    """Notebook 02 (SAMSON Fig. 1): one panel per method, eps* against w, one line per weight range c.
 
     ``profiles``: dicts with keys ``method``, ``p``, ``c``, ``w`` (sorted weights) and ``eps``; the line
-    whose ``c`` equals ``highlight`` is drawn thick and black, the others thin and coloured.
+    whose ``c`` equals ``highlight`` is drawn thick and black, the others thin and blue. Passing the ``fig``
+    a previous call returned updates its lines in place when the panels match (what makes a slider redraw
+    cheap: tick and text objects are reused); otherwise a new figure is built.
     """
     panels: dict[tuple[str, float | None], list[dict]] = {}
     for prof in profiles:
         panels.setdefault((prof["method"], prof.get("p")), []).append(prof)
-    fig, axes = new_figure(1, len(panels), panel_size=panel_size, sharex=True)
-    cmap = {0: "#9ecae1", 1: "#4292c6", 2: "#08519c", 3: "#6baed6"}
-    for ax, ((method, p), profs) in zip(axes[0], panels.items()):
-        thin = [pr for pr in profs if highlight is None or not math.isclose(pr["c"], highlight)]
-        for j, pr in enumerate(thin):
-            ax.plot(pr["w"], pr["eps"], lw=1.2, color=cmap.get(j, f"C{j}"), label=f"c = {pr['c']:g}")
-        for pr in profs:
+    ordered = {key: sorted(profs, key=lambda pr: (highlight is not None and math.isclose(pr["c"], highlight),
+                                                   pr["c"]))
+               for key, profs in panels.items()}
+    shape = tuple(len(v) for v in ordered.values())
+    state = getattr(fig, "_samlab_profiles", None) if fig is not None else None
+    if state is None or state["shape"] != shape:
+        fig = Figure(figsize=(panel_size[0] * len(ordered), panel_size[1]))
+        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.2, top=0.86, wspace=0.32)
+        axes = fig.subplots(1, len(ordered), squeeze=False)[0]
+        lines = []
+        for ax, profs in zip(axes, ordered.values()):
+            lines.append([ax.plot([], [], marker=".", ms=4)[0] for _ in profs])
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+            ax.grid(True, alpha=0.3, linewidth=0.5)
+            ax.set_xlabel("weight value w")   # plain text, no mathtext: this figure is redrawn while dragging
+        axes[0].set_ylabel("ε*(w)")
+        state = {"shape": shape, "axes": axes, "lines": lines, "legend": None}
+        fig._samlab_profiles = state  # type: ignore[attr-defined]
+
+        def static_key(axes=axes, state=state) -> tuple:
+            legend = state["legend"]
+            return (tuple((ax.get_xlim(), ax.get_ylim(), ax.get_title()) for ax in axes),
+                    tuple(t.get_text() for t in legend.get_texts()) if legend is not None else ())
+
+        enable_blitting(fig, [line for row in lines for line in row], static_key)
+    blues = ("#9ecae1", "#4292c6", "#08519c", "#6baed6", "#2171b5")
+    for ax, lines, ((method, p), profs) in zip(state["axes"], state["lines"], ordered.items()):
+        j = 0
+        for line, pr in zip(lines, profs):
+            line.set_data(pr["w"], pr["eps"])
             if highlight is not None and math.isclose(pr["c"], highlight):
-                ax.plot(pr["w"], pr["eps"], lw=2.2, color="black", label=f"c = {pr['c']:g} (slider)")
-        _finish(ax, xlabel="weight value $w$", title=method_label(method, p))
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-    axes[0, 0].set_ylabel(r"$\epsilon^*(w)$")
-    axes[0, 0].legend(fontsize="x-small", loc="upper center")
+                line.set(color="black", lw=2.2, zorder=3, label="c from the slider")
+            else:
+                line.set(color=blues[j % len(blues)], lw=1.2, zorder=2, label=f"c = {pr['c']:g}")
+                j += 1
+        title = method_label(method, p, plain=True)
+        if ax.get_title() != title:
+            ax.set_title(title, fontsize="medium")
+        top = max((float(np.max(pr["eps"])) for pr in profs if len(pr["eps"])), default=1.0)
+        ax.set_ylim(0.0, nice_ceiling(1.08 * top) if top > 0 else 1.0)   # stepwise limits: redraws blit
+        right = nice_ceiling(1.04 * max(pr["c"] for pr in profs))
+        ax.set_xlim(-right, right)
+    labels = [line.get_label() for line in state["lines"][0]]
+    if state["legend"] is None or [t.get_text() for t in state["legend"].get_texts()] != labels:
+        if state["legend"] is not None:
+            state["legend"].remove()
+        state["legend"] = state["axes"][0].legend(fontsize="x-small", loc="lower center")
     return fig
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import time
 import traceback
 from typing import Any, Callable, Mapping, Sequence
 
@@ -142,14 +143,15 @@ def render_outputs(result: Any, *, dpi: int = 80) -> tuple[dict, ...]:
 def interactive_figure(draw: Callable[..., Any], controls: Mapping[str, W.ValueWidget], *,
                        continuous: bool = False, needs_run: Callable[..., bool] | None = None,
                        run_label: str = "Run", describe_run: Callable[..., str] | None = None,
-                       dpi: int = 80, columns: int = 3) -> tuple[W.VBox, W.Output]:
+                       dpi: int = 80, columns: int = 3, show_time: bool = False) -> tuple[W.VBox, W.Output]:
     """Wire ``draw(**values)`` to ``controls`` and return ``(ui, out)``; display ``ui`` in the notebook.
 
     ``draw`` returns what to show (see :func:`render_outputs`). ``continuous`` sets every slider's
     ``continuous_update`` (redraw while dragging; only for draws well under 100 ms). With ``needs_run``,
     a change whose ``needs_run(**values)`` is True shows ``describe_run(**values)`` and waits for the Run
     button; otherwise it redraws at once. While ``draw`` runs inside a kernel, its printing and progress
-    bars appear in ``out``; the result then replaces them.
+    bars appear in ``out``; the result then replaces them. ``show_time`` adds a line with the time of the
+    redraw (draw plus rendering to PNG); ``ui.timing['last_redraw_ms']`` holds it either way.
     """
     if not controls:
         raise ValueError("controls must name at least one widget")
@@ -159,6 +161,7 @@ def interactive_figure(draw: Callable[..., Any], controls: Mapping[str, W.ValueW
         if hasattr(w, "continuous_update"):
             w.continuous_update = bool(continuous)
     out = W.Output()
+    state: dict[str, float] = {}
     button = W.Button(description=run_label, button_style="primary", icon="play") if needs_run else None
 
     def values() -> dict[str, Any]:
@@ -173,9 +176,15 @@ def interactive_figure(draw: Callable[..., Any], controls: Mapping[str, W.ValueW
                 if button is not None:
                     button.disabled = False
                 return
+            start = time.perf_counter()
             with out:  # inside a kernel: progress bars and prints of a long draw show here meanwhile
                 result = draw(**vals)
-            out.outputs = render_outputs(result, dpi=dpi)
+            rendered = render_outputs(result, dpi=dpi)
+            ms = (time.perf_counter() - start) * 1e3
+            state["last_redraw_ms"] = ms
+            if show_time:
+                rendered += render_outputs(f"redrawn in {ms:.0f} ms (computation + rendering)")
+            out.outputs = rendered
             if button is not None:
                 button.disabled = True
         except Exception as exc:  # noqa: BLE001 - shown to the user, never swallowed silently
@@ -192,4 +201,5 @@ def interactive_figure(draw: Callable[..., Any], controls: Mapping[str, W.ValueW
     ui = W.VBox([*rows, out])
     ui.redraw = redraw  # type: ignore[attr-defined]  # for tests and notebooks: redraw(force=True) runs
     ui.button = button  # type: ignore[attr-defined]
+    ui.timing = state  # type: ignore[attr-defined]  # {"last_redraw_ms": ...}
     return ui, out
