@@ -213,17 +213,19 @@ def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | N
                                fig: Figure | None = None, panel_size: tuple[float, float] = (2.6, 2.3)) -> Figure:
     """Notebook 02 (SAMSON Fig. 1): one panel per method, eps* against w, one line per weight range c.
 
-    ``profiles``: dicts with keys ``method``, ``p``, ``c``, ``w`` (sorted weights) and ``eps``; the line
-    whose ``c`` equals ``highlight`` is drawn thick and black, the others thin and blue. Passing the ``fig``
+    ``profiles``: dicts with keys ``method``, ``p``, ``c``, ``w`` (sorted weights), ``eps`` and optionally
+    ``slider``; the lines marked ``slider`` (or whose ``c`` equals ``highlight``) are drawn thick and black,
+    the others thin and blue. Passing the ``fig``
     a previous call returned updates its lines in place when the panels match (what makes a slider redraw
     cheap: tick and text objects are reused); otherwise a new figure is built.
     """
     panels: dict[tuple[str, float | None], list[dict]] = {}
     for prof in profiles:
         panels.setdefault((prof["method"], prof.get("p")), []).append(prof)
-    ordered = {key: sorted(profs, key=lambda pr: (highlight is not None and math.isclose(pr["c"], highlight),
-                                                   pr["c"]))
-               for key, profs in panels.items()}
+    def is_slider(pr: dict) -> bool:
+        return bool(pr.get("slider")) or (highlight is not None and math.isclose(pr["c"], highlight))
+
+    ordered = {key: sorted(profs, key=lambda pr: (is_slider(pr), pr["c"])) for key, profs in panels.items()}
     shape = tuple(len(v) for v in ordered.values())
     state = getattr(fig, "_samlab_profiles", None) if fig is not None else None
     if state is None or state["shape"] != shape:
@@ -253,7 +255,7 @@ def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | N
         j = 0
         for line, pr in zip(lines, profs):
             line.set_data(pr["w"], pr["eps"])
-            if highlight is not None and math.isclose(pr["c"], highlight):
+            if is_slider(pr):
                 line.set(color="black", lw=2.2, zorder=3, label="c from the slider")
             else:
                 line.set(color=blues[j % len(blues)], lw=1.2, zorder=2, label=f"c = {pr['c']:g}")
@@ -304,11 +306,14 @@ def plot_variance_gallery(samples: Sequence[tuple[float, np.ndarray, np.ndarray]
 
 def plot_generalization_curves(test_variances: Sequence[float], curves: dict[float, dict[str, np.ndarray]], *,
                                labels: dict[str, str] | None = None, colors: dict[str, str] | None = None,
-                               band: str = "min-max", ncols: int | None = None) -> Figure:
+                               band: str = "min-max", ncols: int | None = None,
+                               reference: Sequence[float] | None = None,
+                               reference_label: str = "Bayes error") -> Figure:
     """Notebook 03 (ASAM report Fig. 5a-e): test error against test variance, one panel per training variance.
 
     ``curves[train_variance][method]`` is an array (seeds, len(test_variances)) of test errors; the line is
     the mean over seeds and the band spans ``band`` (``'min-max'`` or ``'std'``: mean +- one standard deviation).
+    ``reference`` (one value per test variance, e.g. the Bayes error) is drawn as a dashed black line.
     """
     check_choice("band", band, ("min-max", "std"))
     tv = np.asarray(test_variances, dtype=float)
@@ -330,6 +335,8 @@ def plot_generalization_curves(test_variances: Sequence[float], curves: dict[flo
             ax.plot(tv, mean, lw=1.4, color=col, label=(labels or {}).get(name, name))
             if errs.shape[0] > 1:
                 ax.fill_between(tv, lo, hi, color=col, alpha=0.18, linewidth=0)
+        if reference is not None:
+            ax.plot(tv, np.asarray(reference, dtype=float) * 100, color="k", lw=0.9, ls="--", label=reference_label)
         ax.axvline(train_var, color="k", lw=0.8, ls=":")
         _finish(ax, xlabel=r"test variance $\sigma^2$", title=rf"trained on $\sigma^2 = {train_var:g}$")
     for row in axes:

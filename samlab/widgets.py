@@ -30,6 +30,7 @@ from .config import check_number
 __all__ = [
     "P_CHOICES", "rho_slider", "p_selector", "c_slider", "range_slider", "choice_selector", "toggle",
     "interactive_figure", "render_outputs", "error_output",
+    "scale_invariance_explorer", "perturbation_explorer", "variance_explorer",
 ]
 
 #: The p values offered by :func:`p_selector`: 1 to 8 and infinity.
@@ -203,3 +204,92 @@ def interactive_figure(draw: Callable[..., Any], controls: Mapping[str, W.ValueW
     ui.button = button  # type: ignore[attr-defined]
     ui.timing = state  # type: ignore[attr-defined]  # {"last_redraw_ms": ...}
     return ui, out
+
+
+# ------------------------------------------------------------------------------------------ notebooks 01-03
+
+def scale_invariance_explorer(*, rho: float = 0.05, p: float = 2.0, tau_range: tuple[float, float] = (0.5, 1.5),
+                              scaling: str = "no biases", asam_adaptive: str = "weights", k: int = 50,
+                              seed: int = 0) -> tuple[W.VBox, W.Output]:
+    """Notebook 01: logits and SAM/ASAM/SAMSON sharpness across ``k`` positive scalings, with the bias caveat."""
+    from . import toy
+    from .plots import plot_scale_invariance
+
+    cache: dict[tuple, dict] = {}
+
+    def draw(rho: float, p: float, tau_range: tuple[float, float], scaling: str, asam_adaptive: str):
+        key = (round(rho, 6), p, tuple(round(t, 6) for t in tau_range), scaling, asam_adaptive)
+        if key not in cache:
+            cache[key] = toy.scale_invariance_study(rho=rho, p=p, tau_range=tau_range, scaling=scaling,
+                                                    asam_adaptive=asam_adaptive, k=k, seed=seed)
+        res = cache[key]
+        fig = plot_scale_invariance(res["logits"], res["sharpness"], labels=res["labels"], colors=res["colors"],
+                                    title=f"{scaling}; ASAM/SAMSON normalise {asam_adaptive}; ρ = {rho:g}")
+        return [fig, toy.format_spreads(res)]
+
+    controls = {
+        "rho": rho_slider("sam", value=rho, max=0.5),
+        "p": p_selector(p),
+        "tau_range": range_slider(tau_range, description="τ range"),
+        "scaling": choice_selector(list(toy.SCALINGS), scaling, description="biases"),
+        "asam_adaptive": choice_selector([("weights only (official ASAM)", "weights"), ("weights and biases", "all")],
+                                         asam_adaptive, description="T applies to"),
+    }
+    return interactive_figure(draw, controls, columns=3)
+
+
+def perturbation_explorer(*, rho: float = 0.5, p: float = 2.0, c: float = 0.1, show_time: bool = True,
+                          **profile_kwargs: Any) -> tuple[W.VBox, W.Output]:
+    """Notebook 02 (SAMSON Fig. 1): eps* against w with rho, p and c; continuous redraw, timed."""
+    from .plots import plot_perturbation_profiles
+    from .toy import perturbation_profiles
+
+    holder: dict[str, Any] = {"fig": None}
+
+    def draw(rho: float, p: float, c: float):
+        profiles = perturbation_profiles(rho=rho, p=p, c=c, **profile_kwargs)
+        holder["fig"] = plot_perturbation_profiles(profiles, highlight=c, fig=holder["fig"])
+        return holder["fig"]
+
+    controls = {"rho": rho_slider("samson", value=rho, max=2.0, step=0.01), "p": p_selector(p),
+                "c": c_slider(c, max=0.25, step=0.005)}
+    return interactive_figure(draw, controls, continuous=True, show_time=show_time, dpi=72)
+
+
+def variance_explorer(study: Any, *, rho: float = 0.5, p: float = 2.0, train_variance: float = 15.0,
+                      band: str = "min-max") -> tuple[W.VBox, W.Output]:
+    """Notebook 03: test error against test variance for one training variance; new settings need Run."""
+    from .data.variance2d import variance2d_bayes_error
+    from .plots import method_color, method_label, plot_generalization_curves
+    from .toy import TRAIN_VARIANCES, compare_methods
+
+    def names(p: float) -> tuple[dict[str, str], dict[str, str]]:
+        labels, colors = {}, {}
+        for m, pp in study.methods(p):
+            name = m if m != "samson" else f"samson_{'inf' if math.isinf(pp) else f'{pp:g}'}"
+            labels[name] = method_label(m, pp if m == "samson" else None)
+            colors[name] = method_color(m, pp if m == "samson" else None)
+        return labels, colors
+
+    def draw(rho: float, p: float, train_variance: float):
+        curves = study.curves(rho=rho, p=p, train_variances=[train_variance], verbose=False)
+        labels, colors = names(p)
+        bayes = [variance2d_bayes_error(v) for v in study.test_variances]
+        fig = plot_generalization_curves(study.test_variances, curves, labels=labels, colors=colors, band=band,
+                                         reference=bayes)
+        plain = {n: method_label(n.split("_")[0], float(n.split("_")[1]) if "_" in n else None, plain=True)
+                 for n in labels}
+        return [fig, compare_methods(curves[float(train_variance)], study.test_variances, labels=plain)]
+
+    def missing(rho: float, p: float, train_variance: float) -> bool:
+        return bool(study.missing(rho=rho, p=p, train_variances=[train_variance]))
+
+    def describe(rho: float, p: float, train_variance: float) -> str:
+        n = len(study.missing(rho=rho, p=p, train_variances=[train_variance]))
+        return (f"ρ = {rho:g}, p = {p:g}, trained on σ² = {train_variance:g}: {n} runs are not computed yet "
+                f"(about {n * study.seconds_per_run:.0f} s). Click Run to train them; they are then cached.")
+
+    controls = {"rho": rho_slider("asam", value=rho, max=2.0, step=0.05), "p": p_selector(p),
+                "train_variance": choice_selector([(f"{v:g}", v) for v in TRAIN_VARIANCES], float(train_variance),
+                                                  description="training σ²")}
+    return interactive_figure(draw, controls, needs_run=missing, describe_run=describe)

@@ -1,0 +1,538 @@
+"""Toy experiments behind notebooks 01-03: positive scaling of small ReLU nets, their sharpness, SAMSON's
+Fig. 1 profiles, and the 2-D variance study (ASAM report sections I-II).
+
+* :func:`toy_relu_net`, :func:`random_taus`, :func:`positive_scaling`: a network, random positive scaling
+  transformations (incoming weights times tau, outgoing divided by tau) and their application.
+* :func:`sharpness`: ``L(w + eps*) - L(w)`` with ``eps*`` from :func:`samlab.perturbation.worst_case_perturbation`
+  (the perturbation the optimizer uses); :func:`scale_invariance_study` runs notebook 01's experiment.
+* :func:`perturbation_profiles`: eps* against the weight value for SAMSON Fig. 1 (notebook 02).
+* :class:`ToyRunConfig`, :func:`train_toy`, :class:`VarianceStudy`: the Table II network trained with Adam,
+  SAM, ASAM or SAMSON on the 2-D variance data set (notebook 03), each run a pure function of its frozen
+  config, cached in memory and in the results store.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import check_choice, check_number, check_scale
+from .data.variance2d import VARIANCE2D_OFFSET, make_variance2d
+from .perturbation import worst_case_perturbation
+
+__all__ = [
+    "toy_relu_net", "hidden_linears", "random_taus", "positive_scaling", "sharpness", "spread",
+    "SCALINGS", "scale_invariance_study", "format_spreads", "compare_methods", "fig1_layer", "perturbation_profiles",
+    "TEST_VARIANCES", "TRAIN_VARIANCES", "ToyRunConfig", "toy_run_config", "train_toy",
+    "variance_study_preset", "VarianceStudy",
+]
+
+_HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU, nn.Identity)
+
+
+# ============================================================================ toy networks and positive scaling
+
+def toy_relu_net(widths: Sequence[int] = (2, 10, 10, 2), *, bias: bool = True, seed: int = 0,
+                 dtype: torch.dtype = torch.float64) -> nn.Sequential:
+    """Linear-ReLU-...-Linear with the given layer ``widths``, PyTorch's default init under ``seed``.
+
+    ``bias=False`` gives the same weights without biases (drawn with biases, then dropped), so the two
+    variants of notebook 01 share their weights.
+    """
+    widths = [int(w) for w in widths]
+    if len(widths) < 3 or min(widths) < 1:
+        raise ValueError(f"widths={widths!r} needs an input, at least one hidden and an output width, all >= 1")
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            lin = nn.Linear(a, b, dtype=dtype)
+            if not bias:
+                plain = nn.Linear(a, b, bias=False, dtype=dtype)
+                plain.weight.data.copy_(lin.weight.data)
+                lin = plain
+            layers += [lin, nn.ReLU()] if i < len(widths) - 2 else [lin]
+    finally:
+        torch.random.set_rng_state(gen_state)
+    return nn.Sequential(*layers)
+
+
+def hidden_linears(model: nn.Sequential) -> list[tuple[nn.Linear, nn.Linear]]:
+    """Pairs (layer producing a hidden neuron, next linear layer) of a Sequential of Linear and ReLU-like maps.
+
+    Raises if a module other than Linear/ReLU/LeakyReLU/Identity appears: positive scaling would then
+    change the function.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"model must be an nn.Sequential, got {type(model).__name__}")
+    linears = []
+    for m in model:
+        if isinstance(m, nn.Linear):
+            linears.append(m)
+        elif not isinstance(m, _HOMOGENEOUS):
+            raise ValueError(f"positive scaling needs positively homogeneous maps between the linear layers; "
+                             f"found {type(m).__name__}")
+    if len(linears) < 2:
+        raise ValueError("the model needs at least two linear layers (one hidden layer) to scale")
+    return list(zip(linears[:-1], linears[1:]))
+
+
+def random_taus(model: nn.Sequential, k: int = 50, *, low: float = 0.5, high: float = 1.5,
+                seed: int = 0) -> list[list[Tensor]]:
+    """``k`` transformations, each one tau per hidden neuron (one tensor per hidden layer), ~ U[low, high]."""
+    low = check_number("low", low, low=0.0, low_open=True)
+    high = check_number("high", high, low=low)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r} must be a positive integer")
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [a.out_features for a, _ in hidden_linears(model)]
+    dtype = next(model.parameters()).dtype
+    return [[(low + (high - low) * torch.rand(n, generator=gen, dtype=torch.float64)).to(dtype) for n in sizes]
+            for _ in range(k)]
+
+
+@torch.no_grad()
+def positive_scaling(model: nn.Sequential, taus: Sequence[Tensor], *, scale_biases: bool = True) -> nn.Sequential:
+    """A copy of ``model`` with hidden neuron i of each hidden layer scaled by ``tau_i > 0``.
+
+    Its incoming weights (and, with ``scale_biases``, its bias) are multiplied by tau_i and its outgoing
+    weights divided by tau_i; since ReLU(t z) = t ReLU(z) for t > 0, the function is unchanged when the
+    bias goes along (or is zero). ``scale_biases=False`` leaves biases as they are (ASAM report's caveat).
+    """
+    pairs = hidden_linears(model)
+    if len(taus) != len(pairs):
+        raise ValueError(f"taus must hold one tensor per hidden layer ({len(pairs)}), got {len(taus)}")
+    out = copy.deepcopy(model)
+    pairs = hidden_linears(out)
+    for (a, b), tau in zip(pairs, taus):
+        tau = torch.as_tensor(tau, dtype=a.weight.dtype)
+        if tau.shape != (a.out_features,) or not bool((tau > 0).all()):
+            raise ValueError(f"each tau must be a positive vector of length {a.out_features}, got shape "
+                             f"{tuple(tau.shape)}, min {float(tau.min()):g}")
+        a.weight.mul_(tau[:, None])
+        if scale_biases and a.bias is not None:
+            a.bias.mul_(tau)
+        b.weight.div_(tau[None, :])
+    return out
+
+
+def _adaptive_flags(params: Sequence[Tensor], adaptive: str) -> list[bool]:
+    check_choice("adaptive", adaptive, ("weights", "all"))
+    return [True] * len(params) if adaptive == "all" else [w.ndim > 1 for w in params]
+
+
+def sharpness(model: nn.Module, x: Tensor, y: Tensor, *, method: str, rho: float, p: float = 2.0,
+              eta: float = 0.0, adaptive: str = "weights") -> float:
+    """``L(w + eps*) - L(w)`` (cross-entropy on ``x, y``), eps* the method's worst-case perturbation (eq. 2/4/6).
+
+    ``adaptive``: ``"weights"`` (T on weight matrices only, the official ASAM and samlab default) or
+    ``"all"`` (biases too). The model is not modified.
+    """
+    names, params = zip(*[(n, w) for n, w in model.named_parameters()])
+    loss = F.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, params)
+    eps = worst_case_perturbation(params, grads, method=method, rho=rho, p=p, eta=eta,
+                                  adaptive=_adaptive_flags(params, adaptive))
+    with torch.no_grad():
+        moved = {n: w + e for n, w, e in zip(names, params, eps)}
+        perturbed = F.cross_entropy(torch.func.functional_call(model, moved, (x,)), y)
+    return float(perturbed - loss.detach())
+
+
+def spread(values: Iterable[float]) -> float:
+    """``max / min - 1`` of positive values (0 for a constant); NaN if any value is <= 0."""
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0 or (v <= 0).any():
+        return float("nan")
+    return float(v.max() / v.min() - 1.0)
+
+
+#: Notebook 01's scaling variants: (network has biases, biases scaled with their neuron).
+SCALINGS = {
+    "no biases": (False, False),        # bias-free net, weights scaled: function unchanged
+    "biases scaled": (True, True),      # biases scaled with their neuron: function unchanged
+    "biases left": (True, False),       # biases left as they are: the function changes
+}
+
+
+def scale_invariance_study(*, rho: float = 0.05, p: float = 2.0, tau_range: tuple[float, float] = (0.5, 1.5),
+                           scaling: str = "no biases", asam_adaptive: str = "weights", k: int = 50,
+                           widths: Sequence[int] = (2, 10, 10, 2), n_points: int = 500, n_logits: int = 4,
+                           data_variance: float = 5.0, seed: int = 0) -> dict[str, Any]:
+    """Notebook 01 (ASAM report Figs. 2-4): logits and sharpness of one net across ``k`` positive scalings.
+
+    Returns ``{"logits": (k, n_logits, classes), "sharpness": {name: (k,)}, "spread": {name: float},
+    "labels": {name: label}, "colors": {name: colour}}`` for SAM, ASAM (eta = 0, ``asam_adaptive``),
+    SAMSON_p and SAMSON_inf (same ``asam_adaptive``), all with radius ``rho``. Double precision, so a
+    mathematically constant sharpness shows a spread of ~1e-12, not float32 noise.
+    """
+    from .plots import method_color, method_label
+
+    rho = check_number("rho", rho, low=0.0, low_open=True)
+    p = check_number("p", p, low=1.0, allow_inf=True)
+    check_choice("scaling", scaling, SCALINGS)
+    lo, hi = (check_number("tau_range[0]", tau_range[0], low=0.0, low_open=True),
+              check_number("tau_range[1]", tau_range[1], low=0.0, low_open=True))
+    if hi < lo:
+        raise ValueError(f"tau_range={tuple(tau_range)!r} must be (low, high) with low <= high")
+    has_bias, scale_biases = SCALINGS[scaling]
+    net = toy_relu_net(widths, bias=has_bias, seed=seed)
+    x, y = make_variance2d(data_variance, n_points, seed=seed)
+    x = x.double()
+    methods = {"sam": ("sam", 2.0), "asam": ("asam", 2.0), f"samson_{p:g}": ("samson", p)}
+    if not math.isinf(p):
+        methods["samson_inf"] = ("samson", math.inf)
+    values: dict[str, list[float]] = {name: [] for name in methods}
+    logits = []
+    for taus in random_taus(net, k, low=lo, high=hi, seed=seed + 1):
+        scaled = positive_scaling(net, taus, scale_biases=scale_biases)
+        with torch.no_grad():
+            logits.append(scaled(x[:n_logits]).numpy())
+        for name, (m, pp) in methods.items():
+            adaptive = "weights" if m == "sam" else asam_adaptive
+            values[name].append(sharpness(scaled, x, y, method=m, rho=rho, p=pp, eta=0.0, adaptive=adaptive))
+    arrays = {n: np.asarray(v) for n, v in values.items()}
+    return {"logits": np.stack(logits), "sharpness": arrays, "spread": {n: spread(v) for n, v in arrays.items()},
+            "labels": {n: method_label(m, pp if m == "samson" else None) for n, (m, pp) in methods.items()},
+            "text_labels": {n: method_label(m, pp if m == "samson" else None, plain=True)
+                            for n, (m, pp) in methods.items()},
+            "colors": {n: method_color(m, pp) for n, (m, pp) in methods.items()}}
+
+
+def format_spreads(result: dict[str, Any]) -> str:
+    """The spread (max/min - 1) of each sharpness of :func:`scale_invariance_study`, one line per method."""
+    k = len(result["logits"])
+    logit_spread = float(np.max(np.ptp(result["logits"], axis=0)))
+    lines = [f"spread (max/min - 1) of the sharpness over {k} transformations:"]
+    for name, value in result["spread"].items():
+        label = result["text_labels"][name]
+        lines.append(f"  {label:<12} {100 * value:10.4g} %")
+    lines.append(f"largest change of a logit across the transformations: {logit_spread:.3g}")
+    return "\n".join(lines)
+
+
+# ============================================================================ SAMSON Fig. 1 (notebook 02)
+
+@functools.lru_cache(maxsize=64)
+def fig1_layer(c: float, *, n: int = 1000, std: float = 0.1, seed: int = 0) -> Tensor:
+    """The layer of SAMSON Fig. 1: ``n`` weights ~ N(0, std^2) restricted (clipped) to [-c, c] (float64).
+
+    Read-only (cached): every weight of ``N(0, std^2)`` beyond ``c`` sits at ``+-c``, so ``||W||_inf = c``
+    while ``||W||_2`` is set mostly by the bulk of the distribution.
+    """
+    c = check_number("c", c, low=0.0, low_open=True)
+    gen = torch.Generator().manual_seed(seed)
+    w = (std * torch.randn(n, generator=gen, dtype=torch.float64)).clamp_(-c, c)
+    w.requires_grad_(False)
+    return w
+
+
+@functools.lru_cache(maxsize=256)
+def _profile(method: str, p: float, c: float, rho: float, eta: float, n_probes: int, n: int, std: float,
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    layer = fig1_layer(c, n=n, std=std, seed=seed)
+    targets = torch.linspace(-c, c, n_probes, dtype=torch.float64)
+    probes = torch.argmin((layer[None, :] - targets[:, None]).abs(), dim=1)
+    w, eps = [], []
+    for i in probes.tolist():
+        grad = torch.zeros_like(layer)
+        grad[i] = 1.0                      # "grad L(w) = 1" for the weight drawn, 0 for the rest
+        e = worst_case_perturbation([layer], [grad], method=method, rho=rho, p=p, eta=eta, adaptive=[True])[0]
+        w.append(float(layer[i]))
+        eps.append(float(e[i]))
+    return np.asarray(w), np.asarray(eps)
+
+
+def perturbation_profiles(*, rho: float = 0.5, p: float = 2.0, c: float | None = None,
+                          cs: Sequence[float] = (0.1, 0.15, 0.2), eta: float = 0.0, n_probes: int = 11,
+                          n: int = 1000, std: float = 0.1, seed: int = 0) -> list[dict[str, Any]]:
+    """SAMSON Fig. 1: eps* of weight w against w, for SAM, ASAM, SAMSON_p and SAMSON_inf, each c in ``cs`` (+ ``c``).
+
+    Returns one dict per line: ``method, p, c, w, eps`` and ``slider`` (True for the line of ``c``).
+
+    Each point is one call of :func:`~samlab.perturbation.worst_case_perturbation` on the layer
+    :func:`fig1_layer` with the gradient 1 on that weight and 0 elsewhere (the figure's "grad L = 1"),
+    which gives ``eps = rho * T(w)``: ``rho`` (SAM), ``rho (|w| + eta)`` (ASAM), ``rho |w| / ||W||_p`` (SAMSON).
+    ``n_probes`` evenly spaced weights (the nearest weights of the layer) per line; the profiles are exact
+    V shapes, so straight segments between the probes are exact. Results are cached per argument.
+    """
+    rho = check_number("rho", rho, low=0.0)
+    p = check_number("p", p, low=1.0, allow_inf=True)
+    eta = check_number("eta", eta, low=0.0)
+    all_c = [(check_number("c", v, low=0.0, low_open=True), False) for v in cs]
+    if c is not None:
+        all_c.append((check_number("c", c, low=0.0, low_open=True), True))
+    methods = [("sam", None), ("asam", None), ("samson", p)]
+    if not math.isinf(p):
+        methods.append(("samson", math.inf))
+    out = []
+    for m, pp in methods:
+        for cc, slider in all_c:
+            w, eps = _profile(m, 2.0 if pp is None else pp, round(cc, 6), rho, eta if m == "asam" else 0.0,
+                              n_probes, n, std, seed)
+            out.append({"method": m, "p": pp, "c": cc, "w": w, "eps": eps, "slider": slider})
+    return out
+
+
+# ============================================================================ the 2-D variance study (notebook 03)
+
+#: The report's training variances (Fig. 5a-e) and samlab's test sweep (increasing variances, Fig. 6 range).
+TRAIN_VARIANCES = (1.0, 5.0, 15.0, 25.0, 30.0)
+TEST_VARIANCES = (1.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0)
+_TEST_SEED = 1_000_003  # test sets never share draws with a training seed
+_METHODS = ("adam", "sam", "asam", "samson")
+
+
+@dataclass(frozen=True)
+class ToyRunConfig:
+    """One training run of notebook 03: Table II net, Adam base, cosine schedule; every field is in the key."""
+
+    method: str = "adam"            # adam | sam | asam | samson
+    train_variance: float = 1.0
+    seed: int = 0                   # drives the training set, the init and the batch order
+    rho: float = 0.0                # 0 for adam
+    p: float = 2.0                  # SAMSON's norm (2 for the others)
+    eta: float = 0.0                # ASAM's eta (0 for the others)
+    epochs: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3
+    n_train: int = 2000
+    n_test: int = 2000
+    test_variances: tuple[float, ...] = TEST_VARIANCES
+    offset: float = VARIANCE2D_OFFSET
+    model: str = "table2_mlp"
+
+
+def toy_run_config(method: str, train_variance: float, seed: int = 0, *, rho: float = 0.5, p: float = 2.0,
+                   eta: float = 0.01, **fields: Any) -> ToyRunConfig:
+    """A canonical :class:`ToyRunConfig`: options a method ignores are reset (Adam: rho 0; SAM: p 2, eta 0;
+    ASAM: p 2; SAMSON: eta 0, eq. 6), floats rounded to 1e-6, so equal runs share one key."""
+    check_choice("method", method, _METHODS)
+    rho = check_number("rho", rho, low=0.0)
+    p = check_number("p", p, low=1.0, allow_inf=True)
+    eta = check_number("eta", eta, low=0.0)
+    check_number("train_variance", train_variance, low=0.0)
+    if method == "adam":
+        rho, p, eta = 0.0, 2.0, 0.0
+    elif method == "sam":
+        p, eta = 2.0, 0.0
+    elif method == "asam":
+        p = 2.0
+    else:
+        eta = 0.0
+    r = (lambda v: v if math.isinf(v) else round(float(v), 6))
+    if "test_variances" in fields:
+        fields["test_variances"] = tuple(r(float(v)) for v in fields["test_variances"])
+    return ToyRunConfig(method=method, train_variance=r(train_variance), seed=int(seed), rho=r(rho), p=r(p),
+                        eta=r(eta), **fields)
+
+
+@functools.lru_cache(maxsize=8)
+def _test_sets(test_variances: tuple[float, ...], n: int, offset: float) -> tuple[tuple[Tensor, Tensor], ...]:
+    return tuple(make_variance2d(v, n, offset=offset, seed=_TEST_SEED) for v in test_variances)
+
+
+def _error(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(1) != y).float().mean())
+
+
+def train_toy(config: ToyRunConfig) -> dict[str, Any]:
+    """Train one run and return ``{"test_error": [...per test variance], "train_error", "train_loss"}``.
+
+    A pure function of ``config`` on CPU (seeded init, data and batch order; no global RNG touched
+    afterwards). Adam runs plain ``torch.optim.Adam``; the others :class:`samlab.optim.SAM` around Adam.
+    CosineAnnealingLR over the epochs, as in the report.
+    """
+    from .models import create_model
+    from .optim import SAM
+
+    check_choice("method", config.method, _METHODS)
+    if config.batch_size < 1 or config.epochs < 0:
+        raise ValueError(f"batch_size={config.batch_size} must be >= 1 and epochs={config.epochs} >= 0")
+    rng_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(config.seed)
+        model = create_model(config.model)
+    finally:
+        torch.random.set_rng_state(rng_state)
+    x, y = make_variance2d(config.train_variance, config.n_train, offset=config.offset, seed=config.seed)
+    gen = torch.Generator().manual_seed(config.seed + 7919)
+    if config.method == "adam":
+        opt = base = torch.optim.Adam(model.parameters(), lr=config.lr)
+    else:
+        opt = SAM(model.parameters(), torch.optim.Adam, method=config.method, rho=config.rho, p=config.p,
+                  eta=config.eta, lr=config.lr, generator=torch.Generator().manual_seed(config.seed))
+        base = opt.base_optimizer
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=max(1, config.epochs))
+    n, bs = config.n_train, min(config.batch_size, config.n_train)
+    for _ in range(config.epochs):
+        perm = torch.randperm(n, generator=gen)
+        for start in range(0, n - bs + 1, bs):       # drop the last partial batch (equal-size steps)
+            idx = perm[start:start + bs]
+            xb, yb = x[idx], y[idx]
+
+            def closure() -> Tensor:
+                opt.zero_grad()
+                loss = F.cross_entropy(model(xb), yb)
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        sched.step()
+    with torch.no_grad():
+        train_loss = float(F.cross_entropy(model(x), y))
+    tests = _test_sets(tuple(config.test_variances), config.n_test, config.offset)
+    return {"test_error": [_error(model, tx, ty) for tx, ty in tests], "train_error": _error(model, x, y),
+            "train_loss": train_loss}
+
+
+def variance_study_preset(scale: str) -> dict[str, Any]:
+    """Training sizes per scale (see notebook 03's parameters): smoke seconds, quick minutes on 2 cores, paper 200 epochs.
+
+    paper: the report's 2,000 points and 200 epochs, Adam lr 1e-3 (PyTorch default; the report gives none),
+    batch 64 (not given either), 5 seeds. quick: the same data, 40 epochs of batch 200 at lr 1e-2 (about
+    the same number of steps x lr), 3 seeds. smoke: 200 points, 2 full-batch epochs, 1 seed.
+    """
+    check_scale(scale)
+    return {
+        "smoke": dict(epochs=2, batch_size=200, lr=1e-2, n_train=200, n_test=200, seeds=(0,)),
+        "quick": dict(epochs=40, batch_size=200, lr=1e-2, n_train=2000, n_test=2000, seeds=(0, 1, 2)),
+        "paper": dict(epochs=200, batch_size=64, lr=1e-3, n_train=2000, n_test=2000, seeds=(0, 1, 2, 3, 4)),
+    }[scale]
+
+
+def _method_name(method: str, p: float) -> str:
+    return f"samson_{'inf' if math.isinf(p) else f'{p:g}'}" if method == "samson" else method
+
+
+class VarianceStudy:
+    """Notebook 03's grid: methods x training variances x seeds, each run cached in memory and in the store.
+
+    ``VarianceStudy(scale)`` fixes the training sizes (:func:`variance_study_preset`, overridable by
+    keywords); :meth:`curves` returns test errors per training variance and method, training what is missing
+    (progress bar) and loading the rest; :meth:`missing` says what a call would train.
+    """
+
+    def __init__(self, scale: str = "quick", *, store: Any = None, retrain: bool = False, eta: float = 0.01,
+                 test_variances: Sequence[float] = TEST_VARIANCES, **overrides: Any) -> None:
+        from .runs import RunStore
+
+        preset = {**variance_study_preset(scale), **overrides}
+        self.scale = scale
+        self.seeds = tuple(int(s) for s in preset.pop("seeds"))
+        self.fields = dict(preset, test_variances=tuple(float(v) for v in test_variances))
+        self.eta = check_number("eta", eta, low=0.0)
+        self.store = store if store is not None else RunStore()
+        self.retrain = bool(retrain)
+        self._memo: dict[ToyRunConfig, dict[str, Any]] = {}
+        self._retrained: set[ToyRunConfig] = set()
+        self._trained_seconds: list[float] = []
+
+    @property
+    def test_variances(self) -> tuple[float, ...]:
+        return self.fields["test_variances"]
+
+    def methods(self, p: float = 2.0) -> list[tuple[str, float]]:
+        """Adam, SAM, ASAM, SAMSON_p and SAMSON_inf (once when ``p`` is inf)."""
+        p = check_number("p", p, low=1.0, allow_inf=True)
+        out = [("adam", 2.0), ("sam", 2.0), ("asam", 2.0), ("samson", p)]
+        return out + ([] if math.isinf(p) else [("samson", math.inf)])
+
+    def configs(self, *, rho: float, p: float, train_variances: Sequence[float],
+                seeds: Sequence[int] | None = None) -> list[ToyRunConfig]:
+        """Every run :meth:`curves` needs for these settings."""
+        rho = check_number("rho", rho, low=0.0)
+        seeds = self.seeds if seeds is None else tuple(seeds)
+        return [toy_run_config(m, tv, s, rho=rho, p=pp, eta=self.eta, **self.fields)
+                for tv in train_variances for m, pp in self.methods(p) for s in seeds]
+
+    def _cached(self, cfg: ToyRunConfig) -> bool:
+        if cfg in self._memo:
+            return True
+        if self.retrain and cfg not in self._retrained:
+            return False
+        return self.store.status(cfg) == "finished"
+
+    @property
+    def seconds_per_run(self) -> float:
+        """Mean training time of the runs trained so far (before any: a rough 1.5 ms per SAM step estimate)."""
+        if self._trained_seconds:
+            return float(np.mean(self._trained_seconds))
+        steps = self.fields["epochs"] * max(1, self.fields["n_train"] // self.fields["batch_size"])
+        return 1.5e-3 * steps
+
+    def missing(self, **settings: Any) -> list[ToyRunConfig]:
+        """The runs of ``configs(**settings)`` not yet in memory or in the store."""
+        return [c for c in self.configs(**settings) if not self._cached(c)]
+
+    def result(self, cfg: ToyRunConfig) -> dict[str, Any]:
+        """One run's result: memory, else the store, else trained (and stored)."""
+        if cfg not in self._memo:
+            if self.retrain and cfg not in self._retrained:
+                self.store.delete(cfg)
+                self._retrained.add(cfg)
+            self._memo[cfg] = self.store.get_or_compute(cfg, lambda: self._train(cfg))
+        return self._memo[cfg]
+
+    def _train(self, cfg: ToyRunConfig) -> dict[str, Any]:
+        start = time.perf_counter()
+        result = train_toy(cfg)
+        self._trained_seconds.append(time.perf_counter() - start)
+        return result
+
+    def curves(self, *, rho: float, p: float, train_variances: Sequence[float] = TRAIN_VARIANCES,
+               seeds: Sequence[int] | None = None, progress: bool = True,
+               verbose: bool = True) -> dict[float, dict[str, np.ndarray]]:
+        """``{train_variance: {method_name: test errors (seeds, test variances)}}``, training what is missing."""
+        from tqdm.auto import tqdm
+
+        cfgs = self.configs(rho=rho, p=p, train_variances=train_variances, seeds=seeds)
+        todo = [c for c in cfgs if not self._cached(c)]
+        in_memory = sum(c in self._memo for c in cfgs)
+        if verbose:
+            print(f"{len(cfgs)} runs: {in_memory} in memory, {len(cfgs) - in_memory - len(todo)} loaded from "
+                  f"{self.store.root}, {len(todo)} to train")
+        for cfg in tqdm(todo, desc="training", disable=not progress or not todo, leave=False):
+            self.result(cfg)
+        out: dict[float, dict[str, list]] = {}
+        for cfg in cfgs:
+            name = _method_name(cfg.method, cfg.p)
+            out.setdefault(cfg.train_variance, {}).setdefault(name, []).append(self.result(cfg)["test_error"])
+        return {tv: {name: np.asarray(v) for name, v in d.items()} for tv, d in out.items()}
+
+
+def compare_methods(curves: dict[str, np.ndarray], test_variances: Sequence[float], *,
+                    labels: dict[str, str] | None = None) -> str:
+    """Per test variance, the method with the lowest mean test error and whether seeds separate it.
+
+    ``curves``: method name -> errors (seeds, test variances). "yes" means the best method's worst seed
+    beats the runner-up's best seed (their min-max bands do not overlap); "no" means the lead is within
+    the spread between seeds.
+    """
+    names = list(curves)
+    if not names:
+        raise ValueError("curves is empty")
+    lines = [f"{'test var':>8}  {'best (mean over seeds)':<24} {'lead over 2nd':>13}  separated by the seeds?"]
+    for j, v in enumerate(test_variances):
+        means = {n: float(np.mean(curves[n][:, j])) for n in names}
+        order = sorted(names, key=means.get)
+        best, second = order[0], order[1] if len(order) > 1 else order[0]
+        lead = means[second] - means[best]
+        clear = float(np.max(curves[best][:, j])) < float(np.min(curves[second][:, j]))
+        seeds = min(curves[best].shape[0], curves[second].shape[0])
+        verdict = ("tie" if lead == 0.0 else "n/a (one seed)" if seeds < 2
+                   else "yes" if clear else "no (bands overlap)")
+        name = (labels or {}).get(best, best)
+        lines.append(f"{v:8g}  {name + f' {100 * means[best]:.2f} %':<24} {100 * lead:11.2f} pp  {verdict}")
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""samlab.toy: positive scaling, sharpness (hand-derived), Fig. 1 profiles, and the notebook-03 training/caching."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from samlab import toy
+from samlab.runs import RunStore
+
+
+# ------------------------------------------------------------------------------------------- positive scaling
+
+def _tiny_net(w1: float, b1: float, w2: float, b2: float) -> nn.Sequential:
+    net = nn.Sequential(nn.Linear(1, 1), nn.ReLU(), nn.Linear(1, 1)).double()
+    with torch.no_grad():
+        net[0].weight.fill_(w1), net[0].bias.fill_(b1), net[2].weight.fill_(w2), net[2].bias.fill_(b2)
+    return net
+
+
+def test_positive_scaling_by_hand():
+    # f(x) = 3 relu(2x + 1) + 0.5; tau = 2 -> 1.5 relu(4x + 2) + 0.5, the same function
+    net = _tiny_net(2.0, 1.0, 3.0, 0.5)
+    scaled = toy.positive_scaling(net, [torch.tensor([2.0], dtype=torch.float64)])
+    assert scaled[0].weight.item() == 4.0 and scaled[0].bias.item() == 2.0
+    assert scaled[2].weight.item() == 1.5 and scaled[2].bias.item() == 0.5
+    x = torch.tensor([[-1.0], [-0.5], [0.0], [3.0]], dtype=torch.float64)
+    assert torch.equal(net(x), scaled(x))
+    assert net[0].weight.item() == 2.0, "the input model must not change"
+    # biases left alone: 1.5 relu(4x + 1) + 0.5 differs at x = 0 (1.5 vs 3)
+    left = toy.positive_scaling(net, [torch.tensor([2.0], dtype=torch.float64)], scale_biases=False)
+    assert left(torch.zeros(1, 1, dtype=torch.float64)).item() == pytest.approx(2.0)
+    assert net(torch.zeros(1, 1, dtype=torch.float64)).item() == pytest.approx(3.5)
+
+
+@pytest.mark.parametrize("scaling", ["no biases", "biases scaled"])
+def test_positive_scaling_keeps_the_logits(scaling):
+    has_bias, scale_biases = toy.SCALINGS[scaling]
+    net = toy.toy_relu_net((2, 6, 5, 3), bias=has_bias, seed=1)
+    x = torch.randn(20, 2, dtype=torch.float64)
+    for taus in toy.random_taus(net, 5, low=0.5, high=1.5, seed=2):
+        scaled = toy.positive_scaling(net, taus, scale_biases=scale_biases)
+        assert not torch.equal(scaled[0].weight, net[0].weight)
+        torch.testing.assert_close(scaled(x), net(x), rtol=0, atol=1e-13)
+
+
+def test_leaving_biases_changes_the_function():
+    net = toy.toy_relu_net((2, 6, 5, 3), bias=True, seed=1)
+    taus = toy.random_taus(net, 1, seed=2)[0]
+    x = torch.randn(20, 2, dtype=torch.float64)
+    assert (toy.positive_scaling(net, taus, scale_biases=False)(x) - net(x)).abs().max() > 1e-3
+
+
+def test_table2_network_scales_too():
+    from samlab.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("table2_mlp").double()   # Linear, Linear (no ReLU between), ReLU, ...
+    taus = toy.random_taus(net, 1, seed=0)[0]
+    assert [t.numel() for t in taus] == [10, 10, 10, 10]
+    x = torch.randn(8, 2, dtype=torch.float64)
+    torch.testing.assert_close(toy.positive_scaling(net, taus)(x), net(x), rtol=0, atol=1e-12)
+
+
+def test_bias_free_variant_shares_the_weights():
+    a = toy.toy_relu_net((2, 4, 2), bias=True, seed=5)
+    b = toy.toy_relu_net((2, 4, 2), bias=False, seed=5)
+    assert torch.equal(a[0].weight, b[0].weight) and b[0].bias is None
+
+
+def test_random_taus_range_and_reproducibility():
+    net = toy.toy_relu_net((2, 7, 3, 2), seed=0)
+    t1 = toy.random_taus(net, 50, low=0.5, high=1.5, seed=9)
+    t2 = toy.random_taus(net, 50, low=0.5, high=1.5, seed=9)
+    assert len(t1) == 50 and [t.numel() for t in t1[0]] == [7, 3]
+    assert all(torch.equal(a, b) for ta, tb in zip(t1, t2) for a, b in zip(ta, tb))
+    flat = torch.cat([t for ts in t1 for t in ts])
+    assert flat.min() >= 0.5 and flat.max() <= 1.5
+
+
+def test_positive_scaling_refuses_bad_input():
+    net = toy.toy_relu_net((2, 3, 2), seed=0)
+    with pytest.raises(ValueError, match="positive"):
+        toy.positive_scaling(net, [torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)])
+    with pytest.raises(ValueError, match="one tensor per hidden layer"):
+        toy.positive_scaling(net, [])
+    with pytest.raises(ValueError, match="Tanh"):
+        toy.positive_scaling(nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2)), [torch.ones(3)])
+    with pytest.raises(ValueError, match="low"):
+        toy.random_taus(net, 3, low=0.0)
+
+
+# ------------------------------------------------------------------------------------------------- sharpness
+
+def _two_logit_net(w_top: float, w_bottom: float) -> nn.Sequential:
+    net = nn.Sequential(nn.Linear(1, 2, bias=False)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[w_top], [w_bottom]], dtype=torch.float64))
+    return net
+
+
+@pytest.mark.parametrize("method, p, margin_drop", [
+    # W = [2, -1], x = 1, y = 0: logits (2, -1), margin 3, g = s (-1, 1) with s = softmax_1 > 0
+    ("sam", 2.0, math.sqrt(2.0)),            # eps = rho (-1, 1)/sqrt 2        -> margin 3 - sqrt(2) rho
+    ("asam", 2.0, math.sqrt(5.0)),           # T = (2, 1): eps = rho (-4, 1)/sqrt 5 -> margin 3 - sqrt(5) rho
+    ("samson", math.inf, math.sqrt(1.25)),   # T = (1, 1/2): eps = rho (-1, 1/4)/sqrt(5/4)
+    ("samson", 2.0, math.sqrt(5.0) / math.sqrt(5.0)),  # T = (2, 1)/sqrt 5: eps = ASAM's / sqrt 5
+])
+def test_sharpness_by_hand(method, p, margin_drop):
+    rho = 0.3
+    net = _two_logit_net(2.0, -1.0)
+    x, y = torch.ones(1, 1, dtype=torch.float64), torch.zeros(1, dtype=torch.long)
+    expected = math.log1p(math.exp(-(3 - margin_drop * rho))) - math.log1p(math.exp(-3))
+    got = toy.sharpness(net, x, y, method=method, rho=rho, p=p, eta=0.0, adaptive="all")
+    assert got == pytest.approx(expected, rel=1e-10)
+    assert net[0].weight[0, 0].item() == 2.0, "sharpness must not move the model"
+
+
+def test_asam_sharpness_invariant_under_weights_only_scaling():
+    net = toy.toy_relu_net((2, 8, 6, 2), bias=False, seed=0)
+    x = torch.randn(64, 2, dtype=torch.float64)
+    y = (x[:, 0] * x[:, 1] < 0).long()
+    base = {m: toy.sharpness(net, x, y, method=m, rho=0.1) for m in ("sam", "asam")}
+    for taus in toy.random_taus(net, 3, seed=1):
+        scaled = toy.positive_scaling(net, taus)
+        assert toy.sharpness(scaled, x, y, method="asam", rho=0.1) == pytest.approx(base["asam"], rel=1e-9)
+        assert toy.sharpness(scaled, x, y, method="sam", rho=0.1) != pytest.approx(base["sam"], rel=1e-3)
+
+
+def test_scaling_biases_too_breaks_weights_only_asam_but_not_asam_on_all():
+    net = toy.toy_relu_net((2, 8, 6, 2), bias=True, seed=0)
+    x = torch.randn(64, 2, dtype=torch.float64)
+    y = (x[:, 0] * x[:, 1] < 0).long()
+    scaled = toy.positive_scaling(net, toy.random_taus(net, 1, seed=1)[0], scale_biases=True)
+    w_only = [toy.sharpness(m, x, y, method="asam", rho=0.1, adaptive="weights") for m in (net, scaled)]
+    all_ = [toy.sharpness(m, x, y, method="asam", rho=0.1, adaptive="all") for m in (net, scaled)]
+    assert abs(w_only[1] / w_only[0] - 1) > 1e-4       # official ASAM: biases get T = 1 -> not invariant
+    assert all_[1] == pytest.approx(all_[0], rel=1e-9)  # T on biases as well -> invariant again
+
+
+def test_spread():
+    assert toy.spread([2.0, 2.0, 2.0]) == 0.0
+    assert toy.spread([1.0, 1.5, 2.0]) == pytest.approx(1.0)
+    assert math.isnan(toy.spread([1.0, -1.0]))
+
+
+def test_scale_invariance_study_reports_what_the_report_saw():
+    res = toy.scale_invariance_study(rho=0.05, p=2.0, k=10, n_points=100)
+    assert res["logits"].shape == (10, 4, 2)
+    assert np.ptp(res["logits"], axis=0).max() < 1e-12                    # the function never changes
+    assert set(res["spread"]) == {"sam", "asam", "samson_2", "samson_inf"}
+    assert res["spread"]["asam"] < 1e-9 and res["spread"]["sam"] > 0.05   # Figs. 3-4
+    assert "spread" in toy.format_spreads(res)
+    with pytest.raises(ValueError, match="rho"):
+        toy.scale_invariance_study(rho=-0.1)
+    with pytest.raises(ValueError, match="scaling"):
+        toy.scale_invariance_study(scaling="sideways")
+    with pytest.raises(ValueError, match="tau_range"):
+        toy.scale_invariance_study(tau_range=(1.5, 0.5))
+
+
+# ------------------------------------------------------------------------------------- SAMSON Fig. 1 profiles
+
+def test_fig1_layer_is_clipped():
+    w = toy.fig1_layer(0.1)
+    assert w.abs().max().item() == pytest.approx(0.1) and (w.abs() <= 0.1).all()
+    assert torch.equal(w, toy.fig1_layer(0.1))
+
+
+def test_perturbation_profiles_match_the_closed_forms():
+    rho, eta = 0.5, 0.01
+    profs = toy.perturbation_profiles(rho=rho, p=2.0, c=0.12, eta=eta)
+    assert len(profs) == 4 * 4   # SAM, ASAM, SAMSON_2, SAMSON_inf x (0.1, 0.15, 0.2, slider)
+    assert sum(pr["slider"] for pr in profs) == 4
+    for pr in profs:
+        w, eps, c = pr["w"], pr["eps"], pr["c"]
+        assert w.min() == pytest.approx(-c) and w.max() == pytest.approx(c)
+        if pr["method"] == "sam":
+            np.testing.assert_allclose(eps, rho)                       # a flat line at rho
+        elif pr["method"] == "asam":
+            np.testing.assert_allclose(eps, rho * (np.abs(w) + eta))   # independent of the range c
+        else:
+            norm = float(torch.linalg.vector_norm(toy.fig1_layer(c), ord=pr["p"]))
+            np.testing.assert_allclose(eps, rho * np.abs(w) / norm, rtol=1e-12, atol=1e-15)
+    inf_edges = [pr["eps"].max() for pr in profs if pr["method"] == "samson" and math.isinf(pr["p"])]
+    np.testing.assert_allclose(inf_edges, rho)   # SAMSON_inf: the outlier weight c gets exactly rho
+
+
+def test_perturbation_profiles_refuse_bad_input():
+    with pytest.raises(ValueError, match="c="):
+        toy.perturbation_profiles(c=0.0)
+    with pytest.raises(ValueError, match="rho"):
+        toy.perturbation_profiles(rho=-1.0)
+    with pytest.raises(ValueError, match="p="):
+        toy.perturbation_profiles(p=0.5)
+
+
+# ---------------------------------------------------------------------------------------- notebook 03 training
+
+_TINY = dict(epochs=2, batch_size=50, lr=1e-2, n_train=100, n_test=100, test_variances=(1.0, 30.0))
+
+
+def test_toy_run_config_is_canonical():
+    a = toy.toy_run_config("adam", 5, 0, rho=0.5, p=3.0, eta=0.01)
+    b = toy.toy_run_config("adam", 5.0, 0, rho=1.0, p=2.0, eta=0.0)
+    assert a == b and a.rho == 0.0
+    assert toy.toy_run_config("sam", 5, rho=0.5, p=7.0, eta=0.3) == toy.toy_run_config("sam", 5, rho=0.5)
+    assert toy.toy_run_config("samson", 5, p=math.inf, eta=0.01).eta == 0.0
+    assert toy.toy_run_config("asam", 5, p=math.inf).p == 2.0
+    with pytest.raises(ValueError, match="method"):
+        toy.toy_run_config("adamw", 5)
+    with pytest.raises(ValueError, match="rho"):
+        toy.toy_run_config("sam", 5, rho=-0.5)
+
+
+@pytest.mark.parametrize("method", ["adam", "sam", "asam", "samson"])
+def test_train_toy_is_a_pure_function_of_its_config(method):
+    cfg = toy.toy_run_config(method, 5.0, 0, rho=0.5, **_TINY)
+    state = torch.random.get_rng_state()
+    r1, r2 = toy.train_toy(cfg), toy.train_toy(cfg)
+    assert torch.equal(state, torch.random.get_rng_state()), "training must not move the global RNG"
+    assert r1 == r2
+    assert len(r1["test_error"]) == 2 and all(0.0 <= e <= 1.0 for e in r1["test_error"])
+    other = toy.train_toy(toy.toy_run_config(method, 5.0, 1, rho=0.5, **_TINY))
+    assert other != r1
+
+
+def test_training_learns_the_task():
+    cfg = toy.toy_run_config("sam", 1.0, 0, rho=0.05, epochs=20, batch_size=100, lr=1e-2, n_train=400,
+                             n_test=400, test_variances=(1.0,))
+    assert toy.train_toy(cfg)["test_error"][0] < 0.05
+
+
+def test_variance_study_caches_in_memory_and_in_the_store(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    study = toy.VarianceStudy("smoke", store=store, **{k: v for k, v in _TINY.items() if k != "test_variances"},
+                              test_variances=(1.0, 30.0))
+    settings = dict(rho=0.5, p=2.0, train_variances=[1.0, 15.0])
+    assert len(study.missing(**settings)) == 2 * 5   # adam, sam, asam, samson_2, samson_inf; one seed
+    curves = study.curves(**settings, progress=False, verbose=False)
+    assert set(curves) == {1.0, 15.0}
+    assert set(curves[1.0]) == {"adam", "sam", "asam", "samson_2", "samson_inf"}
+    assert curves[1.0]["sam"].shape == (1, 2)
+    assert study.missing(**settings) == []
+    # a new session loads from the store: training is never called
+    monkeypatch.setattr(toy, "train_toy", lambda cfg: pytest.fail("should have been loaded"))
+    again = toy.VarianceStudy("smoke", store=store, **{k: v for k, v in _TINY.items() if k != "test_variances"},
+                              test_variances=(1.0, 30.0))
+    assert again.missing(**settings) == []
+    np.testing.assert_array_equal(again.curves(**settings, progress=False, verbose=False)[15.0]["asam"],
+                                  curves[15.0]["asam"])
+    # changing rho needs the four sharpness-aware runs, not Adam's
+    assert {c.method for c in again.missing(rho=0.25, p=2.0, train_variances=[1.0])} == {"sam", "asam", "samson"}
+
+
+def test_variance_study_retrain_recomputes(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    kw = dict(store=store, seeds=(0,), **{k: v for k, v in _TINY.items() if k != "test_variances"},
+              test_variances=(1.0,))
+    toy.VarianceStudy("smoke", **kw).curves(rho=0.5, p=math.inf, train_variances=[1.0], progress=False,
+                                            verbose=False)
+    calls = []
+    real = toy.train_toy
+    monkeypatch.setattr(toy, "train_toy", lambda cfg: calls.append(cfg) or real(cfg))
+    study = toy.VarianceStudy("smoke", retrain=True, **kw)
+    assert len(study.missing(rho=0.5, p=math.inf, train_variances=[1.0])) == 4   # inf: SAMSON once
+    study.curves(rho=0.5, p=math.inf, train_variances=[1.0], progress=False, verbose=False)
+    study.curves(rho=0.5, p=math.inf, train_variances=[1.0], progress=False, verbose=False)
+    assert len(calls) == 4, "retrain trains each run once per session, then uses memory"
+
+
+def test_compare_methods_names_the_best_and_says_whether_seeds_separate_it():
+    curves = {"adam": np.array([[0.10, 0.30], [0.12, 0.31]]), "sam": np.array([[0.20, 0.20], [0.21, 0.32]])}
+    text = toy.compare_methods(curves, [1.0, 50.0], labels={"adam": "Adam", "sam": "SAM"})
+    rows = text.splitlines()[1:]
+    assert rows[0].split()[1] == "Adam" and rows[0].endswith("yes")
+    assert rows[1].split()[1] == "SAM" and "overlap" in rows[1]
+    one_seed = toy.compare_methods({k: v[:1] for k, v in curves.items()}, [1.0, 50.0])
+    assert "one seed" in one_seed
