@@ -269,7 +269,11 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tens
 def _load_data(config: TrainConfig) -> Any:
     from .data import load_image_dataset
 
-    data = load_image_dataset(config.dataset, allow_fallback=False, seed=0)
+    try:
+        data = load_image_dataset(config.dataset, allow_fallback=False, seed=0)
+    except RuntimeError as err:
+        raise RuntimeError(f"{err} (A TrainConfig never falls back silently: for an offline run use "
+                           "dataset='digits', which samlab.train.available_dataset() picks.)") from err
     train_x, train_y = _subset(data.train_x, data.train_y, config.max_train_samples)
     test_x, test_y = _subset(data.test_x, data.test_y, config.max_test_samples)
     if config.batch_size > len(train_y):

@@ -1,0 +1,4 @@
+"""``python -m samlab ...``: see :mod:`samlab.cli`."""
+from samlab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,283 @@
+"""The command line: ``python -m samlab {train,runs,data,reproduce}`` (also installed as ``samlab``).
+
+    samlab train --model resnet20 --dataset cifar10 --method samson --p inf --rho 0.5 --epochs 200
+    samlab train --preset samson-table1-resnet34-cifar10          # the table column's five methods
+    samlab train --list-presets
+    samlab runs                                                   # what the results store holds
+    samlab data cifar10                                           # download (needs a network)
+    samlab reproduce --scale quick [--only 01,04]                 # run the notebooks headless
+
+Every ``TrainConfig`` field is a flag; with ``--preset`` the flags given override the preset's values.
+Bad values are refused before anything is loaded, with the allowed values named.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+import time
+from typing import Any, Sequence
+
+from .config import SCALES
+
+__all__ = ["main", "build_parser"]
+
+# Flags of the train subcommand: TrainConfig field -> (type, help). Choices come from samlab.train.
+_HELP = {
+    "model": "network (see samlab.models)", "dataset": "data set ('digits' is the offline stand-in)",
+    "method": "sgd = plain base optimizer; sam/asam/samson; esam = SAM + SWP (beta) + SDS (gamma)",
+    "rho": "neighbourhood size (default: the method's paper value; 0 only for sgd)",
+    "p": "SAMSON's norm order (2, ..., inf)", "eta": "ASAM/SAMSON's eta (default 0.01 ASAM, 0 SAMSON)",
+    "adaptive_params": "which tensors ASAM/SAMSON rescale", "beta": "ESAM SWP fraction of tensors perturbed",
+    "gamma": "ESAM SDS fraction of samples kept", "clip": "clip conv/linear weights to [-c, c] after each step",
+    "base": "base optimizer", "lr": "initial learning rate", "momentum": "SGD momentum (Adam's beta1)",
+    "weight_decay": "L2 weight decay", "epochs": "training epochs", "batch_size": "batch size",
+    "schedule": "lr schedule: step (/10 every --lr-step-every epochs), cosine, constant",
+    "lr_step_every": "epochs between lr steps", "lr_decay": "lr factor at each step", "augment": "crop+flip",
+    "seed": "seed of weights, batch order, augmentation, ESAM draws",
+    "max_train_samples": "train on a fixed subset of this many images",
+    "max_test_samples": "test on a fixed subset of this many images", "device": "auto, cpu or cuda (not in the key)",
+}
+
+
+def _number(name: str, *, low: float | None = None, integer: bool = False, allow_inf: bool = False):
+    """An argparse type that refuses bad numbers with the allowed range in the message."""
+    def parse(text: str) -> float | int:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if math.isnan(value) or (math.isinf(value) and not allow_inf):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+        if integer:
+            if not value.is_integer():
+                raise argparse.ArgumentTypeError(f"{text!r} must be an integer")
+            value = int(value)
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range; allowed: >= {low}")
+        return value
+    parse.__name__ = name
+    return parse
+
+
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    from . import train as T
+
+    choices = {"model": T.IMAGE_MODELS, "dataset": T._image_datasets(), "method": T.METHODS, "base": T.BASES,
+               "schedule": T.SCHEDULES, "adaptive_params": ("weights", "all"), "device": T.DEVICES}
+    ints = {"epochs": 1, "batch_size": 1, "lr_step_every": 1, "seed": 0, "max_train_samples": 1,
+            "max_test_samples": 1}
+    group = parser.add_argument_group("run settings (TrainConfig fields; default: the preset's, else TrainConfig's)")
+    for f in dataclasses.fields(T.TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kw: dict[str, Any] = dict(dest=f.name, default=None, help=_HELP.get(f.name, ""))
+        if f.name in choices:
+            kw.update(choices=choices[f.name], metavar="{" + ",".join(choices[f.name]) + "}")
+        elif f.name == "augment":
+            kw.update(action=argparse.BooleanOptionalAction)
+        elif f.name in ints:
+            kw.update(type=_number(f.name, low=ints[f.name], integer=True))
+        else:
+            kw.update(type=_number(f.name, low=0.0, allow_inf=f.name == "p"))
+        if f.name == "p":
+            kw["help"] += "; 'inf' for SAMSON_inf"
+        group.add_argument(flag, **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``samlab`` argument parser (subcommands train, runs, data, reproduce)."""
+    from .data import IMAGE_DATASETS
+
+    parser = argparse.ArgumentParser(prog="samlab", description="Sharpness-aware training: train, list runs, "
+                                     "fetch data, reproduce the notebooks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,runs,data,reproduce}")
+
+    tr = sub.add_parser("train", help="train one run or a preset (resumes or returns stored runs)",
+                        description="Train (or resume, or load) runs into the results store (data/runs).")
+    tr.add_argument("--preset", help="a named paper setting (see --list-presets); flags override its values")
+    tr.add_argument("--list-presets", action="store_true", help="list the preset names and exit")
+    tr.add_argument("--retrain", action="store_true", help="delete the stored run(s) first")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tr.add_argument("--dry-run", action="store_true", help="show the configs and their status, train nothing")
+    tr.add_argument("--threads", type=_number("threads", low=1, integer=True), help="torch CPU threads")
+    _add_train_flags(tr)
+    tr.set_defaults(subparser=tr)
+
+    rn = sub.add_parser("runs", help="list the results store", description="Table of the runs in the store.")
+    rn.add_argument("--kind", help="only runs of this config class (e.g. TrainConfig)")
+    rn.add_argument("--root", help="store folder (default: $SAMLAB_RUNS or data/runs)")
+
+    da = sub.add_parser("data", help="download a data set", description="Download CIFAR-10/100 into data/.")
+    da.add_argument("name", choices=IMAGE_DATASETS, metavar="{" + ",".join(IMAGE_DATASETS) + "}")
+
+    rp = sub.add_parser("reproduce", help="run every notebook headless at a scale",
+                        description="Execute the notebooks top to bottom (papermill); print each one's wall time.")
+    rp.add_argument("--scale", default="quick", choices=SCALES, metavar="{" + ",".join(SCALES) + "}")
+    rp.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,04")
+    rp.add_argument("--threads", type=_number("threads", low=1, integer=True), help="kernel OMP/MKL threads")
+    rp.set_defaults(subparser=rp)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------ train
+def _configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
+    from . import train as T
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(T.TrainConfig)
+             if getattr(args, f.name) is not None}
+    try:
+        if args.preset is None:
+            return [T.TrainConfig(**given)]
+        out = []
+        for cfg in T.preset(args.preset):
+            over = dict(given)
+            if "method" in over and over["method"] != cfg.method:  # the method's own defaults, not the preset's
+                for k in ("rho", "eta", "beta", "gamma"):
+                    over.setdefault(k, None)
+                over.setdefault("p", 2.0)
+            out.append(dataclasses.replace(cfg, **over))
+        return list(dict.fromkeys(out))
+    except ValueError as err:
+        parser.error(str(err))
+    raise AssertionError("unreachable")
+
+
+def _fmt_acc(value: Any) -> str:
+    return f"{100 * value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import train as T
+    from .runs import RunStore, run_key
+
+    if args.list_presets:
+        for name in T.preset_names():
+            labels = ", ".join(c.label for c in T.preset(name))
+            print(f"{name:45s} {labels}")
+        return 0
+    configs = _configs_from_args(args, parser)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    store = RunStore()
+    if args.dry_run:
+        for c in configs:
+            print(f"{c.label:22s} {c.model:12s} {c.dataset:9s} rho={c.rho:g} epochs={c.epochs} "
+                  f"key={run_key(c)} status={store.status(c)}")
+        return 0
+    try:
+        results = T.train_all(configs, store=store, retrain=args.retrain, progress=not args.no_progress,
+                              device=args.device)
+    except RuntimeError as err:  # data not available, CUDA missing...
+        print(f"samlab train: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: the run resumes from its last finished epoch when started again", file=sys.stderr)
+        return 130
+    for r in results:
+        s = r.summary
+        print(f"{s['label']:22s} test acc {_fmt_acc(s['test_acc'])}%  train acc {_fmt_acc(s['train_acc'])}%  "
+              f"{s['images_per_s']:.0f} images/s  -> {r.path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ runs
+def runs_table(store: Any, kind: str | None = None) -> list[dict[str, str]]:
+    """One row per stored run: kind, key, status, model, dataset, method, rho, epochs done/total, test acc."""
+    rows = []
+    for r in store.list_runs(kind):
+        cfg = r.config
+        get = (lambda k: getattr(cfg, k, None)) if not isinstance(cfg, dict) else cfg.get
+        label = cfg.label if hasattr(cfg, "label") else (get("method") or "")
+        rho = get("rho")
+        total = get("epochs")
+        done = len(r.metrics)
+        acc = (r.summary or {}).get("test_acc") if r.finished else (r.metrics[-1].get("test_acc") if r.metrics
+                                                                    else None)
+        rows.append({"kind": r.kind, "key": r.key, "status": r.status, "model": str(get("model") or "-"),
+                     "dataset": str(get("dataset") or "-"), "method": str(label or "-"),
+                     "rho": f"{rho:g}" if isinstance(rho, (int, float)) else "-",
+                     "epochs": f"{done}/{total}" if total is not None else "-", "test_acc": _fmt_acc(acc)})
+    return rows
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import RunStore
+
+    store = RunStore(args.root)
+    rows = runs_table(store, args.kind)
+    if not rows:
+        print(f"no runs in {store.root}")
+        return 0
+    cols = list(rows[0])
+    width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(width[c]) for c in cols))
+    for r in rows:
+        print("  ".join(r[c].ljust(width[c]) for c in cols))
+    print(f"{len(rows)} run{'s' * (len(rows) != 1)} in {store.root}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ data, reproduce
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data import download_dataset
+
+    try:
+        path = download_dataset(args.name)
+    except RuntimeError as err:
+        print(f"samlab data: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.name} is ready in {path}")
+    return 0
+
+
+def _select_notebooks(only: str | None, parser: argparse.ArgumentParser) -> list[Any]:
+    from .notebooks import notebook_paths
+
+    paths = notebook_paths()
+    if not only:
+        return paths
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    picked = []
+    for w in wanted:
+        match = [p for p in paths if p.stem == w or p.stem.startswith(f"{w}_") or p.name == w]
+        if not match:
+            parser.error(f"--only {w!r} matches no notebook; choose from {', '.join(p.stem for p in paths)}")
+        picked += [p for p in match if p not in picked]
+    return picked
+
+
+def _cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .notebooks import run_notebook
+
+    paths = _select_notebooks(args.only, parser)
+    failed, total = [], time.perf_counter()
+    for path in paths:
+        t0 = time.perf_counter()
+        print(f"{path.name}: running at {args.scale} scale ...", flush=True)
+        try:
+            out = run_notebook(path, scale=args.scale, threads=args.threads, progress=False)
+            print(f"{path.name}: {time.perf_counter() - t0:.1f} s  -> {out}", flush=True)
+        except Exception as err:  # noqa: BLE001 - report and carry on with the other notebooks
+            failed.append(path.name)
+            print(f"{path.name}: FAILED after {time.perf_counter() - t0:.1f} s: {type(err).__name__}: "
+                  f"{str(err).strip().splitlines()[-1] if str(err).strip() else ''}", file=sys.stderr, flush=True)
+    print(f"{len(paths) - len(failed)}/{len(paths)} notebooks ran in {time.perf_counter() - total:.1f} s")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m samlab`` and the ``samlab`` script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        return _cmd_train(args, args.subparser)
+    if args.command == "runs":
+        return _cmd_runs(args)
+    if args.command == "data":
+        return _cmd_data(args)
+    return _cmd_reproduce(args, args.subparser)
