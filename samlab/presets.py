@@ -1,4 +1,5 @@
-"""Named training setups: notebook 04's configs per scale, the papers' protocols as presets, their reported numbers.
+"""Named training setups and the papers' numbers: notebook 04's configs per scale, the papers' protocols as
+presets, the accuracies and speeds the papers report, and tables that put stored runs next to them.
 
 Re-exported by :mod:`samlab.train` (``sl.train.preset("samson-table1-resnet34-cifar10")``). Every number
 here cites its table; every setting the papers leave open is marked as our choice where it is made.
@@ -7,13 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .config import check_scale
 from .train import TrainConfig, available_dataset
 
 __all__ = ["notebook_configs", "esam_grid_configs", "PRESETS", "preset", "preset_names", "PaperResult",
-           "PAPER_RESULTS", "paper_results"]
+           "PAPER_RESULTS", "paper_results", "learning_curve", "accuracy_table", "throughput_rows", "throughput_table", "summary_points",
+           "esam_study"]
 
 
 # ------------------------------------------------------------------------------------------------ scales
@@ -224,3 +226,109 @@ def paper_results(*, model: str | None = None, dataset: str | None = None, sourc
     return [r for r in PAPER_RESULTS if (model is None or r.model == model)
             and (dataset is None or r.dataset == dataset) and (method is None or r.method == method)
             and (source is None or source.lower() in r.source.lower())]
+
+
+# ------------------------------------------------------------------------------------------------ comparing
+#: The papers' columns notebook 04 puts next to its own numbers: (source substring, model) per data set.
+REFERENCE_COLUMNS = {
+    "cifar10": (("SAMSON paper, Table 1", "resnet34"), ("ESAM paper (Du et al. 2022), Table 1", "resnet18")),
+    "cifar100": (("SAMSON paper, Table 2", "resnet34"), ("ESAM paper (Du et al. 2022), Table 1", "resnet18")),
+}
+
+
+def _short_source(source: str, model: str, dataset: str) -> str:
+    name = source.split(",")[0].replace(" (Du et al. 2022)", "").replace(" paper", "")
+    table = source.split(",")[-1].strip().replace("Table ", "T")
+    return f"paper: {name} {table}, {model}, {dataset.upper().replace('CIFAR', 'CIFAR-')}"
+
+
+def learning_curve(result: Any) -> dict[str, Any]:
+    """Plain data of one run for :func:`samlab.plots.plot_learning_curves`: label, colour key, per-epoch accuracies."""
+    from .train import method_key, run_label
+
+    cfg = result.config
+    return {"label": run_label(cfg), "key": method_key(cfg), "epoch": result.column("epoch"),
+            "train_acc": result.column("train_acc"), "test_acc": result.column("test_acc")}
+
+
+def accuracy_table(results: dict[str, Any], *, paper_dataset: str = "cifar10") -> Any:
+    """Final train/test accuracy (%), the train-test gap and best test accuracy per run, next to the papers' numbers.
+
+    ``results``: label -> finished :class:`~samlab.runs.RunResult`. The paper columns (SAMSON Table 1/2 with
+    ResNet-34, ESAM Table 1 with ResNet-18, on ``paper_dataset``) are the papers' numbers, not ours.
+    """
+    import pandas as pd
+
+    from .train import method_name
+
+    rows = {}
+    for label, r in results.items():
+        s = r.summary
+        row = {"train acc %": 100 * s["train_acc"], "test acc %": 100 * s["test_acc"],
+               "gap (train - test)": 100 * (s["train_acc"] - s["test_acc"]), "best test acc %": 100 * s["best_test_acc"]}
+        for source, model in REFERENCE_COLUMNS[paper_dataset]:
+            hit = paper_results(source=source, model=model, dataset=paper_dataset, method=method_name(r.config))
+            cell = "-"
+            if hit:
+                cell = f"{hit[0].acc:.2f}" + (f" ± {hit[0].std:.2f}" if hit[0].std is not None else "")
+            row[_short_source(source, model, paper_dataset)] = cell
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index").round(2)
+
+
+def throughput_rows(results: dict[str, Any], *, reference: str = "SAM",
+                    paper_dataset: str = "cifar10") -> list[dict[str, Any]]:
+    """Per run: label, colour key, images/s, ratio to ``reference`` and the paper's images/s and ratio (ESAM Table 1/3).
+
+    Our images/s is the median over epochs of the training loop alone (no evaluation). The paper's numbers are
+    ResNet-18 on the authors' GPUs: compare the ratios, not the absolute numbers.
+    """
+    from .train import method_key, method_name, run_label
+
+    if reference not in results:
+        raise ValueError(f"reference={reference!r} is not one of the runs {list(results)}")
+    ref = results[reference].summary["images_per_s"]
+    paper = {r.method: r.images_per_s for r in paper_results(source="ESAM", model="resnet18", dataset=paper_dataset)}
+    paper_ref = paper.get(method_name(results[reference].config))
+    rows = []
+    for label, r in results.items():
+        ips = r.summary["images_per_s"]
+        p = paper.get(method_name(r.config))
+        rows.append({"name": label, "label": run_label(r.config), "key": method_key(r.config), "images_per_s": ips,
+                     "ratio": ips / ref, "paper_images_per_s": p,
+                     "paper_ratio": p / paper_ref if p is not None and paper_ref else None})
+    return rows
+
+
+def throughput_table(results: dict[str, Any], *, reference: str = "SAM", paper_dataset: str = "cifar10") -> Any:
+    """:func:`throughput_rows` as a table: images/s and % of ``reference`` (ESAM Table 1's "(140.3%)"), ours and the paper's."""
+    import pandas as pd
+
+    rows = throughput_rows(results, reference=reference, paper_dataset=paper_dataset)
+    return pd.DataFrame.from_dict({r["name"]: {
+        "images/s": round(r["images_per_s"]), f"% of {reference}": round(100 * r["ratio"], 1),
+        "paper images/s (ESAM T1, ResNet-18, GPU)": r["paper_images_per_s"] if r["paper_images_per_s"] else "-",
+        f"paper % of {reference}": round(100 * r["paper_ratio"], 1) if r["paper_ratio"] else "-"}
+        for r in rows}, orient="index")
+
+
+def summary_points(results: dict[str, Any], labels: Sequence[str] = ("SGD", "SAM", "ESAM")) -> list[dict[str, Any]]:
+    """Final test accuracy and images/s of the named runs, as reference marks for :func:`samlab.plots.plot_esam_study`."""
+    from .train import method_key, run_label
+
+    return [{"label": run_label(results[k].config), "key": method_key(results[k].config),
+             "acc": results[k].summary["test_acc"], "images_per_s": results[k].summary["images_per_s"]}
+            for k in labels if k in results]
+
+
+def esam_study(grid: dict[str, Sequence[Any]]) -> dict[str, dict[str, list[float]]]:
+    """ESAM Fig. 3's data from stored runs: per study ("SWP", "SDS") the swept fraction, test accuracy and images/s."""
+    out = {}
+    for name, results in grid.items():
+        attr = "beta" if name == "SWP" else "gamma"
+        out[name] = {"x": [getattr(r.config, attr) for r in results],
+                     "acc": [r.summary["test_acc"] for r in results],
+                     "images_per_s": [r.summary["images_per_s"] for r in results],
+                     "xlabel": "β (SWP: fraction of tensors perturbed)" if attr == "beta"
+                     else "γ (SDS: fraction of samples kept)"}
+    return out

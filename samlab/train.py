@@ -45,6 +45,8 @@ __all__ = [
     "METHODS", "BASES", "SCHEDULES", "IMAGE_MODELS", "TrainConfig", "train", "train_all", "evaluate",
     "run_label", "method_name", "method_key", "available_dataset", "notebook_configs", "esam_grid_configs",
     "PRESETS", "preset", "preset_names", "PAPER_RESULTS", "PaperResult", "paper_results",
+    "learning_curve", "accuracy_table", "throughput_rows", "throughput_table", "summary_points", "esam_study",
+    "METHOD_FIELDS", "same_protocol",
 ]
 
 #: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
@@ -235,6 +237,16 @@ def run_label(config: TrainConfig, *, tex: bool = True) -> str:
     if config.clip is not None:
         name += f" + clip {config.clip:g}"
     return name
+
+
+#: The fields that say which algorithm ran (and with which seed); the rest is the protocol (model, data, schedule).
+METHOD_FIELDS = ("method", "rho", "p", "eta", "adaptive_params", "beta", "gamma", "clip", "seed", "device")
+
+
+def same_protocol(a: TrainConfig, b: TrainConfig) -> bool:
+    """Whether two runs differ only in method fields (:data:`METHOD_FIELDS`): their curves are comparable."""
+    keep = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in METHOD_FIELDS]
+    return all(getattr(a, k) == getattr(b, k) for k in keep)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -519,5 +531,6 @@ def train_all(configs: Sequence[TrainConfig], *, store: RunStore | None = None, 
 
 # The scale presets, the papers' protocols and their reported numbers live in :mod:`samlab.presets`;
 # re-exported here so that ``sl.train.preset(...)`` and ``sl.train.notebook_configs(...)`` work.
-from .presets import (PAPER_RESULTS, PRESETS, PaperResult, esam_grid_configs, notebook_configs,  # noqa: E402
-                      paper_results, preset, preset_names)
+from .presets import (PAPER_RESULTS, PRESETS, PaperResult, accuracy_table, esam_grid_configs,  # noqa: E402
+                      esam_study, learning_curve, notebook_configs, paper_results, preset, preset_names,
+                      summary_points, throughput_rows, throughput_table)

@@ -293,3 +293,63 @@ def variance_explorer(study: Any, *, rho: float = 0.5, p: float = 2.0, train_var
                 "train_variance": choice_selector([(f"{v:g}", v) for v in TRAIN_VARIANCES], float(train_variance),
                                                   description="training σ²")}
     return interactive_figure(draw, controls, needs_run=missing, describe_run=describe)
+
+
+# ------------------------------------------------------------------------------------------------ notebook 04
+
+def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title: str = "",
+                        dpi: int = 80) -> tuple[W.VBox, W.Output]:
+    """Notebook 04: choose a stored training run by method, rho and p; draw its learning curves (never trains).
+
+    ``results``: finished :class:`samlab.runs.RunResult` of :class:`samlab.train.TrainConfig` runs (e.g. every
+    finished run in the store of one model and data set). The run named ``reference`` (a plain label such as
+    ``"SGD"``) is drawn in grey for comparison. A combination that was never trained is reported, with the
+    command that trains it.
+    """
+    from .plots import plot_learning_curves
+    from .presets import learning_curve
+
+    runs = [r for r in results if getattr(r, "finished", False) and hasattr(r.config, "method")]
+    if not runs:
+        raise ValueError("results holds no finished training run to choose from")
+    methods = list(dict.fromkeys(r.config.method for r in runs))
+    rhos = sorted({r.config.rho for r in runs})
+    ps = sorted({r.config.p for r in runs})
+    ref = next((r for r in runs if r.config.label == reference), None)
+    first = runs[0].config
+    controls = {
+        "method": choice_selector(methods, first.method, description="method"),
+        "rho": choice_selector([(f"{x:g}", x) for x in rhos], first.rho, description="ρ"),
+        "p": choice_selector([(("∞" if math.isinf(x) else f"{x:g}"), x) for x in ps], first.p, description="p"),
+    }
+
+    def follow_method(change: dict) -> None:
+        """Jump rho and p to the method's first stored run, so a method change shows a run, not an error."""
+        mine = [r.config for r in runs if r.config.method == change["new"]]
+        if mine and (controls["rho"].value, controls["p"].value) not in {(c.rho, c.p) for c in mine}:
+            controls["rho"].value, controls["p"].value = mine[0].rho, mine[0].p
+
+    controls["method"].observe(follow_method, names="value")  # before interactive_figure: runs first
+
+    def draw(method: str, rho: float, p: float) -> Any:
+        hits = [r for r in runs if (r.config.method, r.config.rho, r.config.p) == (method, rho, p)]
+        if not hits:
+            have = sorted({(r.config.method, r.config.rho, r.config.p) for r in runs if r.config.method == method})
+            options = ", ".join(f"rho={h[1]:g}, p={h[2]:g}" for h in have)
+            raise ValueError(f"no stored run with method={method!r}, rho={rho:g}, p={p:g}; stored {method} runs: "
+                             f"{options or 'none'}. Train one with: python -m samlab train --method {method} "
+                             f"--rho {rho:g} --p {p:g} ... (same model, data and schedule as the others)")
+        r = hits[0]
+        curves = [learning_curve(r)]
+        if ref is not None and ref is not r:
+            curves.append({**learning_curve(ref), "key": "base"})
+        s = r.summary
+        fig = plot_learning_curves(curves, ncols=2, title=title or None)
+        text = (f"{r.config.label}: test {100 * s['test_acc']:.2f}%, train {100 * s['train_acc']:.2f}%, "
+                f"gap {100 * (s['train_acc'] - s['test_acc']):.2f} points, {s['images_per_s']:.0f} images/s "
+                f"({len(hits)} stored run{'s' * (len(hits) != 1)} match; showing seed {r.config.seed})")
+        return [text, fig]
+
+    return interactive_figure(draw, controls, dpi=dpi)
+
+__all__ += ["stored_run_explorer"]
