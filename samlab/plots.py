@@ -155,6 +155,14 @@ def nice_ceiling(x: float) -> float:
     return 10.0 ** (exp + 1)
 
 
+def _sticky_limit(hi: float | None, needed: float, *, slack: float, headroom: float) -> float:
+    """The upper limit to use: ``hi`` while ``slack * hi <= needed <= hi / 1.04``, else a nice value above
+    ``headroom * needed`` (so a slider drag rarely moves an axis)."""
+    if hi is not None and slack * hi <= needed <= hi / 1.04:
+        return hi
+    return nice_ceiling(headroom * needed)
+
+
 def _finish(ax, *, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None) -> None:
     if xlabel:
         ax.set_xlabel(xlabel)
@@ -182,7 +190,7 @@ def plot_scale_invariance(logits: np.ndarray, sharpness: dict[str, np.ndarray], 
     if logits.ndim != 3:
         raise ValueError(f"logits must have shape (K, n, classes), got {logits.shape}")
     k = np.arange(logits.shape[0])
-    fig, axes = new_figure(1, 3, panel_size=(3.5, 2.8))
+    fig, axes = new_figure(1, 3, panel_size=(3.3, 2.8))
     ax = axes[0, 0]
     for i in range(logits.shape[1]):
         for c in range(logits.shape[2]):
@@ -199,7 +207,7 @@ def plot_scale_invariance(logits: np.ndarray, sharpness: dict[str, np.ndarray], 
     axes[0, 1].set_yscale("symlog", linthresh=1e-4)
     _finish(axes[0, 1], xlabel="transformation", ylabel=r"$L(w+\epsilon)-L(w)$", title="sharpness")
     _finish(axes[0, 2], xlabel="transformation", ylabel="sharpness / its mean", title="relative sharpness")
-    axes[0, 2].legend(fontsize="small", loc="best")
+    fig.legend(*axes[0, 2].get_legend_handles_labels(), loc="outside right upper", fontsize="small")
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig
@@ -210,20 +218,26 @@ def plot_scale_invariance(logits: np.ndarray, sharpness: dict[str, np.ndarray], 
 # ---------------------------------------------------------------------------------------------------------
 
 def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | None = None,
-                               fig: Figure | None = None, panel_size: tuple[float, float] = (2.6, 2.3)) -> Figure:
+                               fig: Figure | None = None, ymax: dict | None = None, xmax: float | None = None,
+                               panel_size: tuple[float, float] = (2.6, 2.3)) -> Figure:
     """Notebook 02 (SAMSON Fig. 1): one panel per method, eps* against w, one line per weight range c.
 
     ``profiles``: dicts with keys ``method``, ``p``, ``c``, ``w`` (sorted weights), ``eps`` and optionally
     ``slider``; the lines marked ``slider`` (or whose ``c`` equals ``highlight``) are drawn thick and black,
     the others thin and blue. Passing the ``fig``
     a previous call returned updates its lines in place when the panels match (what makes a slider redraw
-    cheap: tick and text objects are reused); otherwise a new figure is built.
+    cheap: tick and text objects are reused); otherwise a new figure is built. ``ymax`` (per panel key
+    ``(method, p)``) and ``xmax`` widen the axes to cover a slider's whole range, so dragging it keeps them.
     """
     panels: dict[tuple[str, float | None], list[dict]] = {}
     for prof in profiles:
         panels.setdefault((prof["method"], prof.get("p")), []).append(prof)
+    flagged = any("slider" in pr for pr in profiles)
+
     def is_slider(pr: dict) -> bool:
-        return bool(pr.get("slider")) or (highlight is not None and math.isclose(pr["c"], highlight))
+        if flagged:
+            return bool(pr.get("slider"))
+        return highlight is not None and math.isclose(pr["c"], highlight)
 
     ordered = {key: sorted(profs, key=lambda pr: (is_slider(pr), pr["c"])) for key, profs in panels.items()}
     shape = tuple(len(v) for v in ordered.values())
@@ -263,10 +277,18 @@ def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | N
         title = method_label(method, p, plain=True)
         if ax.get_title() != title:
             ax.set_title(title, fontsize="medium")
-        top = max((float(np.max(pr["eps"])) for pr in profs if len(pr["eps"])), default=1.0)
-        ax.set_ylim(0.0, nice_ceiling(1.08 * top) if top > 0 else 1.0)   # stepwise limits: redraws blit
-        right = nice_ceiling(1.04 * max(pr["c"] for pr in profs))
-        ax.set_xlim(-right, right)
+        # Limits move in steps and with hysteresis, so most redraws keep them and only blit the lines.
+        top = max((float(np.max(pr["eps"])) for pr in profs if len(pr["eps"])), default=0.0)
+        top = max(top, float((ymax or {}).get((method, p), 0.0)))
+        limits = state.setdefault("limits", {})
+        y_hi = limits[ax, "y"] = _sticky_limit(limits.get((ax, "y")), top if top > 0 else 1.0, slack=0.35,
+                                               headroom=1.4)
+        right = max([pr["c"] for pr in profs] + ([xmax] if xmax else []))
+        x_hi = limits[ax, "x"] = _sticky_limit(limits.get((ax, "x")), right, slack=0.6, headroom=1.04)
+        if ax.get_ylim() != (0.0, y_hi):
+            ax.set_ylim(0.0, y_hi)
+        if ax.get_xlim() != (-x_hi, x_hi):
+            ax.set_xlim(-x_hi, x_hi)
     labels = [line.get_label() for line in state["lines"][0]]
     if state["legend"] is None or [t.get_text() for t in state["legend"].get_texts()] != labels:
         if state["legend"] is not None:

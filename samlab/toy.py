@@ -32,6 +32,7 @@ from .perturbation import worst_case_perturbation
 __all__ = [
     "toy_relu_net", "hidden_linears", "random_taus", "positive_scaling", "sharpness", "spread",
     "SCALINGS", "scale_invariance_study", "format_spreads", "compare_methods", "fig1_layer", "perturbation_profiles",
+    "profile_envelope",
     "TEST_VARIANCES", "TRAIN_VARIANCES", "ToyRunConfig", "toy_run_config", "train_toy",
     "variance_study_preset", "VarianceStudy",
 ]
@@ -284,6 +285,21 @@ def perturbation_profiles(*, rho: float = 0.5, p: float = 2.0, c: float | None =
     return out
 
 
+def profile_envelope(*, rho: float, p: float, c_values: Sequence[float], eta: float = 0.0, n: int = 1000,
+                     std: float = 0.1, seed: int = 0) -> dict[tuple[str, float | None], float]:
+    """The largest eps* each panel of :func:`perturbation_profiles` reaches for any c in ``c_values``.
+
+    Closed forms (``rho``, ``rho (c + eta)``, ``rho c / ||W_c||_p``), used only to fix the axes' limits over a
+    slider's whole range, so that dragging c never rescales an axis.
+    """
+    cs = [check_number("c", v, low=0.0, low_open=True) for v in c_values]
+    out: dict[tuple[str, float | None], float] = {("sam", None): rho, ("asam", None): rho * (max(cs) + eta)}
+    for q in (p, math.inf):
+        out[("samson", q)] = rho * max(c / float(torch.linalg.vector_norm(fig1_layer(c, n=n, std=std, seed=seed), ord=q))
+                                       for c in cs)
+    return out
+
+
 # ============================================================================ the 2-D variance study (notebook 03)
 
 #: The report's training variances (Fig. 5a-e) and samlab's test sweep (increasing variances, Fig. 6 range).
@@ -448,6 +464,19 @@ class VarianceStudy:
         p = check_number("p", p, low=1.0, allow_inf=True)
         out = [("adam", 2.0), ("sam", 2.0), ("asam", 2.0), ("samson", p)]
         return out + ([] if math.isinf(p) else [("samson", math.inf)])
+
+    def labels(self, p: float = 2.0, *, plain: bool = False) -> dict[str, str]:
+        """Display label per method name of :meth:`curves` (``plain``: no mathtext, for printed tables)."""
+        from .plots import method_label
+
+        return {_method_name(m, pp): method_label(m, pp if m == "samson" else None, plain=plain)
+                for m, pp in self.methods(p)}
+
+    def colors(self, p: float = 2.0) -> dict[str, str]:
+        """Colour per method name of :meth:`curves` (:data:`samlab.plots.METHOD_COLORS`)."""
+        from .plots import method_color
+
+        return {_method_name(m, pp): method_color(m, pp) for m, pp in self.methods(p)}
 
     def configs(self, *, rho: float, p: float, train_variances: Sequence[float],
                 seeds: Sequence[int] | None = None) -> list[ToyRunConfig]:

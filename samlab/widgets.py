@@ -242,17 +242,22 @@ def perturbation_explorer(*, rho: float = 0.5, p: float = 2.0, c: float = 0.1, s
                           **profile_kwargs: Any) -> tuple[W.VBox, W.Output]:
     """Notebook 02 (SAMSON Fig. 1): eps* against w with rho, p and c; continuous redraw, timed."""
     from .plots import plot_perturbation_profiles
-    from .toy import perturbation_profiles
+    from .toy import perturbation_profiles, profile_envelope
 
     holder: dict[str, Any] = {"fig": None}
+    controls = {"rho": rho_slider("samson", value=rho, max=2.0, step=0.01), "p": p_selector(p),
+                "c": c_slider(c, max=0.25, step=0.005)}
+    c_range = [controls["c"].min, controls["c"].max, *profile_kwargs.get("cs", (0.1, 0.15, 0.2))]
+    layer = {k: v for k, v in profile_kwargs.items() if k in ("n", "std", "seed")}
 
     def draw(rho: float, p: float, c: float):
         profiles = perturbation_profiles(rho=rho, p=p, c=c, **profile_kwargs)
-        holder["fig"] = plot_perturbation_profiles(profiles, highlight=c, fig=holder["fig"])
+        # axes cover the c slider's whole range: dragging c only redraws the lines
+        ymax = profile_envelope(rho=rho, p=p, c_values=c_range, eta=profile_kwargs.get("eta", 0.0), **layer)
+        holder["fig"] = plot_perturbation_profiles(profiles, highlight=c, fig=holder["fig"], ymax=ymax,
+                                                   xmax=max(c_range))
         return holder["fig"]
 
-    controls = {"rho": rho_slider("samson", value=rho, max=2.0, step=0.01), "p": p_selector(p),
-                "c": c_slider(c, max=0.25, step=0.005)}
     return interactive_figure(draw, controls, continuous=True, show_time=show_time, dpi=72)
 
 
@@ -260,26 +265,16 @@ def variance_explorer(study: Any, *, rho: float = 0.5, p: float = 2.0, train_var
                       band: str = "min-max") -> tuple[W.VBox, W.Output]:
     """Notebook 03: test error against test variance for one training variance; new settings need Run."""
     from .data.variance2d import variance2d_bayes_error
-    from .plots import method_color, method_label, plot_generalization_curves
+    from .plots import plot_generalization_curves
     from .toy import TRAIN_VARIANCES, compare_methods
-
-    def names(p: float) -> tuple[dict[str, str], dict[str, str]]:
-        labels, colors = {}, {}
-        for m, pp in study.methods(p):
-            name = m if m != "samson" else f"samson_{'inf' if math.isinf(pp) else f'{pp:g}'}"
-            labels[name] = method_label(m, pp if m == "samson" else None)
-            colors[name] = method_color(m, pp if m == "samson" else None)
-        return labels, colors
 
     def draw(rho: float, p: float, train_variance: float):
         curves = study.curves(rho=rho, p=p, train_variances=[train_variance], verbose=False)
-        labels, colors = names(p)
         bayes = [variance2d_bayes_error(v) for v in study.test_variances]
-        fig = plot_generalization_curves(study.test_variances, curves, labels=labels, colors=colors, band=band,
-                                         reference=bayes)
-        plain = {n: method_label(n.split("_")[0], float(n.split("_")[1]) if "_" in n else None, plain=True)
-                 for n in labels}
-        return [fig, compare_methods(curves[float(train_variance)], study.test_variances, labels=plain)]
+        fig = plot_generalization_curves(study.test_variances, curves, labels=study.labels(p),
+                                         colors=study.colors(p), band=band, reference=bayes)
+        return [fig, compare_methods(curves[float(train_variance)], study.test_variances,
+                                     labels=study.labels(p, plain=True))]
 
     def missing(rho: float, p: float, train_variance: float) -> bool:
         return bool(study.missing(rho=rho, p=p, train_variances=[train_variance]))
