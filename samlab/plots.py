@@ -105,8 +105,8 @@ def save_figure(fig: Figure, name: str, *, dpi: int = 150, formats: Iterable[str
 def figure_png(fig: Figure, *, dpi: int = 80) -> bytes:
     """Render ``fig`` to PNG bytes (what a widget shows).
 
-    A figure marked with :func:`enable_blitting` is redrawn by pasting its cached background (axes, ticks,
-    text) and drawing only its moving artists, unless its ``static_key()`` changed since the last render.
+    A figure marked with :func:`enable_blitting` is redrawn by pasting a cached background (axes, ticks,
+    text; one per ``static_key()``, the last 16 kept) and drawing only its moving artists on it.
     """
     state = getattr(fig, "_samlab_blit", None)
     if state is None:
@@ -118,16 +118,18 @@ def figure_png(fig: Figure, *, dpi: int = 80) -> bytes:
 
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     key = (dpi, state["static_key"]())
-    if state.get("key") != key:
+    backgrounds = state.setdefault("backgrounds", {})   # the last few, so going back (p = 2 -> 3 -> 2) blits
+    if key not in backgrounds:
         fig.set_dpi(dpi)
         for artist in state["artists"]:
             artist.set_visible(False)
         canvas.draw()
-        state["background"] = canvas.copy_from_bbox(fig.bbox)
-        state["key"] = key
+        backgrounds[key] = canvas.copy_from_bbox(fig.bbox)
         for artist in state["artists"]:
             artist.set_visible(True)
-    canvas.restore_region(state["background"])
+        while len(backgrounds) > 16:
+            backgrounds.pop(next(iter(backgrounds)))
+    canvas.restore_region(backgrounds[key])
     renderer = canvas.get_renderer()
     for artist in state["artists"]:
         artist.draw(renderer)
