@@ -20,7 +20,7 @@ from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 from .config import check_choice, figures_dir
 
 __all__ = [
-    "METHOD_COLORS", "method_key", "method_label", "method_color", "new_figure", "save_figure",
+    "METHOD_COLORS", "SamlabFigure", "method_key", "method_label", "method_color", "new_figure", "save_figure",
     "figure_png", "enable_blitting", "nice_ceiling", "format_p",
     "plot_scale_invariance", "plot_perturbation_profiles", "plot_variance_gallery",
     "plot_generalization_curves",
@@ -75,11 +75,18 @@ def method_color(method: str, p: float | None = None) -> str:
     return METHOD_COLORS.get(method_key(method, p), "#17becf")
 
 
+class SamlabFigure(Figure):
+    """A pyplot-free Figure that shows itself as a PNG in a notebook (a cell ending with ``fig``)."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self, dpi=100)
+
+
 def new_figure(nrows: int = 1, ncols: int = 1, *, panel_size: tuple[float, float] = (3.6, 2.8),
                sharex: bool | str = False, sharey: bool | str = False, squeeze: bool = False,
                **kwargs) -> tuple[Figure, np.ndarray]:
     """A pyplot-free figure with ``nrows x ncols`` panels of ``panel_size`` inches and constrained layout."""
-    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    fig = SamlabFigure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=squeeze, **kwargs)
     return fig, axes
 
@@ -245,7 +252,7 @@ def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | N
     shape = tuple(len(v) for v in ordered.values())
     state = getattr(fig, "_samlab_profiles", None) if fig is not None else None
     if state is None or state["shape"] != shape:
-        fig = Figure(figsize=(panel_size[0] * len(ordered), panel_size[1]))
+        fig = SamlabFigure(figsize=(panel_size[0] * len(ordered), panel_size[1]))
         fig.subplots_adjust(left=0.06, right=0.99, bottom=0.2, top=0.86, wspace=0.32)
         axes = fig.subplots(1, len(ordered), squeeze=False)[0]
         lines = []

@@ -44,6 +44,14 @@ def test_save_figure_writes_png_and_pdf_into_figures_dir():
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
 
 
+def test_figures_show_themselves_in_a_notebook_without_pyplot():
+    fig, _ = plots.new_figure()
+    assert isinstance(fig, plots.SamlabFigure) and fig._repr_png_()[:4] == b"\x89PNG"
+    from IPython.core.formatters import PNGFormatter
+
+    assert PNGFormatter()(fig)[:4] == b"\x89PNG"   # what IPython calls for a cell ending with `fig`
+
+
 @pytest.mark.parametrize("name", ["", "a/b", "fig.png", "../up", None])
 def test_save_figure_refuses_bad_names(name):
     with pytest.raises(ValueError, match="name="):
