@@ -104,7 +104,8 @@ def save_figure(fig: Figure, name: str, *, dpi: int = 150, formats: Iterable[str
     for fmt in formats:
         check_choice("format", fmt, ("png", "pdf", "svg"))
         path = out / f"{name}.{fmt}"
-        fig.savefig(path, dpi=dpi, format=fmt)
+        meta = {"CreationDate": None} if fmt == "pdf" else {}   # no timestamp: regenerating gives the same file
+        fig.savefig(path, dpi=dpi, format=fmt, metadata=meta)
         paths.append(path)
     return paths
 
