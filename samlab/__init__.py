@@ -11,8 +11,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "config", "perturbation", "optim", "data", "models", "train", "runs", "plots", "widgets",
-    "toy", "notebooks", "cli",
+    "config", "perturbation", "optim", "data", "models", "train", "presets", "runs", "plots", "widgets",
+    "toy", "variance_study", "notebooks", "cli",
 )
 
 __all__ = ["__version__", *_SUBMODULES]
@@ -20,6 +20,8 @@ __all__ = ["__version__", *_SUBMODULES]
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
+        if name == "presets":  # presets and train import each other; loading train first resolves the cycle
+            importlib.import_module(f"{__name__}.train")
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module

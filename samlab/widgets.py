@@ -266,7 +266,7 @@ def variance_explorer(study: Any, *, rho: float = 0.5, p: float = 2.0, train_var
     """Notebook 03: test error against test variance for one training variance; new settings need Run."""
     from .data.variance2d import variance2d_bayes_error
     from .plots import plot_generalization_curves
-    from .toy import TRAIN_VARIANCES, compare_methods
+    from .variance_study import TRAIN_VARIANCES, compare_methods
 
     def draw(rho: float, p: float, train_variance: float):
         curves = study.curves(rho=rho, p=p, train_variances=[train_variance], verbose=False)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from samlab import plots, toy, widgets
+from samlab import plots, toy, variance_study, widgets
 from samlab.runs import RunStore
 
 
@@ -208,8 +208,8 @@ def test_notebook02_explorer_callbacks_and_redraw_time():
 
 
 def test_notebook03_explorer_runs_on_click_and_recalls_from_cache(tmp_path):
-    study = toy.VarianceStudy("smoke", store=RunStore(tmp_path / "runs"), seeds=(0,), epochs=1, n_train=100,
-                              n_test=100, test_variances=(1.0, 30.0))
+    study = variance_study.VarianceStudy("smoke", store=RunStore(tmp_path / "runs"), seeds=(0,), epochs=1,
+                                         n_train=100, n_test=100, test_variances=(1.0, 30.0))
     ui, out = widgets.variance_explorer(study, train_variance=1.0)
     ctl = _controls(ui)
     assert "not computed yet" in _texts(out) and not _pngs(out)

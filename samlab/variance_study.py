@@ -1,0 +1,293 @@
+"""The 2-D variance generalisation study of notebook 03 (ASAM report section II, Figs. 5-6, Table II).
+
+* :class:`ToyRunConfig`, :func:`toy_run_config`: one training run, a frozen config whose fields are its key in
+  the results store (:mod:`samlab.runs`).
+* :func:`train_toy`: the Table II network trained with Adam, SAM, ASAM or SAMSON on the 2-D variance data
+  set, a pure function of its config.
+* :class:`VarianceStudy`: the grid methods x training variances x seeds, each run cached in memory and in the
+  store; :func:`compare_methods` says which method is best per test variance and whether the seeds separate it.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import check_choice, check_number, check_scale
+from .data.variance2d import VARIANCE2D_OFFSET, make_variance2d
+
+__all__ = [
+    "TEST_VARIANCES", "TRAIN_VARIANCES", "ToyRunConfig", "toy_run_config", "train_toy",
+    "variance_study_preset", "VarianceStudy", "compare_methods",
+]
+
+#: The report's training variances (Fig. 5a-e) and samlab's test sweep (increasing variances, Fig. 6 range).
+TRAIN_VARIANCES = (1.0, 5.0, 15.0, 25.0, 30.0)
+TEST_VARIANCES = (1.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0)
+_TEST_SEED = 1_000_003  # test sets never share draws with a training seed
+_METHODS = ("adam", "sam", "asam", "samson")
+
+
+@dataclass(frozen=True)
+class ToyRunConfig:
+    """One training run of notebook 03: Table II net, Adam base, cosine schedule; every field is in the key."""
+
+    method: str = "adam"            # adam | sam | asam | samson
+    train_variance: float = 1.0
+    seed: int = 0                   # drives the training set, the init and the batch order
+    rho: float = 0.0                # 0 for adam
+    p: float = 2.0                  # SAMSON's norm (2 for the others)
+    eta: float = 0.0                # ASAM's eta (0 for the others)
+    epochs: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3
+    n_train: int = 2000
+    n_test: int = 2000
+    test_variances: tuple[float, ...] = TEST_VARIANCES
+    offset: float = VARIANCE2D_OFFSET
+    model: str = "table2_mlp"
+
+
+def toy_run_config(method: str, train_variance: float, seed: int = 0, *, rho: float = 0.5, p: float = 2.0,
+                   eta: float = 0.01, **fields: Any) -> ToyRunConfig:
+    """A canonical :class:`ToyRunConfig`: options a method ignores are reset (Adam: rho 0; SAM: p 2, eta 0;
+    ASAM: p 2; SAMSON: eta 0, eq. 6), floats rounded to 1e-6, so equal runs share one key."""
+    check_choice("method", method, _METHODS)
+    rho = check_number("rho", rho, low=0.0)
+    p = check_number("p", p, low=1.0, allow_inf=True)
+    eta = check_number("eta", eta, low=0.0)
+    check_number("train_variance", train_variance, low=0.0)
+    if method == "adam":
+        rho, p, eta = 0.0, 2.0, 0.0
+    elif method == "sam":
+        p, eta = 2.0, 0.0
+    elif method == "asam":
+        p = 2.0
+    else:
+        eta = 0.0
+    r = (lambda v: v if math.isinf(v) else round(float(v), 6))
+    if "test_variances" in fields:
+        fields["test_variances"] = tuple(r(float(v)) for v in fields["test_variances"])
+    return ToyRunConfig(method=method, train_variance=r(train_variance), seed=int(seed), rho=r(rho), p=r(p),
+                        eta=r(eta), **fields)
+
+
+@functools.lru_cache(maxsize=8)
+def _test_sets(test_variances: tuple[float, ...], n: int, offset: float) -> tuple[tuple[Tensor, Tensor], ...]:
+    return tuple(make_variance2d(v, n, offset=offset, seed=_TEST_SEED) for v in test_variances)
+
+
+def _error(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(1) != y).float().mean())
+
+
+def train_toy(config: ToyRunConfig) -> dict[str, Any]:
+    """Train one run and return ``{"test_error": [...per test variance], "train_error", "train_loss"}``.
+
+    A pure function of ``config`` on CPU (seeded init, data and batch order; no global RNG touched
+    afterwards). Adam runs plain ``torch.optim.Adam``; the others :class:`samlab.optim.SAM` around Adam.
+    CosineAnnealingLR over the epochs, as in the report.
+    """
+    from .models import create_model
+    from .optim import SAM
+
+    check_choice("method", config.method, _METHODS)
+    if config.batch_size < 1 or config.epochs < 0:
+        raise ValueError(f"batch_size={config.batch_size} must be >= 1 and epochs={config.epochs} >= 0")
+    rng_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(config.seed)
+        model = create_model(config.model)
+    finally:
+        torch.random.set_rng_state(rng_state)
+    x, y = make_variance2d(config.train_variance, config.n_train, offset=config.offset, seed=config.seed)
+    gen = torch.Generator().manual_seed(config.seed + 7919)
+    if config.method == "adam":
+        opt = base = torch.optim.Adam(model.parameters(), lr=config.lr)
+    else:
+        opt = SAM(model.parameters(), torch.optim.Adam, method=config.method, rho=config.rho, p=config.p,
+                  eta=config.eta, lr=config.lr, generator=torch.Generator().manual_seed(config.seed))
+        base = opt.base_optimizer
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=max(1, config.epochs))
+    n, bs = config.n_train, min(config.batch_size, config.n_train)
+    for _ in range(config.epochs):
+        perm = torch.randperm(n, generator=gen)
+        for start in range(0, n - bs + 1, bs):       # drop the last partial batch (equal-size steps)
+            idx = perm[start:start + bs]
+            xb, yb = x[idx], y[idx]
+
+            def closure() -> Tensor:
+                opt.zero_grad()
+                loss = F.cross_entropy(model(xb), yb)
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        sched.step()
+    with torch.no_grad():
+        train_loss = float(F.cross_entropy(model(x), y))
+    tests = _test_sets(tuple(config.test_variances), config.n_test, config.offset)
+    return {"test_error": [_error(model, tx, ty) for tx, ty in tests], "train_error": _error(model, x, y),
+            "train_loss": train_loss}
+
+
+def variance_study_preset(scale: str) -> dict[str, Any]:
+    """Training sizes per scale (see notebook 03's parameters): smoke seconds, quick minutes on 2 cores, paper 200 epochs.
+
+    paper: the report's 2,000 points and 200 epochs, Adam lr 1e-3 (PyTorch default; the report gives none),
+    batch 64 (not given either), 5 seeds. quick: the same data, 40 epochs of batch 200 at lr 1e-2 (about
+    the same number of steps x lr), 3 seeds. smoke: 200 points, 2 full-batch epochs, 1 seed.
+    """
+    check_scale(scale)
+    return {
+        "smoke": dict(epochs=2, batch_size=200, lr=1e-2, n_train=200, n_test=200, seeds=(0,)),
+        "quick": dict(epochs=40, batch_size=200, lr=1e-2, n_train=2000, n_test=2000, seeds=(0, 1, 2)),
+        "paper": dict(epochs=200, batch_size=64, lr=1e-3, n_train=2000, n_test=2000, seeds=(0, 1, 2, 3, 4)),
+    }[scale]
+
+
+def _method_name(method: str, p: float) -> str:
+    return f"samson_{'inf' if math.isinf(p) else f'{p:g}'}" if method == "samson" else method
+
+
+class VarianceStudy:
+    """Notebook 03's grid: methods x training variances x seeds, each run cached in memory and in the store.
+
+    ``VarianceStudy(scale)`` fixes the training sizes (:func:`variance_study_preset`, overridable by
+    keywords); :meth:`curves` returns test errors per training variance and method, training what is missing
+    (progress bar) and loading the rest; :meth:`missing` says what a call would train.
+    """
+
+    def __init__(self, scale: str = "quick", *, store: Any = None, retrain: bool = False, eta: float = 0.01,
+                 test_variances: Sequence[float] = TEST_VARIANCES, **overrides: Any) -> None:
+        from .runs import RunStore
+
+        preset = {**variance_study_preset(scale), **overrides}
+        self.scale = scale
+        self.seeds = tuple(int(s) for s in preset.pop("seeds"))
+        self.fields = dict(preset, test_variances=tuple(float(v) for v in test_variances))
+        self.eta = check_number("eta", eta, low=0.0)
+        self.store = store if store is not None else RunStore()
+        self.retrain = bool(retrain)
+        self._memo: dict[ToyRunConfig, dict[str, Any]] = {}
+        self._retrained: set[ToyRunConfig] = set()
+        self._trained_seconds: list[float] = []
+
+    @property
+    def test_variances(self) -> tuple[float, ...]:
+        return self.fields["test_variances"]
+
+    def methods(self, p: float = 2.0) -> list[tuple[str, float]]:
+        """Adam, SAM, ASAM, SAMSON_p and SAMSON_inf (once when ``p`` is inf)."""
+        p = check_number("p", p, low=1.0, allow_inf=True)
+        out = [("adam", 2.0), ("sam", 2.0), ("asam", 2.0), ("samson", p)]
+        return out + ([] if math.isinf(p) else [("samson", math.inf)])
+
+    def labels(self, p: float = 2.0, *, plain: bool = False) -> dict[str, str]:
+        """Display label per method name of :meth:`curves` (``plain``: no mathtext, for printed tables)."""
+        from .plots import method_label
+
+        return {_method_name(m, pp): method_label(m, pp if m == "samson" else None, plain=plain)
+                for m, pp in self.methods(p)}
+
+    def colors(self, p: float = 2.0) -> dict[str, str]:
+        """Colour per method name of :meth:`curves` (:data:`samlab.plots.METHOD_COLORS`)."""
+        from .plots import method_color
+
+        return {_method_name(m, pp): method_color(m, pp) for m, pp in self.methods(p)}
+
+    def configs(self, *, rho: float, p: float, train_variances: Sequence[float],
+                seeds: Sequence[int] | None = None) -> list[ToyRunConfig]:
+        """Every run :meth:`curves` needs for these settings."""
+        rho = check_number("rho", rho, low=0.0)
+        seeds = self.seeds if seeds is None else tuple(seeds)
+        return [toy_run_config(m, tv, s, rho=rho, p=pp, eta=self.eta, **self.fields)
+                for tv in train_variances for m, pp in self.methods(p) for s in seeds]
+
+    def _cached(self, cfg: ToyRunConfig) -> bool:
+        if cfg in self._memo:
+            return True
+        if self.retrain and cfg not in self._retrained:
+            return False
+        return self.store.status(cfg) == "finished"
+
+    @property
+    def seconds_per_run(self) -> float:
+        """Mean training time of the runs trained so far (before any: a rough 1.5 ms per SAM step estimate)."""
+        if self._trained_seconds:
+            return float(np.mean(self._trained_seconds))
+        steps = self.fields["epochs"] * max(1, self.fields["n_train"] // self.fields["batch_size"])
+        return 1.5e-3 * steps
+
+    def missing(self, **settings: Any) -> list[ToyRunConfig]:
+        """The runs of ``configs(**settings)`` not yet in memory or in the store."""
+        return [c for c in self.configs(**settings) if not self._cached(c)]
+
+    def result(self, cfg: ToyRunConfig) -> dict[str, Any]:
+        """One run's result: memory, else the store, else trained (and stored)."""
+        if cfg not in self._memo:
+            if self.retrain and cfg not in self._retrained:
+                self.store.delete(cfg)
+                self._retrained.add(cfg)
+            self._memo[cfg] = self.store.get_or_compute(cfg, lambda: self._train(cfg))
+        return self._memo[cfg]
+
+    def _train(self, cfg: ToyRunConfig) -> dict[str, Any]:
+        start = time.perf_counter()
+        result = train_toy(cfg)
+        self._trained_seconds.append(time.perf_counter() - start)
+        return result
+
+    def curves(self, *, rho: float, p: float, train_variances: Sequence[float] = TRAIN_VARIANCES,
+               seeds: Sequence[int] | None = None, progress: bool = True,
+               verbose: bool = True) -> dict[float, dict[str, np.ndarray]]:
+        """``{train_variance: {method_name: test errors (seeds, test variances)}}``, training what is missing."""
+        from tqdm.auto import tqdm
+
+        cfgs = self.configs(rho=rho, p=p, train_variances=train_variances, seeds=seeds)
+        todo = [c for c in cfgs if not self._cached(c)]
+        in_memory = sum(c in self._memo for c in cfgs)
+        if verbose:
+            print(f"{len(cfgs)} runs: {in_memory} in memory, {len(cfgs) - in_memory - len(todo)} loaded from "
+                  f"{self.store.root}, {len(todo)} to train")
+        for cfg in tqdm(todo, desc="training", disable=not progress or not todo, leave=False):
+            self.result(cfg)
+        out: dict[float, dict[str, list]] = {}
+        for cfg in cfgs:
+            name = _method_name(cfg.method, cfg.p)
+            out.setdefault(cfg.train_variance, {}).setdefault(name, []).append(self.result(cfg)["test_error"])
+        return {tv: {name: np.asarray(v) for name, v in d.items()} for tv, d in out.items()}
+
+
+def compare_methods(curves: dict[str, np.ndarray], test_variances: Sequence[float], *,
+                    labels: dict[str, str] | None = None) -> str:
+    """Per test variance, the method with the lowest mean test error and whether seeds separate it.
+
+    ``curves``: method name -> errors (seeds, test variances). "yes" means the best method's worst seed
+    beats the runner-up's best seed (their min-max bands do not overlap); "no" means the lead is within
+    the spread between seeds.
+    """
+    names = list(curves)
+    if not names:
+        raise ValueError("curves is empty")
+    lines = [f"{'test var':>8}  {'best (mean over seeds)':<24} {'lead over 2nd':>13}  separated by the seeds?"]
+    for j, v in enumerate(test_variances):
+        means = {n: float(np.mean(curves[n][:, j])) for n in names}
+        order = sorted(names, key=means.get)
+        best, second = order[0], order[1] if len(order) > 1 else order[0]
+        lead = means[second] - means[best]
+        clear = float(np.max(curves[best][:, j])) < float(np.min(curves[second][:, j]))
+        seeds = min(curves[best].shape[0], curves[second].shape[0])
+        verdict = ("tie" if lead == 0.0 else "n/a (one seed)" if seeds < 2
+                   else "yes" if clear else "no (bands overlap)")
+        name = (labels or {}).get(best, best)
+        lines.append(f"{v:8g}  {name + f' {100 * means[best]:.2f} %':<24} {100 * lead:11.2f} pp  {verdict}")
+    return "\n".join(lines)
