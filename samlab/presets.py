@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 from .config import check_scale
 from .train import TrainConfig, available_dataset
 
-__all__ = ["notebook_configs", "esam_grid_configs", "PRESETS", "preset", "preset_names", "PaperResult",
+__all__ = ["notebook_configs", "esam_grid_configs", "throughput_settings", "PRESETS", "preset", "preset_names", "PaperResult",
            "PAPER_RESULTS", "paper_results", "learning_curve", "accuracy_table", "throughput_rows", "throughput_table", "summary_points",
            "esam_study"]
 
@@ -30,7 +30,7 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
     """Notebook 04's six runs (SGD, SAM, ASAM, SAMSON_2, SAMSON_inf, ESAM) at ``scale``, keyed by plain label.
 
     smoke: small_cnn, 256/128 images, 2 epochs (seconds). quick: small_cnn on the available data
-    (``available_dataset()``: CIFAR-10 subset of 1500/1000 images, else the digits fallback), 10 epochs,
+    (``available_dataset()``: CIFAR-10 subset of 1500/1000 images, else the digits fallback), 8 epochs,
     cosine schedule, batch 64. paper: the papers' protocols: SAMSON Table 1 (ResNet-34, CIFAR-10,
     200 epochs, step schedule) for the five SAMSON-paper methods and ESAM Table 1 (ResNet-18) for ESAM.
     """
@@ -46,11 +46,18 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
     if scale == "smoke":
         common.update(epochs=2, max_train_samples=256, max_test_samples=128)
     else:
-        common.update(epochs=10)
+        common.update(epochs=8)
     methods = [dict(method="sgd"), dict(method="sam"), dict(method="asam"), dict(method="samson", p=2.0),
                dict(method="samson", p=math.inf), dict(method="esam")]
     configs = [TrainConfig(**common, **m) for m in methods]
     return {c.label: c for c in configs}
+
+
+def throughput_settings(scale: str = "quick") -> dict[str, int]:
+    """Sizes for :func:`samlab.train.measure_throughput` per scale (steps per round, warm-up steps, rounds)."""
+    check_scale(scale)
+    return {"smoke": dict(steps=2, warmup=1, rounds=1), "quick": dict(steps=6, warmup=2, rounds=3),
+            "paper": dict(steps=30, warmup=5, rounds=5)}[scale]
 
 
 def esam_grid_configs(scale: str = "quick", dataset: str | None = None) -> dict[str, list[TrainConfig]]:
@@ -254,6 +261,8 @@ def learning_curve(result: Any) -> dict[str, Any]:
 def accuracy_table(results: dict[str, Any], *, paper_dataset: str = "cifar10") -> Any:
     """Final train/test accuracy (%), the train-test gap and best test accuracy per run, next to the papers' numbers.
 
+    Train accuracy is the final weights on the training set in eval mode (``train_eval_acc``), like the test's.
+
     ``results``: label -> finished :class:`~samlab.runs.RunResult`. The paper columns (SAMSON Table 1/2 with
     ResNet-34, ESAM Table 1 with ResNet-18, on ``paper_dataset``) are the papers' numbers, not ours.
     """
@@ -264,8 +273,9 @@ def accuracy_table(results: dict[str, Any], *, paper_dataset: str = "cifar10") -
     rows = {}
     for label, r in results.items():
         s = r.summary
-        row = {"train acc %": 100 * s["train_acc"], "test acc %": 100 * s["test_acc"],
-               "gap (train - test)": 100 * (s["train_acc"] - s["test_acc"]), "best test acc %": 100 * s["best_test_acc"]}
+        train_acc = s.get("train_eval_acc", s["train_acc"])
+        row = {"train acc %": 100 * train_acc, "test acc %": 100 * s["test_acc"],
+               "gap (train - test)": 100 * (train_acc - s["test_acc"]), "best test acc %": 100 * s["best_test_acc"]}
         for source, model in REFERENCE_COLUMNS[paper_dataset]:
             hit = paper_results(source=source, model=model, dataset=paper_dataset, method=method_name(r.config))
             cell = "-"
@@ -276,23 +286,28 @@ def accuracy_table(results: dict[str, Any], *, paper_dataset: str = "cifar10") -
     return pd.DataFrame.from_dict(rows, orient="index").round(2)
 
 
-def throughput_rows(results: dict[str, Any], *, reference: str = "SAM",
+def _speed(r: Any, speeds: dict | None) -> float:
+    return speeds[r.config] if speeds is not None else r.summary["images_per_s"]
+
+
+def throughput_rows(results: dict[str, Any], *, speeds: dict | None = None, reference: str = "SAM",
                     paper_dataset: str = "cifar10") -> list[dict[str, Any]]:
     """Per run: label, colour key, images/s, ratio to ``reference`` and the paper's images/s and ratio (ESAM Table 1/3).
 
-    Our images/s is the median over epochs of the training loop alone (no evaluation). The paper's numbers are
-    ResNet-18 on the authors' GPUs: compare the ratios, not the absolute numbers.
+    Our images/s: ``speeds[config]`` (e.g. from :func:`samlab.train.measure_throughput`, measured interleaved) or,
+    without ``speeds``, the run's median over epochs of its training loop. The paper's numbers are ResNet-18 on
+    the authors' GPUs: compare the ratios, not the absolute numbers.
     """
     from .train import method_key, method_name, run_label
 
     if reference not in results:
         raise ValueError(f"reference={reference!r} is not one of the runs {list(results)}")
-    ref = results[reference].summary["images_per_s"]
+    ref = _speed(results[reference], speeds)
     paper = {r.method: r.images_per_s for r in paper_results(source="ESAM", model="resnet18", dataset=paper_dataset)}
     paper_ref = paper.get(method_name(results[reference].config))
     rows = []
     for label, r in results.items():
-        ips = r.summary["images_per_s"]
+        ips = _speed(r, speeds)
         p = paper.get(method_name(r.config))
         rows.append({"name": label, "label": run_label(r.config), "key": method_key(r.config), "images_per_s": ips,
                      "ratio": ips / ref, "paper_images_per_s": p,
@@ -300,11 +315,12 @@ def throughput_rows(results: dict[str, Any], *, reference: str = "SAM",
     return rows
 
 
-def throughput_table(results: dict[str, Any], *, reference: str = "SAM", paper_dataset: str = "cifar10") -> Any:
+def throughput_table(results: dict[str, Any], *, speeds: dict | None = None, reference: str = "SAM",
+                     paper_dataset: str = "cifar10") -> Any:
     """:func:`throughput_rows` as a table: images/s and % of ``reference`` (ESAM Table 1's "(140.3%)"), ours and the paper's."""
     import pandas as pd
 
-    rows = throughput_rows(results, reference=reference, paper_dataset=paper_dataset)
+    rows = throughput_rows(results, speeds=speeds, reference=reference, paper_dataset=paper_dataset)
     return pd.DataFrame.from_dict({r["name"]: {
         "images/s": round(r["images_per_s"]), f"% of {reference}": round(100 * r["ratio"], 1),
         "paper images/s (ESAM T1, ResNet-18, GPU)": r["paper_images_per_s"] if r["paper_images_per_s"] else "-",
@@ -312,23 +328,24 @@ def throughput_table(results: dict[str, Any], *, reference: str = "SAM", paper_d
         for r in rows}, orient="index")
 
 
-def summary_points(results: dict[str, Any], labels: Sequence[str] = ("SGD", "SAM", "ESAM")) -> list[dict[str, Any]]:
+def summary_points(results: dict[str, Any], labels: Sequence[str] = ("SGD", "SAM", "ESAM"), *,
+                   speeds: dict | None = None) -> list[dict[str, Any]]:
     """Final test accuracy and images/s of the named runs, as reference marks for :func:`samlab.plots.plot_esam_study`."""
     from .train import method_key, run_label
 
     return [{"label": run_label(results[k].config), "key": method_key(results[k].config),
-             "acc": results[k].summary["test_acc"], "images_per_s": results[k].summary["images_per_s"]}
+             "acc": results[k].summary["test_acc"], "images_per_s": _speed(results[k], speeds)}
             for k in labels if k in results]
 
 
-def esam_study(grid: dict[str, Sequence[Any]]) -> dict[str, dict[str, list[float]]]:
+def esam_study(grid: dict[str, Sequence[Any]], *, speeds: dict | None = None) -> dict[str, dict[str, list[float]]]:
     """ESAM Fig. 3's data from stored runs: per study ("SWP", "SDS") the swept fraction, test accuracy and images/s."""
     out = {}
     for name, results in grid.items():
         attr = "beta" if name == "SWP" else "gamma"
         out[name] = {"x": [getattr(r.config, attr) for r in results],
                      "acc": [r.summary["test_acc"] for r in results],
-                     "images_per_s": [r.summary["images_per_s"] for r in results],
+                     "images_per_s": [_speed(r, speeds) for r in results],
                      "xlabel": "β (SWP: fraction of tensors perturbed)" if attr == "beta"
                      else "γ (SDS: fraction of samples kept)"}
     return out

@@ -109,7 +109,11 @@ def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
                 value = config_from_dict(typ, raw)
                 break
             if (typ is tuple or typing.get_origin(typ) is tuple) and isinstance(value, list):
-                value = tuple(value)
+                item = (typing.get_args(typ) or (None,))[0]
+                if dataclasses.is_dataclass(item):  # tuple[SomeConfig, ...]
+                    value = tuple(config_from_dict(item, v) if isinstance(v, dict) else v for v in raw)
+                else:
+                    value = tuple(value)
                 break
         kwargs[name] = value
     return cls(**kwargs)

@@ -17,9 +17,10 @@ Choices (written down because the papers leave them open):
 * The learning rate schedule steps once per epoch: ``"step"`` divides by ``1/lr_decay`` every
   ``lr_step_every`` epochs (SAMSON Sec. 5: /10 every 50), ``"cosine"`` anneals to 0 over ``epochs``
   (ESAM), ``"constant"`` keeps it.
-* Train loss/accuracy are running averages over the epoch at ``w`` (on augmented batches, as the
-  optimizer sees them); test metrics are computed after the epoch in eval mode. Images per second
-  count the training loop only (no evaluation).
+* Train loss/accuracy per epoch are running averages over the epoch at ``w`` (on augmented batches, as
+  the optimizer sees them); test metrics are computed after the epoch in eval mode. The summary adds
+  ``train_eval_acc``: the final weights on the (un-augmented) training set in eval mode, the number to
+  compare with the test accuracy. Images per second count the training loop only (no evaluation).
 * The data split (calibration images cut from train, ``max_*_samples`` subsets) is fixed (seed 0) for
   every run; ``seed`` sets the initial weights, the batch order, the augmentation and ESAM's draws.
 * ``dataset`` is what is trained on: a config never falls back silently. :func:`available_dataset`
@@ -30,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import statistics
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Sequence
@@ -46,7 +48,8 @@ __all__ = [
     "run_label", "method_name", "method_key", "available_dataset", "notebook_configs", "esam_grid_configs",
     "PRESETS", "preset", "preset_names", "PAPER_RESULTS", "PaperResult", "paper_results",
     "learning_curve", "accuracy_table", "throughput_rows", "throughput_table", "summary_points", "esam_study",
-    "METHOD_FIELDS", "same_protocol",
+    "throughput_settings",
+    "METHOD_FIELDS", "same_protocol", "ThroughputConfig", "measure_throughput", "throughput_of",
 ]
 
 #: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
@@ -371,7 +374,13 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable
                 out = model(xb)
                 if not stash:
                     stash.append(out.detach())  # the first call is the forward pass at w
-                return F.cross_entropy(out, yb, reduction="none")
+                losses = F.cross_entropy(out, yb, reduction="none")
+                if torch.is_grad_enabled() and not losses.requires_grad:
+                    # ESAM's SWP left every tensor out of this ascent pass (probability (1 - beta)^tensors):
+                    # no gradient anywhere, so eps = 0 and the step is a plain one. Without this, backward()
+                    # would raise "does not require grad" inside samlab.optim.SAM.
+                    losses = losses.requires_grad_()
+                return losses
 
             loss = opt.step(sample_loss=sample_loss)
             logits = stash[0]
@@ -509,7 +518,92 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
             inner.close()
         if outer is not None:
             outer.close()
-    return store.finish(config, _summary(config, rows, data, model, dev), model.state_dict())
+    summary = _summary(config, rows, data, model, dev)
+    # The running train accuracy lags the final weights; the train-test gap wants both measured alike.
+    summary["train_eval_loss"], summary["train_eval_acc"] = evaluate(model, train_x, train_y, mean=data.mean,
+                                                                     std=data.std, device=dev)
+    return store.finish(config, summary, model.state_dict())
+
+
+# ------------------------------------------------------------------------------------------------ speed
+_NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+
+
+@dataclass(frozen=True)
+class ThroughputConfig:
+    """A speed measurement of training steps (stored, as it depends on the machine: ``machine`` and ``threads``)."""
+
+    runs: tuple[TrainConfig, ...]
+    steps: int = 10
+    warmup: int = 2
+    rounds: int = 3
+    threads: int = 1
+    device: str = "cpu"
+    machine: str = ""
+
+
+def throughput_of(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: int = 2, rounds: int = 3,
+                  device: str | torch.device | None = None, progress: bool = False) -> dict[str, Any]:
+    """Measure training images/s of each config, interleaved (not stored; see :func:`measure_throughput`).
+
+    Each config gets its model and optimizer and a fixed random CIFAR-shaped batch of its ``batch_size``; after
+    ``warmup`` steps each, ``rounds`` rounds run ``steps`` steps of every config in turn with the trainer's own step
+    code. Returns ``{"images_per_s": [median over rounds per config], "rounds": [[per-round values] per config]}``.
+    """
+    from .models import create_model
+
+    configs = list(dict.fromkeys(configs))
+    steps, warmup, rounds = _int("steps", steps, 1), _int("warmup", warmup, 0), _int("rounds", rounds, 1)
+    dev = _resolve_device(device if device is not None else configs[0].device if configs else "auto")
+    setups = []
+    for i, c in enumerate(configs):
+        torch.manual_seed(c.seed)
+        model = create_model(c.model, num_classes=_NUM_CLASSES[c.dataset]).to(dev)
+        gen = torch.Generator().manual_seed(i)
+        x = torch.randn(c.batch_size, 3, 32, 32, generator=gen).to(dev)
+        y = torch.randint(0, _NUM_CLASSES[c.dataset], (c.batch_size,), generator=gen).to(dev)
+        opt = _make_optimizer(c, model)
+        if warmup:
+            _train_epoch(model, opt, [(x, y)] * warmup, warmup, dev, None)
+        setups.append((model, opt, x, y))
+    speeds: list[list[float]] = [[] for _ in configs]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=rounds * len(configs), desc="measuring images/s", unit="run")
+    for _ in range(rounds):
+        for i, (model, opt, x, y) in enumerate(setups):
+            _, _, seen, seconds = _train_epoch(model, opt, [(x, y)] * steps, steps, dev, None)
+            speeds[i].append(seen / max(seconds, 1e-9))
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return {"images_per_s": [statistics.median(v) for v in speeds], "rounds": speeds}
+
+
+def measure_throughput(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: int = 2, rounds: int = 3,
+                       device: str | torch.device | None = None, store: RunStore | None = None,
+                       progress: bool = True, retrain: bool = False) -> dict[TrainConfig, float]:
+    """Training images per second of each config, measured *interleaved* so that load from other processes hits all alike.
+
+    :func:`throughput_of`, stored in the results store (keyed by the configs, sizes, thread count, device and host
+    name: a speed belongs to a machine); ``retrain=True`` measures again. Returns ``{config: images/s}``.
+    """
+    import platform
+
+    configs = list(dict.fromkeys(configs))
+    dev = _resolve_device(device if device is not None else configs[0].device if configs else "auto")
+    spec = ThroughputConfig(runs=tuple(configs), steps=_int("steps", steps, 1), warmup=_int("warmup", warmup, 0),
+                            rounds=_int("rounds", rounds, 1), threads=torch.get_num_threads(), device=str(dev),
+                            machine=platform.node())
+    store = store if store is not None else RunStore()
+    if retrain:
+        store.delete(spec)
+    result = store.get_or_compute(spec, lambda: throughput_of(configs, steps=steps, warmup=warmup, rounds=rounds,
+                                                              device=dev, progress=progress))
+    return dict(zip(configs, result["images_per_s"]))
 
 
 def train_all(configs: Sequence[TrainConfig], *, store: RunStore | None = None, retrain: bool = False,
@@ -533,4 +627,4 @@ def train_all(configs: Sequence[TrainConfig], *, store: RunStore | None = None, 
 # re-exported here so that ``sl.train.preset(...)`` and ``sl.train.notebook_configs(...)`` work.
 from .presets import (PAPER_RESULTS, PRESETS, PaperResult, accuracy_table, esam_grid_configs,  # noqa: E402
                       esam_study, learning_curve, notebook_configs, paper_results, preset, preset_names,
-                      summary_points, throughput_rows, throughput_table)
+                      summary_points, throughput_rows, throughput_settings, throughput_table)

@@ -340,8 +340,9 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
             curves.append({**learning_curve(ref), "key": "base"})
         s = r.summary
         fig = plot_learning_curves(curves, ncols=2, title=title or None)
-        text = (f"{r.config.label}: test {100 * s['test_acc']:.2f}%, train {100 * s['train_acc']:.2f}%, "
-                f"gap {100 * (s['train_acc'] - s['test_acc']):.2f} points, {s['images_per_s']:.0f} images/s "
+        train_acc = s.get("train_eval_acc", s["train_acc"])
+        text = (f"{r.config.label}: test {100 * s['test_acc']:.2f}%, train {100 * train_acc:.2f}%, "
+                f"gap {100 * (train_acc - s['test_acc']):.2f} points, {s['images_per_s']:.0f} images/s "
                 f"({len(hits)} stored run{'s' * (len(hits) != 1)} match; showing seed {r.config.seed})")
         return [text, fig]
 

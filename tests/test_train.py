@@ -110,6 +110,7 @@ def test_train_stores_a_complete_run(tmp_path):
     s = result.summary
     assert s["test_acc"] == row["test_acc"] and s["epochs"] == 2 and s["label"] == "ESAM"
     assert s["data"]["name"] == "digits" and s["data"]["is_fallback"] is False and s["data"]["n_test"] == 64
+    assert 0 <= s["train_eval_acc"] <= 1 and math.isfinite(s["train_eval_loss"])
     files = sorted(p.name for p in result.path.iterdir())
     assert files == ["checkpoint.pt", "config.json", "metrics.jsonl", "state_dict.pt", "summary.json"]
     sd = torch.load(result.path / "state_dict.pt", weights_only=True)
@@ -322,3 +323,20 @@ def test_scale_configs(scale):
         assert all(c.model == "small_cnn" for c in configs.values())
     with pytest.raises(ValueError, match="scale='huge'"):
         T.notebook_configs("huge")
+
+
+def test_swp_that_leaves_every_tensor_out_takes_a_plain_step(tmp_path):
+    """beta = 0.01: most ascent passes perturb nothing; the run must still train (eps = 0 there)."""
+    result = T.train(tiny(method="esam", beta=0.01, gamma=1.0, epochs=1), store=RunStore(tmp_path), progress=False)
+    assert result.finished and math.isfinite(result.summary["train_loss"])
+
+
+def test_measure_throughput_is_stored_and_interleaved(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    configs = [tiny(batch_size=8), tiny(method="sam", batch_size=8), tiny(batch_size=8)]
+    speeds = T.measure_throughput(configs, steps=2, warmup=1, rounds=2, store=store, progress=False)
+    assert list(speeds) == configs[:2] and all(v > 0 for v in speeds.values())
+    (stored,) = store.list_runs("ThroughputConfig")
+    assert stored.config.runs == tuple(configs[:2]) and len(stored.summary["rounds"][0]) == 2
+    monkeypatch.setattr(T, "_train_epoch", lambda *a, **k: pytest.fail("measured again"))
+    assert T.measure_throughput(configs, steps=2, warmup=1, rounds=2, store=store, progress=False) == speeds
