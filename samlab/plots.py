@@ -7,6 +7,7 @@ and ``.pdf``; the notebooks and ``make reproduce`` save through it.
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -113,8 +114,9 @@ def save_figure(fig: Figure, name: str, *, dpi: int = 150, formats: Iterable[str
 def figure_png(fig: Figure, *, dpi: int = 80) -> bytes:
     """Render ``fig`` to PNG bytes (what a widget shows).
 
-    A figure marked with :func:`enable_blitting` is redrawn by pasting a cached background (axes, ticks,
-    text; one per ``static_key()``, the last 16 kept) and drawing only its moving artists on it.
+    A figure marked with :func:`enable_blitting` is composed from cached images of its static parts (see
+    there; the last 64 kept, and the last 16 compositions), with only its moving artists drawn on top: a new
+    title or y limit in one panel draws that panel's y axis and title again, not the whole figure.
     """
     state = getattr(fig, "_samlab_blit", None)
     if state is None:
@@ -125,32 +127,126 @@ def figure_png(fig: Figure, *, dpi: int = 80) -> bytes:
     from PIL import Image
 
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    key = (dpi, state["static_key"]())
-    backgrounds = state.setdefault("backgrounds", {})   # the last few, so going back (p = 2 -> 3 -> 2) blits
-    if key not in backgrounds:
+    if fig.dpi != dpi:
         fig.set_dpi(dpi)
-        for artist in state["artists"]:
-            artist.set_visible(False)
-        canvas.draw()
-        backgrounds[key] = canvas.copy_from_bbox(fig.bbox)
-        for artist in state["artists"]:
-            artist.set_visible(True)
-        while len(backgrounds) > 16:
-            backgrounds.pop(next(iter(backgrounds)))
-    canvas.restore_region(backgrounds[key])
     renderer = canvas.get_renderer()
+    size = canvas.get_width_height()
+    layers = _static_layers(fig, state["static_key"], (dpi, size))
+    composed = state["composed"]
+    key = tuple(k for k, _ in layers)
+    if key in composed:
+        composed[key] = composed.pop(key)           # most recently used last
+    else:
+        frame = np.full((size[1], size[0], 4), 255, np.uint8)
+        for layer_key, draw in layers:
+            _paste_over(frame, *_static_layer(state, layer_key, renderer, draw))
+        composed[key] = frame
+        while len(composed) > 16:
+            composed.pop(next(iter(composed)))
+    np.asarray(renderer.buffer_rgba())[...] = composed[key]
     for artist in state["artists"]:
         artist.draw(renderer)
-    width, height = canvas.get_width_height()
-    image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    width, height = size
+    image = Image.frombuffer("RGBA", (width, height), renderer.buffer_rgba(), "raw", "RGBA", 0, 1)
     buf = io.BytesIO()
     image.save(buf, format="png", compress_level=1)
     return buf.getvalue()
 
 
-def enable_blitting(fig: Figure, artists: Sequence[Any], static_key: Callable[[], Any]) -> Figure:
-    """Let :func:`figure_png` redraw only ``artists`` while ``static_key()`` (limits, titles, ...) is unchanged."""
-    fig._samlab_blit = {"artists": list(artists), "static_key": static_key}  # type: ignore[attr-defined]
+def _static_layers(fig: Figure, static_key: Callable[[Any], tuple[Any, Any]],
+                   where: tuple) -> list[tuple[tuple, Callable[[Any], None]]]:
+    """``(key, draw)`` per static layer of ``fig``, bottom to top (see :func:`enable_blitting`)."""
+    layers: list[tuple[tuple, Callable[[Any], None]]] = [
+        (("figure", *where), functools.partial(_draw_without, fig, hidden=fig.axes))]
+    legends = []
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible():
+            continue
+        top = [ax.yaxis, *ax.spines.values(), *_titles(ax)]
+        rest = [a for a in ax.get_children() if not any(a is t for t in top)]
+        legend = ax.get_legend()
+        bottom_key, top_key = static_key(ax)
+        layers.append((("bottom", i, *where, bottom_key), functools.partial(_draw_without, ax, hidden=[*top, legend])))
+        layers.append((("top", i, *where, top_key), functools.partial(_draw_without, ax, hidden=rest)))
+        if legend is not None:
+            texts = tuple(t.get_text() for t in legend.get_texts())
+            legends.append((("legend", i, *where, id(legend), texts), legend.draw))
+    return layers + legends
+
+
+def _titles(ax: Any) -> list[Any]:
+    """The panel's centre, left and right titles."""
+    titles = (ax.title, getattr(ax, "_left_title", None), getattr(ax, "_right_title", None))
+    return [t for t in titles if t is not None]
+
+
+def _draw_without(owner: Any, renderer: Any, *, hidden: Sequence[Any]) -> None:
+    """Draw ``owner`` (a Figure or Axes) with the artists in ``hidden`` made invisible meanwhile."""
+    shown = [a for a in hidden if a is not None and a.get_visible()]
+    for artist in shown:
+        artist.set_visible(False)
+    try:
+        owner.draw(renderer)
+    finally:
+        for artist in shown:
+            artist.set_visible(True)
+
+
+def _static_layer(state: dict, key: tuple, renderer: Any,
+                  draw: Callable[[Any], None]) -> tuple[int, int, np.ndarray]:
+    """``(row, column, RGBA)``: what ``draw(renderer)`` paints without the moving artists, cropped to its ink;
+    cached under ``key``."""
+    layers = state["layers"]
+    if key in layers:
+        layers[key] = layers.pop(key)              # most recently used last
+        return layers[key]
+    moving = [a for a in state["artists"] if a.get_visible()]
+    for artist in moving:
+        artist.set_visible(False)
+    try:
+        renderer.clear()                            # transparent
+        draw(renderer)
+    finally:
+        for artist in moving:
+            artist.set_visible(True)
+    rgba = np.asarray(renderer.buffer_rgba())
+    rows, cols = np.flatnonzero(rgba[..., 3].any(axis=1)), np.flatnonzero(rgba[..., 3].any(axis=0))
+    if rows.size:
+        layers[key] = (int(rows[0]), int(cols[0]), rgba[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].copy())
+    else:
+        layers[key] = (0, 0, np.zeros((0, 0, 4), np.uint8))
+    while len(layers) > 64:
+        layers.pop(next(iter(layers)))
+    return layers[key]
+
+
+def _paste_over(image: np.ndarray, row: int, col: int, layer: np.ndarray) -> None:
+    """Composite ``layer`` (straight alpha, as Agg renders) over the opaque ``image`` at ``(row, col)``, in place."""
+    h, w = layer.shape[:2]
+    region = image[row:row + h, col:col + w, :3]
+    if h and layer[..., 3].min() == 255:                          # opaque (the figure's background): copy
+        region[...] = layer[..., :3]
+        return
+    alpha = layer[..., 3:4].astype(np.uint16)
+    x = region * (255 - alpha) + layer[..., :3] * alpha + 128    # at most 255 * 255 + 128: fits 16 bits
+    region[...] = (x + (x >> 8)) >> 8                             # round(x / 255), exactly
+
+
+def enable_blitting(fig: Figure, artists: Sequence[Any], static_key: Callable[[Any], tuple[Any, Any]]) -> Figure:
+    """Let :func:`figure_png` redraw only ``artists`` (the moving ones) on cached images of the static parts.
+
+    The static parts are layered as matplotlib draws them: the figure's own artists (background, suptitle:
+    drawn once per size and dpi); per panel, its bottom (background, x axis, other static artists) and its
+    top (y axis, spines, titles); then the legends. ``static_key(ax)`` returns ``(bottom_key, top_key)``, what
+    each depends on (e.g. ``((xlim, xlabel), (ylim, ylabel, title))``); a layer is drawn again only for a key
+    not seen recently. Panels must keep their positions (no layout engine), and other static artists of a
+    panel lie below its y axis.
+    """
+    if fig.get_layout_engine() is not None:
+        raise ValueError("enable_blitting needs fixed panel positions: build the figure without a layout engine "
+                         f"(got {type(fig.get_layout_engine()).__name__})")
+    fig._samlab_blit = {"artists": list(artists), "static_key": static_key,  # type: ignore[attr-defined]
+                        "layers": {}, "composed": {}}
     return fig
 
 
@@ -268,10 +364,8 @@ def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | N
         state = {"shape": shape, "axes": axes, "lines": lines, "legend": None}
         fig._samlab_profiles = state  # type: ignore[attr-defined]
 
-        def static_key(axes=axes, state=state) -> tuple:
-            legend = state["legend"]
-            return (tuple((ax.get_xlim(), ax.get_ylim(), ax.get_title()) for ax in axes),
-                    tuple(t.get_text() for t in legend.get_texts()) if legend is not None else ())
+        def static_key(ax) -> tuple:
+            return (ax.get_xlim(), ax.get_xlabel()), (ax.get_ylim(), ax.get_ylabel(), ax.get_title())
 
         enable_blitting(fig, [line for row in lines for line in row], static_key)
     blues = ("#9ecae1", "#4292c6", "#08519c", "#6baed6", "#2171b5")
@@ -286,7 +380,7 @@ def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | N
                 j += 1
         title = method_label(method, p, plain=True)
         if ax.get_title() != title:
-            ax.set_title(title, fontsize="medium")
+            ax.set_title(title, fontsize="medium", y=1.0)   # y given: no per-draw title placement (same place)
         # Limits move in steps and with hysteresis, so most redraws keep them and only blit the lines.
         top = max((float(np.max(pr["eps"])) for pr in profs if len(pr["eps"])), default=0.0)
         top = max(top, float((ymax or {}).get((method, p), 0.0)))

@@ -230,8 +230,9 @@ def fig1_layer(c: float, *, n: int = 1000, std: float = 0.1, seed: int = 0) -> T
 
 
 @functools.lru_cache(maxsize=256)
-def _profile(method: str, p: float, c: float, rho: float, eta: float, n_probes: int, n: int, std: float,
-             seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _unit_profile(method: str, p: float, c: float, eta: float, n_probes: int, n: int, std: float,
+                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probed weights and their eps* at ``rho = 1`` (eps* is proportional to rho: eq. 2, 4, 6)."""
     layer = fig1_layer(c, n=n, std=std, seed=seed)
     targets = torch.linspace(-c, c, n_probes, dtype=torch.float64)
     probes = torch.argmin((layer[None, :] - targets[:, None]).abs(), dim=1)
@@ -239,10 +240,12 @@ def _profile(method: str, p: float, c: float, rho: float, eta: float, n_probes: 
     for i in probes.tolist():
         grad = torch.zeros_like(layer)
         grad[i] = 1.0                      # "grad L(w) = 1" for the weight drawn, 0 for the rest
-        e = worst_case_perturbation([layer], [grad], method=method, rho=rho, p=p, eta=eta, adaptive=[True])[0]
+        e = worst_case_perturbation([layer], [grad], method=method, rho=1.0, p=p, eta=eta, adaptive=[True])[0]
         w.append(float(layer[i]))
         eps.append(float(e[i]))
-    return np.asarray(w), np.asarray(eps)
+    w_arr, eps_arr = np.asarray(w), np.asarray(eps)
+    w_arr.flags.writeable = eps_arr.flags.writeable = False   # shared by every caller (cached)
+    return w_arr, eps_arr
 
 
 def perturbation_profiles(*, rho: float = 0.5, p: float = 2.0, c: float | None = None,
@@ -256,7 +259,8 @@ def perturbation_profiles(*, rho: float = 0.5, p: float = 2.0, c: float | None =
     :func:`fig1_layer` with the gradient 1 on that weight and 0 elsewhere (the figure's "grad L = 1"),
     which gives ``eps = rho * T(w)``: ``rho`` (SAM), ``rho (|w| + eta)`` (ASAM), ``rho |w| / ||W||_p`` (SAMSON).
     ``n_probes`` evenly spaced weights (the nearest weights of the layer) per line; the profiles are exact
-    V shapes, so straight segments between the probes are exact. Results are cached per argument.
+    V shapes, so straight segments between the probes are exact. The calls use ``rho = 1``, cached per
+    method, p, c and eta, and are scaled by ``rho`` (eps* is proportional to rho), so a new rho costs no call.
     """
     rho = check_number("rho", rho, low=0.0)
     p = check_number("p", p, low=1.0, allow_inf=True)
@@ -270,9 +274,9 @@ def perturbation_profiles(*, rho: float = 0.5, p: float = 2.0, c: float | None =
     out = []
     for m, pp in methods:
         for cc, slider in all_c:
-            w, eps = _profile(m, 2.0 if pp is None else pp, round(cc, 6), rho, eta if m == "asam" else 0.0,
-                              n_probes, n, std, seed)
-            out.append({"method": m, "p": pp, "c": cc, "w": w, "eps": eps, "slider": slider})
+            w, unit = _unit_profile(m, 2.0 if pp is None else pp, round(cc, 6), eta if m == "asam" else 0.0,
+                                    n_probes, n, std, seed)
+            out.append({"method": m, "p": pp, "c": cc, "w": w, "eps": rho * unit, "slider": slider})
     return out
 
 

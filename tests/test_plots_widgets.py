@@ -92,6 +92,21 @@ def test_blitted_redraw_matches_a_full_render():
     assert (np.abs(blitted - fresh).max(axis=2) > 60).mean() < 0.01  # only antialiasing at line/spine crossings
 
 
+def test_a_new_p_draws_one_panel_and_matches_a_full_render():
+    fig = plots.plot_perturbation_profiles(toy.perturbation_profiles(rho=0.5, p=2.0, c=0.13), highlight=0.13)
+    plots.figure_png(fig, dpi=60)
+    layers = fig._samlab_blit["layers"]
+    before = set(layers)
+    same = plots.plot_perturbation_profiles(toy.perturbation_profiles(rho=0.5, p=3.0, c=0.13), highlight=0.13, fig=fig)
+    composed = _pixels(plots.figure_png(same, dpi=60))
+    assert same is fig and len(set(layers) - before) == 1          # only SAMSON_p's y axis and title drawn again
+    buf = io.BytesIO()
+    same.savefig(buf, format="png", dpi=60)                         # matplotlib's own full draw
+    full = _pixels(buf.getvalue())
+    assert composed.shape == full.shape
+    assert (np.abs(composed - full).max(axis=2) > 2).mean() < 1e-3  # the same image up to rounding
+
+
 def test_generalization_and_gallery_figures():
     curves = {1.0: {"adam": np.array([[0.0, 0.1], [0.0, 0.12]]), "sam": np.array([[0.0, 0.09], [0.01, 0.1]])},
               5.0: {"adam": np.array([[0.0, 0.2]]), "sam": np.array([[0.0, 0.2]])}}
