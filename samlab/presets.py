@@ -30,7 +30,7 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
     """Notebook 04's six runs (SGD, SAM, ASAM, SAMSON_2, SAMSON_inf, ESAM) at ``scale``, keyed by plain label.
 
     smoke: small_cnn, 256/128 images, 2 epochs (seconds). quick: small_cnn on the available data
-    (``available_dataset()``: CIFAR-10 subset of 1500/1000 images, else the digits fallback), 8 epochs,
+    (``available_dataset()``: CIFAR-10 subset of 1500/1000 images, else the digits fallback), 6 epochs,
     cosine schedule, batch 64. paper: the papers' protocols: SAMSON Table 1 (ResNet-34, CIFAR-10,
     200 epochs, step schedule) for the five SAMSON-paper methods and ESAM Table 1 (ResNet-18) for ESAM.
     """
@@ -46,7 +46,7 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
     if scale == "smoke":
         common.update(epochs=2, max_train_samples=256, max_test_samples=128)
     else:
-        common.update(epochs=8)
+        common.update(epochs=6)
     methods = [dict(method="sgd"), dict(method="sam"), dict(method="asam"), dict(method="samson", p=2.0),
                dict(method="samson", p=math.inf), dict(method="esam")]
     configs = [TrainConfig(**common, **m) for m in methods]
@@ -63,8 +63,8 @@ def throughput_settings(scale: str = "quick") -> dict[str, int]:
 def esam_grid_configs(scale: str = "quick", dataset: str | None = None) -> dict[str, list[TrainConfig]]:
     """ESAM Fig. 3's parameter study: ``{"SWP": [beta grid, gamma = 1], "SDS": [gamma grid, beta = 1]}``.
 
-    Paper grid: 0.3 to 0.9 in steps of 0.1 (ResNet-18, CIFAR-10, ESAM protocol); quick: 0.3, 0.6, 0.9 on
-    notebook 04's quick setting; smoke: 0.5 only.
+    Paper grid: 0.3 to 0.9 in steps of 0.1 (ResNet-18, CIFAR-10, ESAM protocol); quick: 0.3 and 0.6 on notebook
+    04's quick setting (SAM is the end point 1.0 of both curves, see :func:`esam_study`); smoke: 0.5 only.
     """
     check_scale(scale)
     if scale == "paper":
@@ -72,7 +72,7 @@ def esam_grid_configs(scale: str = "quick", dataset: str | None = None) -> dict[
         grid = [round(0.3 + 0.1 * i, 1) for i in range(7)]
     else:
         base = notebook_configs(scale, dataset)["ESAM"]
-        grid = [0.5] if scale == "smoke" else [0.3, 0.6, 0.9]
+        grid = [0.5] if scale == "smoke" else [0.3, 0.6]
     return {"SWP": [replace(base, beta=b, gamma=1.0) for b in grid],
             "SDS": [replace(base, beta=1.0, gamma=g) for g in grid]}
 
@@ -338,12 +338,17 @@ def summary_points(results: dict[str, Any], labels: Sequence[str] = ("SGD", "SAM
             for k in labels if k in results]
 
 
-def esam_study(grid: dict[str, Sequence[Any]], *, speeds: dict | None = None) -> dict[str, dict[str, list[float]]]:
-    """ESAM Fig. 3's data from stored runs: per study ("SWP", "SDS") the swept fraction, test accuracy and images/s."""
+def esam_study(grid: dict[str, Sequence[Any]], *, speeds: dict | None = None,
+               sam: Any = None) -> dict[str, dict[str, list[float]]]:
+    """ESAM Fig. 3's data from stored runs: per study ("SWP", "SDS") the swept fraction, test accuracy and images/s.
+
+    ``sam``: the SAM run of the same protocol, added to both curves as the end point beta = 1 (gamma = 1).
+    """
     out = {}
     for name, results in grid.items():
+        results = [*results, sam] if sam is not None else list(results)
         attr = "beta" if name == "SWP" else "gamma"
-        out[name] = {"x": [getattr(r.config, attr) for r in results],
+        out[name] = {"x": [getattr(r.config, attr) if r.config.method == "esam" else 1.0 for r in results],
                      "acc": [r.summary["test_acc"] for r in results],
                      "images_per_s": [_speed(r, speeds) for r in results],
                      "xlabel": "β (SWP: fraction of tensors perturbed)" if attr == "beta"

@@ -68,11 +68,13 @@ def test_tables_and_figures(stored, tmp_path, monkeypatch):
     assert tp.loc["SAM", "% of SAM"] == 100.0 and tp.loc["ESAM", "paper % of SAM"] == pytest.approx(140.3, abs=0.05)
     with pytest.raises(ValueError, match="reference='ASAM'"):
         sl.train.throughput_table(results, reference="ASAM")
+    study = sl.train.esam_study({"SWP": [stored["ESAM"]], "SDS": [stored["ESAM"]]}, sam=stored["SAM"])
+    assert study["SWP"]["x"] == [0.6, 1.0] and study["SDS"]["x"] == [0.5, 1.0]
+    assert study["SDS"]["acc"][-1] == stored["SAM"].summary["test_acc"]
     monkeypatch.setenv("SAMLAB_FIGURES", str(tmp_path))
     figs = {"curves": sl.plots.plot_learning_curves([sl.train.learning_curve(r) for r in results.values()]),
             "speed": sl.plots.plot_throughput(sl.train.throughput_rows(results), title="t"),
-            "esam": sl.plots.plot_esam_study(sl.train.esam_study({"SWP": [stored["ESAM"]], "SDS": [stored["ESAM"]]}),
-                                             references=sl.train.summary_points(results))}
+            "esam": sl.plots.plot_esam_study(study, references=sl.train.summary_points(results))}
     for name, fig in figs.items():
         sl.plots.save_figure(fig, name)
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
