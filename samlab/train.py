@@ -623,8 +623,17 @@ def train_all(configs: Sequence[TrainConfig], *, store: RunStore | None = None, 
     return [results[c] for c in configs]
 
 
-# The scale presets, the papers' protocols and their reported numbers live in :mod:`samlab.presets`;
-# re-exported here so that ``sl.train.preset(...)`` and ``sl.train.notebook_configs(...)`` work.
-from .presets import (PAPER_RESULTS, PRESETS, PaperResult, accuracy_table, esam_grid_configs,  # noqa: E402
-                      esam_study, learning_curve, notebook_configs, paper_results, preset, preset_names,
-                      summary_points, throughput_rows, throughput_settings, throughput_table)
+# The scale presets, the papers' protocols and their reported numbers live in :mod:`samlab.presets`; they are
+# re-exported here lazily (``sl.train.preset(...)``, ``from samlab.train import notebook_configs``), which keeps
+# either module importable first.
+_FROM_PRESETS = ("PAPER_RESULTS", "PRESETS", "PaperResult", "accuracy_table", "esam_grid_configs", "esam_study",
+                 "learning_curve", "notebook_configs", "paper_results", "preset", "preset_names", "summary_points",
+                 "throughput_rows", "throughput_settings", "throughput_table")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_PRESETS:
+        from . import presets
+
+        return getattr(presets, name)
+    raise AttributeError(f"module 'samlab.train' has no attribute {name!r}")
