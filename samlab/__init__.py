@@ -20,8 +20,6 @@ __all__ = ["__version__", *_SUBMODULES]
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        if name == "presets":  # presets and train import each other; loading train first resolves the cycle
-            importlib.import_module(f"{__name__}.train")
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module

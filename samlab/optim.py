@@ -196,9 +196,15 @@ class SAM(torch.optim.Optimizer):
                 keep = beta >= 1.0 or bool(torch.rand((), generator=self.generator) < beta)
                 mask[w] = keep
                 if not keep and w.requires_grad:
-                    w.requires_grad_(False)
                     off.append(w)
         self._swp_mask = mask
+        if any(mask.values()):
+            for w in off:
+                w.requires_grad_(False)
+        else:
+            # Every tensor left out (probability (1 - beta)^tensors): eps = 0. Gradients stay on so that the
+            # ascent pass can still call backward; the step is then a plain step at w.
+            off = []
         try:
             yield
         finally:

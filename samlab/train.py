@@ -374,13 +374,7 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable
                 out = model(xb)
                 if not stash:
                     stash.append(out.detach())  # the first call is the forward pass at w
-                losses = F.cross_entropy(out, yb, reduction="none")
-                if torch.is_grad_enabled() and not losses.requires_grad:
-                    # ESAM's SWP left every tensor out of this ascent pass (probability (1 - beta)^tensors):
-                    # no gradient anywhere, so eps = 0 and the step is a plain one. Without this, backward()
-                    # would raise "does not require grad" inside samlab.optim.SAM.
-                    losses = losses.requires_grad_()
-                return losses
+                return F.cross_entropy(out, yb, reduction="none")
 
             loss = opt.step(sample_loss=sample_loss)
             logits = stash[0]

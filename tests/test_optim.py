@@ -353,3 +353,20 @@ def test_works_with_an_lr_scheduler_and_exception_restores_w():
         opt.step(closure)
     for p, b in zip(model.parameters(), before):
         assert torch.equal(p.detach(), b)
+
+
+def test_swp_leaving_out_every_tensor_is_a_plain_step():
+    """With beta small, a draw can leave out every tensor: eps = 0, and backward must still work."""
+    w = nn.Parameter(T([[1.0, 2.0]]))
+    gen = torch.Generator().manual_seed(0)
+    while True:  # find a generator state whose next draw leaves the only tensor out
+        state = gen.get_state()
+        if torch.rand((), generator=gen) >= 0.05:
+            gen.set_state(state)
+            break
+    opt = SAM([w], torch.optim.SGD, rho=0.5, beta=0.05, lr=1.0, generator=gen)
+    x = T([1.0, 3.0])
+    loss = opt.step(sample_loss=lambda idx=None: (x if idx is None else x[idx]) * (w ** 2).sum() / 5)
+    assert loss.item() == pytest.approx(2.0)
+    # plain gradient step at w: grad = mean(x) * 2 w / 5 = 2 * 2 w / 5
+    torch.testing.assert_close(w.detach(), T([[1.0 - 0.8, 2.0 - 1.6]]))
