@@ -7,10 +7,11 @@ Two settings, both on random data of the right shape (only time is measured):
 
 For each method: median wall time of one full training step (zero_grad, forward, backward, optimizer
 step; SAM-type steps do both passes) over ``--steps`` steps after ``--warmup`` steps, divided by the base
-optimizer's median. Targets: <= 2.4 (MLP) and <= 2.10 (CNN) for sam/asam/samson; ESAM (beta 0.6,
+optimizer's median. The methods take their steps in turn (one step each, round robin), so a change in
+machine load or clock hits every method alike. Targets: <= 2.4 (MLP) and <= 2.10 (CNN) for sam/asam/samson; ESAM (beta 0.6,
 gamma 0.5) <= 0.80 of SAM's step on the CNN. Run it alone: other processes on a 2-core machine distort it.
 
-    python benchmarks/step_overhead.py [--threads 2] [--steps 40] [--warmup 10] [--rounds 3]
+    python benchmarks/step_overhead.py [--threads 2] [--steps 100] [--warmup 10]
 """
 from __future__ import annotations
 
@@ -57,21 +58,23 @@ def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, base: type, ba
     return lambda: opt.step(closure)
 
 
-def time_steps(step, warmup: int, steps: int) -> float:
-    """Median seconds per step after warm-up."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def time_interleaved(steps: dict, warmup: int, n: int) -> dict[str, list[float]]:
+    """Seconds per step of every method, the methods taking one step each in turn (drift hits all alike)."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {label: [] for label in steps}
+    for _ in range(n):
+        for label, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[label].append(time.perf_counter() - t0)
+    return times
 
 
 def bench(name: str, model_name: str, shape: tuple, classes: int, batch: int, base: type, base_kw: dict,
           args) -> dict[str, float]:
-    """Median step time of every method (interleaved over ``rounds`` so drift hits all alike)."""
+    """Median step time of every method over ``args.steps`` interleaved steps."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, *shape, generator=g)
     y = torch.randint(0, classes, (batch,), generator=g)
@@ -81,11 +84,8 @@ def bench(name: str, model_name: str, shape: tuple, classes: int, batch: int, ba
         model = create_model(model_name, num_classes=classes)
         model.train()
         steps[label] = make_step(model, x, y, base, base_kw, None if label == "base" else opts)
-    results: dict[str, list[float]] = {label: [] for label in steps}
-    for _ in range(args.rounds):
-        for label, step in steps.items():
-            results[label].append(time_steps(step, args.warmup, args.steps))
-    med = {label: statistics.median(v) for label, v in results.items()}
+    times = time_interleaved(steps, args.warmup, args.steps)
+    med = {label: statistics.median(v) for label, v in times.items()}
     print(f"\n{name}: {model_name}, batch {batch}, {base.__name__}, torch threads {torch.get_num_threads()}")
     print(f"  {'method':32s} {'ms/step':>9s} {'x base':>7s} {'x sam':>7s}")
     for label, t in med.items():
@@ -96,14 +96,13 @@ def bench(name: str, model_name: str, shape: tuple, classes: int, batch: int, ba
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=40, help="timed steps per round (>= 20)")
+    ap.add_argument("--steps", type=int, default=100, help="timed steps per method (>= 20)")
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if args.steps < 20:
         ap.error(f"--steps={args.steps}: at least 20 timed steps are needed for a stable median")
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.steps} steps x {args.rounds} rounds")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.steps} interleaved steps per method")
     mlp = bench("Table II MLP", "table2_mlp", (2,), 2, 64, torch.optim.Adam, dict(lr=0.01), args)
     cnn = bench("small CNN", "small_cnn", (3, 32, 32), 10, 128, torch.optim.SGD,
                 dict(lr=0.1, momentum=0.9, weight_decay=5e-4), args)
