@@ -19,7 +19,8 @@ import statistics
 
 import torch
 
-from samlab.train import IMAGE_MODELS, TrainConfig, throughput_of
+from samlab.throughput import throughput_of
+from samlab.train import IMAGE_MODELS, TrainConfig
 
 METHODS = {
     "SGD": dict(method="sgd"),

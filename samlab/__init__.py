@@ -11,8 +11,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "config", "perturbation", "optim", "data", "models", "train", "presets", "runs", "plots", "widgets",
-    "toy", "variance_study", "notebooks", "cli",
+    "config", "perturbation", "optim", "data", "models", "train", "labels", "throughput", "presets", "runs", "plots",
+    "widgets", "toy", "variance_study", "notebooks", "cli",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

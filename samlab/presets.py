@@ -54,7 +54,7 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
 
 
 def throughput_settings(scale: str = "quick") -> dict[str, int]:
-    """Sizes for :func:`samlab.train.measure_throughput` per scale (steps per round, warm-up steps, rounds)."""
+    """Sizes for :func:`samlab.throughput.measure_throughput` per scale (steps per round, warm-up steps, rounds)."""
     check_scale(scale)
     return {"smoke": dict(steps=2, warmup=1, rounds=1), "quick": dict(steps=6, warmup=2, rounds=3),
             "paper": dict(steps=30, warmup=5, rounds=5)}[scale]
@@ -251,7 +251,7 @@ def _short_source(source: str, model: str, dataset: str) -> str:
 
 def learning_curve(result: Any) -> dict[str, Any]:
     """Plain data of one run for :func:`samlab.plots.plot_learning_curves`: label, colour key, per-epoch accuracies."""
-    from .train import method_key, run_label
+    from .labels import method_key, run_label
 
     cfg = result.config
     return {"label": run_label(cfg), "key": method_key(cfg), "epoch": result.column("epoch"),
@@ -268,7 +268,7 @@ def accuracy_table(results: dict[str, Any], *, paper_dataset: str = "cifar10") -
     """
     import pandas as pd
 
-    from .train import method_name
+    from .labels import method_name
 
     rows = {}
     for label, r in results.items():
@@ -294,11 +294,11 @@ def throughput_rows(results: dict[str, Any], *, speeds: dict | None = None, refe
                     paper_dataset: str = "cifar10") -> list[dict[str, Any]]:
     """Per run: label, colour key, images/s, ratio to ``reference`` and the paper's images/s and ratio (ESAM Table 1/3).
 
-    Our images/s: ``speeds[config]`` (e.g. from :func:`samlab.train.measure_throughput`, measured interleaved) or,
+    Our images/s: ``speeds[config]`` (e.g. from :func:`samlab.throughput.measure_throughput`, measured interleaved) or,
     without ``speeds``, the run's median over epochs of its training loop. The paper's numbers are ResNet-18 on
     the authors' GPUs: compare the ratios, not the absolute numbers.
     """
-    from .train import method_key, method_name, run_label
+    from .labels import method_key, method_name, run_label
 
     if reference not in results:
         raise ValueError(f"reference={reference!r} is not one of the runs {list(results)}")
@@ -331,7 +331,7 @@ def throughput_table(results: dict[str, Any], *, speeds: dict | None = None, ref
 def summary_points(results: dict[str, Any], labels: Sequence[str] = ("SGD", "SAM", "ESAM"), *,
                    speeds: dict | None = None) -> list[dict[str, Any]]:
     """Final test accuracy and images/s of the named runs, as reference marks for :func:`samlab.plots.plot_esam_study`."""
-    from .train import method_key, run_label
+    from .labels import method_key, run_label
 
     return [{"label": run_label(results[k].config), "key": method_key(results[k].config),
              "acc": results[k].summary["test_acc"], "images_per_s": _speed(results[k], speeds)}

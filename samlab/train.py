@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
-import statistics
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Sequence
@@ -41,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import check_choice, check_number, check_scale
+from .labels import METHOD_FIELDS, method_key, method_name, run_label, same_protocol  # noqa: F401 - re-exported
 from .runs import RunResult, RunStore
 
 __all__ = [
@@ -195,61 +194,6 @@ class TrainConfig:
     def label(self) -> str:
         """Plain-text name of the method (``SAMSON_inf``, ``ESAM-SWP``...), see :func:`run_label`."""
         return run_label(self, tex=False)
-
-
-# ------------------------------------------------------------------------------------------------ labels
-def method_key(config: TrainConfig) -> str:
-    """Colour key for :mod:`samlab.plots` (``sgd``, ``adam``, ``sam``, ``asam``, ``samson_2``, ``samson_inf``, ``esam``)."""
-    if config.method == "sgd":
-        return config.base
-    if config.method == "samson" and config.p in (2.0, math.inf):
-        return "samson_2" if config.p == 2.0 else "samson_inf"
-    return config.method
-
-
-def method_name(config: TrainConfig) -> str:
-    """The algorithm's plain name, no hyper-parameters: SGD, Adam, SAM, ASAM, SAMSON_2, SAMSON_inf, ESAM, ESAM-SWP, ESAM-SDS.
-
-    The names :data:`samlab.presets.PAPER_RESULTS` uses, so ``paper_results(method=method_name(c))`` finds a row.
-    """
-    m = config.method
-    if m == "sgd":
-        return "Adam" if config.base == "adam" else "SGD"
-    if m == "samson":
-        return f"SAMSON_{'inf' if math.isinf(config.p) else format(config.p, 'g')}"
-    if m == "esam":
-        return "ESAM" if config.beta < 1 and config.gamma < 1 else ("ESAM-SWP" if config.beta < 1 else "ESAM-SDS")
-    return m.upper()
-
-
-def run_label(config: TrainConfig, *, tex: bool = True) -> str:
-    """Human name of a run: :func:`method_name` (``SAMSON$_{\\infty}$`` with ``tex``) plus what sets it apart.
-
-    Appended: ESAM fractions other than the paper's (β=0.6, γ=0.5), a non-SGD base, weight clipping.
-    """
-    name = method_name(config)
-    if tex and name.startswith("SAMSON_"):
-        p = name[len("SAMSON_"):]
-        name = "SAMSON$_{" + ("\\infty" if p == "inf" else p) + "}$"
-    if config.method == "esam" and (config.beta, config.gamma) != (ESAM_BETA, ESAM_GAMMA):
-        parts = ([f"β={config.beta:g}"] if config.beta < 1 else []) + (
-            [f"γ={config.gamma:g}"] if config.gamma < 1 else [])
-        name += f" ({', '.join(parts)})"
-    if config.method != "sgd" and config.base != "sgd":
-        name += f" ({config.base.capitalize()})"
-    if config.clip is not None:
-        name += f" + clip {config.clip:g}"
-    return name
-
-
-#: The fields that say which algorithm ran (and with which seed); the rest is the protocol (model, data, schedule).
-METHOD_FIELDS = ("method", "rho", "p", "eta", "adaptive_params", "beta", "gamma", "clip", "seed", "device")
-
-
-def same_protocol(a: TrainConfig, b: TrainConfig) -> bool:
-    """Whether two runs differ only in method fields (:data:`METHOD_FIELDS`): their curves are comparable."""
-    keep = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in METHOD_FIELDS]
-    return all(getattr(a, k) == getattr(b, k) for k in keep)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -519,87 +463,6 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
     return store.finish(config, summary, model.state_dict())
 
 
-# ------------------------------------------------------------------------------------------------ speed
-_NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
-
-
-@dataclass(frozen=True)
-class ThroughputConfig:
-    """A speed measurement of training steps (stored, as it depends on the machine: ``machine`` and ``threads``)."""
-
-    runs: tuple[TrainConfig, ...]
-    steps: int = 10
-    warmup: int = 2
-    rounds: int = 3
-    threads: int = 1
-    device: str = "cpu"
-    machine: str = ""
-
-
-def throughput_of(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: int = 2, rounds: int = 3,
-                  device: str | torch.device | None = None, progress: bool = False) -> dict[str, Any]:
-    """Measure training images/s of each config, interleaved (not stored; see :func:`measure_throughput`).
-
-    Each config gets its model and optimizer and a fixed random CIFAR-shaped batch of its ``batch_size``; after
-    ``warmup`` steps each, ``rounds`` rounds run ``steps`` steps of every config in turn with the trainer's own step
-    code. Returns ``{"images_per_s": [median over rounds per config], "rounds": [[per-round values] per config]}``.
-    """
-    from .models import create_model
-
-    configs = list(dict.fromkeys(configs))
-    steps, warmup, rounds = _int("steps", steps, 1), _int("warmup", warmup, 0), _int("rounds", rounds, 1)
-    dev = _resolve_device(device if device is not None else configs[0].device if configs else "auto")
-    setups = []
-    for i, c in enumerate(configs):
-        torch.manual_seed(c.seed)
-        model = create_model(c.model, num_classes=_NUM_CLASSES[c.dataset]).to(dev)
-        gen = torch.Generator().manual_seed(i)
-        x = torch.randn(c.batch_size, 3, 32, 32, generator=gen).to(dev)
-        y = torch.randint(0, _NUM_CLASSES[c.dataset], (c.batch_size,), generator=gen).to(dev)
-        opt = _make_optimizer(c, model)
-        if warmup:
-            _train_epoch(model, opt, [(x, y)] * warmup, warmup, dev, None)
-        setups.append((model, opt, x, y))
-    speeds: list[list[float]] = [[] for _ in configs]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=rounds * len(configs), desc="measuring images/s", unit="run")
-    for _ in range(rounds):
-        for i, (model, opt, x, y) in enumerate(setups):
-            _, _, seen, seconds = _train_epoch(model, opt, [(x, y)] * steps, steps, dev, None)
-            speeds[i].append(seen / max(seconds, 1e-9))
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    return {"images_per_s": [statistics.median(v) for v in speeds], "rounds": speeds}
-
-
-def measure_throughput(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: int = 2, rounds: int = 3,
-                       device: str | torch.device | None = None, store: RunStore | None = None,
-                       progress: bool = True, retrain: bool = False) -> dict[TrainConfig, float]:
-    """Training images per second of each config, measured *interleaved* so that load from other processes hits all alike.
-
-    :func:`throughput_of`, stored in the results store (keyed by the configs, sizes, thread count, device and host
-    name: a speed belongs to a machine); ``retrain=True`` measures again. Returns ``{config: images/s}``.
-    """
-    import platform
-
-    configs = list(dict.fromkeys(configs))
-    dev = _resolve_device(device if device is not None else configs[0].device if configs else "auto")
-    spec = ThroughputConfig(runs=tuple(configs), steps=_int("steps", steps, 1), warmup=_int("warmup", warmup, 0),
-                            rounds=_int("rounds", rounds, 1), threads=torch.get_num_threads(), device=str(dev),
-                            machine=platform.node())
-    store = store if store is not None else RunStore()
-    if retrain:
-        store.delete(spec)
-    result = store.get_or_compute(spec, lambda: throughput_of(configs, steps=steps, warmup=warmup, rounds=rounds,
-                                                              device=dev, progress=progress))
-    return dict(zip(configs, result["images_per_s"]))
-
-
 def train_all(configs: Sequence[TrainConfig], *, store: RunStore | None = None, retrain: bool = False,
               progress: bool = True, device: str | None = None) -> list[RunResult]:
     """Load the finished runs of ``configs`` and train the rest, saying which ("loaded 4 runs from ...")."""
@@ -617,9 +480,10 @@ def train_all(configs: Sequence[TrainConfig], *, store: RunStore | None = None, 
     return [results[c] for c in configs]
 
 
-# The scale presets, the papers' protocols and their reported numbers live in :mod:`samlab.presets`; they are
-# re-exported here lazily (``sl.train.preset(...)``, ``from samlab.train import notebook_configs``), which keeps
-# either module importable first.
+# The scale presets, the papers' protocols and their reported numbers live in :mod:`samlab.presets`, the speed
+# measurement in :mod:`samlab.throughput`; both are re-exported here lazily (``sl.train.preset(...)``,
+# ``from samlab.train import ThroughputConfig``, which old stored runs name), keeping either module importable first.
+_FROM_THROUGHPUT = ("ThroughputConfig", "measure_throughput", "throughput_of")
 _FROM_PRESETS = ("PAPER_RESULTS", "PRESETS", "PaperResult", "accuracy_table", "esam_grid_configs", "esam_study",
                  "learning_curve", "notebook_configs", "paper_results", "preset", "preset_names", "summary_points",
                  "throughput_rows", "throughput_settings", "throughput_table")
@@ -630,4 +494,8 @@ def __getattr__(name: str) -> Any:
         from . import presets
 
         return getattr(presets, name)
+    if name in _FROM_THROUGHPUT:
+        from . import throughput
+
+        return getattr(throughput, name)
     raise AttributeError(f"module 'samlab.train' has no attribute {name!r}")

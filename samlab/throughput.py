@@ -1,0 +1,96 @@
+"""Training speed (images/s) of several configs, measured interleaved with the trainer's own step code.
+
+Split from :mod:`samlab.train` (re-exported there, so stored runs that name ``samlab.train.ThroughputConfig`` still
+load): :func:`throughput_of` measures, :func:`measure_throughput` measures once per machine through the results store.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from .runs import RunStore
+from .train import TrainConfig, _int, _make_optimizer, _resolve_device, _train_epoch
+
+__all__ = ["ThroughputConfig", "throughput_of", "measure_throughput"]
+
+_NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+
+
+@dataclass(frozen=True)
+class ThroughputConfig:
+    """A speed measurement of training steps (stored, as it depends on the machine: ``machine`` and ``threads``)."""
+
+    runs: tuple[TrainConfig, ...]
+    steps: int = 10
+    warmup: int = 2
+    rounds: int = 3
+    threads: int = 1
+    device: str = "cpu"
+    machine: str = ""
+
+
+def throughput_of(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: int = 2, rounds: int = 3,
+                  device: str | torch.device | None = None, progress: bool = False) -> dict[str, Any]:
+    """Measure training images/s of each config, interleaved (not stored; see :func:`measure_throughput`).
+
+    Each config gets its model and optimizer and a fixed random CIFAR-shaped batch of its ``batch_size``; after
+    ``warmup`` steps each, ``rounds`` rounds run ``steps`` steps of every config in turn with the trainer's own step
+    code. Returns ``{"images_per_s": [median over rounds per config], "rounds": [[per-round values] per config]}``.
+    """
+    from .models import create_model
+
+    configs = list(dict.fromkeys(configs))
+    steps, warmup, rounds = _int("steps", steps, 1), _int("warmup", warmup, 0), _int("rounds", rounds, 1)
+    dev = _resolve_device(device if device is not None else configs[0].device if configs else "auto")
+    setups = []
+    for i, c in enumerate(configs):
+        torch.manual_seed(c.seed)
+        model = create_model(c.model, num_classes=_NUM_CLASSES[c.dataset]).to(dev)
+        gen = torch.Generator().manual_seed(i)
+        x = torch.randn(c.batch_size, 3, 32, 32, generator=gen).to(dev)
+        y = torch.randint(0, _NUM_CLASSES[c.dataset], (c.batch_size,), generator=gen).to(dev)
+        opt = _make_optimizer(c, model)
+        if warmup:
+            _train_epoch(model, opt, [(x, y)] * warmup, warmup, dev, None)
+        setups.append((model, opt, x, y))
+    speeds: list[list[float]] = [[] for _ in configs]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=rounds * len(configs), desc="measuring images/s", unit="run")
+    for _ in range(rounds):
+        for i, (model, opt, x, y) in enumerate(setups):
+            _, _, seen, seconds = _train_epoch(model, opt, [(x, y)] * steps, steps, dev, None)
+            speeds[i].append(seen / max(seconds, 1e-9))
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return {"images_per_s": [statistics.median(v) for v in speeds], "rounds": speeds}
+
+
+def measure_throughput(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: int = 2, rounds: int = 3,
+                       device: str | torch.device | None = None, store: RunStore | None = None,
+                       progress: bool = True, retrain: bool = False) -> dict[TrainConfig, float]:
+    """Training images per second of each config, measured *interleaved* so that load from other processes hits all alike.
+
+    :func:`throughput_of`, stored in the results store (keyed by the configs, sizes, thread count, device and host
+    name: a speed belongs to a machine); ``retrain=True`` measures again. Returns ``{config: images/s}``.
+    """
+    import platform
+
+    configs = list(dict.fromkeys(configs))
+    dev = _resolve_device(device if device is not None else configs[0].device if configs else "auto")
+    spec = ThroughputConfig(runs=tuple(configs), steps=_int("steps", steps, 1), warmup=_int("warmup", warmup, 0),
+                            rounds=_int("rounds", rounds, 1), threads=torch.get_num_threads(), device=str(dev),
+                            machine=platform.node())
+    store = store if store is not None else RunStore()
+    if retrain:
+        store.delete(spec)
+    result = store.get_or_compute(spec, lambda: throughput_of(configs, steps=steps, warmup=warmup, rounds=rounds,
+                                                              device=dev, progress=progress))
+    return dict(zip(configs, result["images_per_s"]))
