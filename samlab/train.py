@@ -31,14 +31,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import check_choice, check_number, check_scale
+from .config import check_choice, check_number
 from .labels import METHOD_FIELDS, method_key, method_name, run_label, same_protocol  # noqa: F401 - re-exported
 from .runs import RunResult, RunStore
 
