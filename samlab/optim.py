@@ -125,7 +125,6 @@ class SAM(torch.optim.Optimizer):
         if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, torch.optim.Optimizer)):
             raise ValueError(f"base_optimizer={base_optimizer!r} must be a torch.optim.Optimizer class "
                              "such as torch.optim.SGD or torch.optim.Adam")
-        method, rho, p, eta = check_method_args(method, rho, p, eta)
         defaults = dict(method=method, rho=rho, p=p, eta=eta, adaptive_params=adaptive_params,
                         beta=beta, gamma=gamma, clip=clip)
         self._check_options(defaults)
