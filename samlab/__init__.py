@@ -11,7 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "config", "perturbation", "optim", "data", "models", "train", "labels", "throughput", "presets", "runs", "plots",
+    "checks", "paths", "methods", "perturbation", "optim", "data", "models", "train", "throughput", "presets", "runs", "plots",
     "widgets", "toy", "variance_study", "notebooks", "cli",
 )
 

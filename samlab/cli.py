@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from .config import SCALES
+from .checks import SCALES
 
 __all__ = ["main", "build_parser"]
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import check_choice
+from .checks import check_choice
 
 __all__ = [
     "MODELS", "create_model", "model_names", "ResNet", "BasicBlock", "Bottleneck", "VGG", "MobileNetV2", "DenseNet",

@@ -8,14 +8,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .config import ROOT, check_scale
-
-NOTEBOOK_DIR = ROOT / "notebooks"
+from .checks import check_scale
+from .paths import notebooks_dir
 
 
 def notebook_paths() -> list[Path]:
     """The suite's notebooks, in reading order (``notebooks/NN_*.ipynb``)."""
-    return sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return sorted(p for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 
 
 def run_notebook(path: str | Path, *, scale: str = "quick", parameters: dict[str, Any] | None = None,
@@ -33,7 +32,7 @@ def run_notebook(path: str | Path, *, scale: str = "quick", parameters: dict[str
     if not path.is_file():
         raise FileNotFoundError(f"notebook {path} does not exist")
     check_scale(scale)
-    out = Path(output) if output is not None else NOTEBOOK_DIR / "_executed" / path.name
+    out = Path(output) if output is not None else notebooks_dir() / "_executed" / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
     params = {"SCALE": scale, **(parameters or {})}
     saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", *(env or {}))}

@@ -59,7 +59,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
-from .config import check_choice, check_number
+from .checks import check_choice, check_number
 from .perturbation import (_TINY, _finish, _global_norm, _scaled_gradients, check_method_args,
                            neighbourhood_scale)
 

@@ -31,17 +31,11 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from .config import check_choice, check_number
+from .checks import check_choice, check_number
+from .methods import DEFAULT_ETA, DEFAULT_RHO, GEOMETRIES
 
-__all__ = ["METHODS", "DEFAULT_RHO", "DEFAULT_ETA", "neighbourhood_scale", "worst_case_perturbation",
+__all__ = ["neighbourhood_scale", "worst_case_perturbation",
            "perturbation_norm", "check_method_args"]
-
-#: The neighbourhood geometries samlab implements.
-METHODS = ("sam", "asam", "samson")
-#: Paper defaults for CIFAR-10: SAM rho 0.05 (Foret et al.), ASAM and SAMSON rho 0.5 (SAMSON sec. 5).
-DEFAULT_RHO = {"sam": 0.05, "asam": 0.5, "samson": 0.5}
-#: ASAM's eta 0.01 (Kwon et al.); SAMSON's eq. 6 has no eta (0), SAM ignores it.
-DEFAULT_ETA = {"sam": 0.0, "asam": 0.01, "samson": 0.0}
 
 # Below this a layer norm counts as zero (all-zero tensor): T is then 0 there instead of 0/0.
 _TINY = 1e-30
@@ -50,7 +44,7 @@ _TINY = 1e-30
 def check_method_args(method: str, rho: float | None = None, p: float = 2.0,
                       eta: float | None = None) -> tuple[str, float, float, float]:
     """Validate ``method, rho, p, eta`` and fill the paper defaults; return them as ``(method, rho, p, eta)``."""
-    check_choice("method", method, METHODS)
+    check_choice("method", method, GEOMETRIES)
     rho = DEFAULT_RHO[method] if rho is None else check_number("rho", rho, low=0.0)
     p = check_number("p", p, low=1.0, allow_inf=True)
     eta = DEFAULT_ETA[method] if eta is None else check_number("eta", eta, low=0.0)

@@ -18,7 +18,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
-from .config import check_choice, figures_dir
+from .checks import check_choice
+from .methods import METHOD_COLORS, format_p, method_color, method_key, method_label  # noqa: F401 - plot helpers
+from .paths import figures_dir
 
 __all__ = [
     "METHOD_COLORS", "SamlabFigure", "method_key", "method_label", "method_color", "new_figure", "save_figure",
@@ -26,55 +28,6 @@ __all__ = [
     "plot_scale_invariance", "plot_perturbation_profiles", "plot_variance_gallery",
     "plot_generalization_curves",
 ]
-
-#: One colour per method across all notebooks (SAMSON_p for other p in purple).
-METHOD_COLORS = {
-    "adam": "#7f7f7f", "sgd": "#7f7f7f", "base": "#7f7f7f",
-    "sam": "#1f77b4", "asam": "#ff7f0e", "samson_2": "#2ca02c", "samson_inf": "#d62728", "samson": "#9467bd",
-    "esam": "#8c564b",
-}
-
-
-def format_p(p: float) -> str:
-    """``2.0 -> '2'``, ``inf -> '∞'``, ``1.5 -> '1.5'`` (for labels)."""
-    p = float(p)
-    if math.isinf(p):
-        return "∞"
-    return f"{p:g}"
-
-
-def method_key(method: str, p: float | None = None) -> str:
-    """Colour key of a method: ``'samson_2'``/``'samson_inf'`` for the paper's SAMSON variants, else the method."""
-    method = method.lower()
-    if method == "samson" and p is not None:
-        if math.isinf(float(p)):
-            return "samson_inf"
-        if float(p) == 2.0:
-            return "samson_2"
-    return method
-
-
-def method_label(method: str, p: float | None = None, *, plain: bool = False) -> str:
-    """Human label: ``Adam``, ``SAM``, ``ASAM``, ``SAMSON$_{2}$`` (mathtext; ``plain=True``: ``SAMSON₂``, no
-    mathtext, which renders several times faster in a redraw)."""
-    m = method.lower()
-    if m == "samson":
-        if p is None:
-            return "SAMSON"
-        if plain:
-            return "SAMSON" + ("∞" if math.isinf(float(p)) else format_p(p).translate(_SUBSCRIPTS))
-        sub = r"\infty" if math.isinf(float(p)) else format_p(p)
-        return "SAMSON$_{" + sub + "}$"
-    return {"adam": "Adam", "sgd": "SGD", "base": "base"}.get(m, m.upper())
-
-
-_SUBSCRIPTS = str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉.")
-
-
-def method_color(method: str, p: float | None = None) -> str:
-    """The method's colour (see :data:`METHOD_COLORS`)."""
-    return METHOD_COLORS.get(method_key(method, p), "#17becf")
-
 
 class SamlabFigure(Figure):
     """A pyplot-free Figure that shows itself as a PNG in a notebook (a cell ending with ``fig``)."""

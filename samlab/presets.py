@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence
 
-from .config import check_scale
+from .checks import check_scale
 from .train import TrainConfig, available_dataset
 
 __all__ = ["notebook_configs", "esam_grid_configs", "throughput_settings", "PRESETS", "preset", "preset_names", "PaperResult",
@@ -251,7 +251,7 @@ def _short_source(source: str, model: str, dataset: str) -> str:
 
 def learning_curve(result: Any) -> dict[str, Any]:
     """Plain data of one run for :func:`samlab.plots.plot_learning_curves`: label, colour key, per-epoch accuracies."""
-    from .labels import method_key, run_label
+    from .methods import method_key, run_label
 
     cfg = result.config
     return {"label": run_label(cfg), "key": method_key(cfg), "epoch": result.column("epoch"),
@@ -268,7 +268,7 @@ def accuracy_table(results: dict[str, Any], *, paper_dataset: str = "cifar10") -
     """
     import pandas as pd
 
-    from .labels import method_name
+    from .methods import method_name
 
     rows = {}
     for label, r in results.items():
@@ -298,7 +298,7 @@ def throughput_rows(results: dict[str, Any], *, speeds: dict | None = None, refe
     without ``speeds``, the run's median over epochs of its training loop. The paper's numbers are ResNet-18 on
     the authors' GPUs: compare the ratios, not the absolute numbers.
     """
-    from .labels import method_key, method_name, run_label
+    from .methods import method_key, method_name, run_label
 
     if reference not in results:
         raise ValueError(f"reference={reference!r} is not one of the runs {list(results)}")
@@ -331,7 +331,7 @@ def throughput_table(results: dict[str, Any], *, speeds: dict | None = None, ref
 def summary_points(results: dict[str, Any], labels: Sequence[str] = ("SGD", "SAM", "ESAM"), *,
                    speeds: dict | None = None) -> list[dict[str, Any]]:
     """Final test accuracy and images/s of the named runs, as reference marks for :func:`samlab.plots.plot_esam_study`."""
-    from .labels import method_key, run_label
+    from .methods import method_key, run_label
 
     return [{"label": run_label(results[k].config), "key": method_key(results[k].config),
              "acc": results[k].summary["test_acc"], "images_per_s": _speed(results[k], speeds)}

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .config import runs_dir
+from .paths import runs_dir
 
 __all__ = [
     "FORMAT_VERSION", "RunResult", "RunStore", "run_key", "config_to_dict", "config_from_dict",
@@ -212,7 +212,7 @@ def _import_class(qualname: str | None) -> type | None:
 
 
 class RunStore:
-    """A folder of runs keyed by config (default :func:`samlab.config.runs_dir`, i.e. ``data/runs``)."""
+    """A folder of runs keyed by config (default :func:`samlab.paths.runs_dir`, i.e. ``data/runs``)."""
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else runs_dir()

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import check_choice, check_number
+from .checks import check_choice, check_number
 from .data.variance2d import make_variance2d
 from .perturbation import worst_case_perturbation
 

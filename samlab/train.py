@@ -38,8 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import check_choice, check_number
-from .labels import METHOD_FIELDS, method_key, method_name, run_label, same_protocol  # noqa: F401 - re-exported
+from .checks import check_choice, check_number
+from .methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS  # noqa: F401
+from .methods import METHOD_FIELDS, method_key, method_name, run_label, same_protocol  # noqa: F401
 from .runs import RunResult, RunStore
 
 __all__ = [
@@ -52,12 +53,9 @@ __all__ = [
 ]
 
 #: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
-METHODS = ("sgd", "sam", "asam", "samson", "esam")
-BASES = ("sgd", "adam")
+METHODS = TRAIN_METHODS
 SCHEDULES = ("step", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
-#: ESAM's defaults for ResNet-18 (Du et al. 2022, Sec. 3.1).
-ESAM_BETA, ESAM_GAMMA = 0.6, 0.5
 
 
 def _image_models() -> tuple[str, ...]:
@@ -123,8 +121,6 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"key": False})
 
     def __post_init__(self) -> None:
-        from .perturbation import DEFAULT_ETA, DEFAULT_RHO
-
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
         check_choice("model", self.model, IMAGE_MODELS)
         check_choice("dataset", self.dataset, _image_datasets())
@@ -204,7 +200,7 @@ def available_dataset(name: str = "cifar10") -> str:
         return name
     from torchvision.datasets import CIFAR10, CIFAR100
 
-    from .config import data_dir
+    from .paths import data_dir
 
     cls = CIFAR10 if name == "cifar10" else CIFAR100
     folder = data_dir() / name / cls.base_folder

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import check_choice, check_number, check_scale
+from .checks import check_choice, check_number, check_scale
 from .data.variance2d import VARIANCE2D_OFFSET, make_variance2d
 
 __all__ = [

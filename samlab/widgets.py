@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as W
 
-from .config import check_number
+from .checks import check_number
 
 __all__ = [
     "P_CHOICES", "rho_slider", "p_selector", "c_slider", "range_slider", "choice_selector", "toggle",
@@ -43,7 +43,7 @@ _LAYOUT = {"width": "320px"}
 def rho_slider(method: str = "sam", *, value: float | None = None, max: float | None = None,
                step: float | None = None, description: str | None = None) -> W.FloatSlider:
     """Neighbourhood radius rho; default value, range and step follow the method's paper default."""
-    from .perturbation import DEFAULT_RHO  # lazy: keep `import samlab.widgets` light
+    from .methods import DEFAULT_RHO
 
     default = DEFAULT_RHO.get(method, 0.05)
     value = default if value is None else check_number("rho", value, low=0.0)

@@ -5,7 +5,9 @@ import tomllib
 
 import yaml
 
-from samlab.config import ROOT
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_environment_yml_only_installs_the_project():

@@ -340,23 +340,3 @@ def test_measure_throughput_is_stored_and_interleaved(tmp_path, monkeypatch):
     assert stored.config.runs == tuple(configs[:2]) and len(stored.summary["rounds"][0]) == 2
     monkeypatch.setattr(throughput, "_train_epoch", lambda *a, **k: pytest.fail("measured again"))
     assert throughput.measure_throughput(configs, steps=2, warmup=1, rounds=2, store=store, progress=False) == speeds
-
-
-def test_split_modules_stay_importable_from_train(tmp_path):
-    """labels and throughput moved out of samlab.train: the old names, and stored runs that record them, still work."""
-    from samlab import labels
-
-    for name in ("ThroughputConfig", "measure_throughput", "throughput_of"):
-        assert getattr(T, name) is getattr(throughput, name)
-    for name in ("run_label", "method_name", "method_key", "same_protocol", "METHOD_FIELDS"):
-        assert getattr(T, name) is getattr(labels, name)
-    assert runs._import_class("samlab.train.ThroughputConfig") is throughput.ThroughputConfig
-    spec = throughput.ThroughputConfig(runs=(tiny(),), machine="m")
-    store = RunStore(tmp_path)
-    store.get_or_compute(spec, lambda: {"images_per_s": [1.0], "rounds": [[1.0]]})
-    meta_path = store.path(spec) / "config.json"
-    meta = json.loads(meta_path.read_text())
-    meta["class"] = "samlab.train.ThroughputConfig"  # what runs stored before the split recorded
-    meta_path.write_text(json.dumps(meta))
-    (stored,) = store.list_runs("ThroughputConfig")
-    assert stored.config == spec

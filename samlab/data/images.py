@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from ..config import check_choice, check_number, data_dir
+from ..checks import check_choice, check_number
+from ..paths import data_dir
 
 __all__ = [
     "IMAGE_DATASETS", "CIFAR_STATS", "ImageData", "load_image_dataset", "download_dataset",

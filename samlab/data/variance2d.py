@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..config import check_number
+from ..checks import check_number
 
 __all__ = ["VARIANCE2D_OFFSET", "make_variance2d", "variance2d_bayes_error"]
 
