@@ -19,7 +19,7 @@ import statistics
 
 import torch
 
-from samlab.throughput import throughput_of
+from samlab.train import throughput_of
 from samlab.train import IMAGE_MODELS, TrainConfig
 
 METHODS = {

@@ -11,8 +11,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "checks", "paths", "methods", "perturbation", "optim", "data", "models", "train", "throughput", "presets", "runs", "plots",
-    "widgets", "toy", "variance_study", "notebooks", "cli",
+    "checks", "paths", "methods", "perturbation", "optim", "data", "models", "train", "runs", "papers",
+    "experiments", "plots", "widgets", "notebooks", "cli",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -63,8 +63,9 @@ def _number(name: str, *, low: float | None = None, integer: bool = False, allow
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     from . import train as T
+    from .data import IMAGE_DATASETS
 
-    choices = {"model": T.IMAGE_MODELS, "dataset": T._image_datasets(), "method": T.METHODS, "base": T.BASES,
+    choices = {"model": T.IMAGE_MODELS, "dataset": IMAGE_DATASETS, "method": T.METHODS, "base": T.BASES,
                "schedule": T.SCHEDULES, "adaptive_params": ("weights", "all"), "device": T.DEVICES}
     ints = {"epochs": 1, "batch_size": 1, "lr_step_every": 1, "seed": 0, "max_train_samples": 1,
             "max_test_samples": 1}
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------------------------------------ train
 def _configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
+    from . import papers
     from . import train as T
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(T.TrainConfig)
@@ -130,7 +132,7 @@ def _configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         if args.preset is None:
             return [T.TrainConfig(**given)]
         out = []
-        for cfg in T.preset(args.preset):
+        for cfg in papers.preset(args.preset):
             over = dict(given)
             if "method" in over and over["method"] != cfg.method:  # the method's own defaults, not the preset's
                 for k in ("rho", "eta", "beta", "gamma"):
@@ -148,12 +150,13 @@ def _fmt_acc(value: Any) -> str:
 
 
 def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import papers
     from . import train as T
     from .runs import RunStore, run_key
 
     if args.list_presets:
-        for name in T.preset_names():
-            labels = ", ".join(c.label for c in T.preset(name))
+        for name in papers.preset_names():
+            labels = ", ".join(c.label for c in papers.preset(name))
             print(f"{name:45s} {labels}")
         return 0
     configs = _configs_from_args(args, parser)

@@ -212,7 +212,7 @@ def scale_invariance_explorer(*, rho: float = 0.05, p: float = 2.0, tau_range: t
                               scaling: str = "no biases", asam_adaptive: str = "weights", k: int = 50,
                               seed: int = 0) -> tuple[W.VBox, W.Output]:
     """Notebook 01: logits and SAM/ASAM/SAMSON sharpness across ``k`` positive scalings, with the bias caveat."""
-    from . import toy
+    from .experiments import scale_invariance as toy
     from .plots import plot_scale_invariance
 
     cache: dict[tuple, dict] = {}
@@ -247,7 +247,7 @@ def perturbation_explorer(*, rho: float = 0.5, p: float = 2.0, c: float = 0.1, s
     p = inf, or leaving it, then redraws only the panels that changed instead of a whole new figure.
     """
     from .plots import figure_png, plot_perturbation_profiles
-    from .toy import perturbation_profiles, profile_envelope
+    from .experiments.perturbation_profiles import perturbation_profiles, profile_limits
 
     dpi = 72
     figs: dict[bool, Any] = {}          # is p infinite -> its figure
@@ -259,7 +259,7 @@ def perturbation_explorer(*, rho: float = 0.5, p: float = 2.0, c: float = 0.1, s
     def draw(rho: float, p: float, c: float):
         profiles = perturbation_profiles(rho=rho, p=p, c=c, **profile_kwargs)
         # axes cover the c slider's whole range: dragging c only redraws the lines
-        ymax = profile_envelope(rho=rho, p=p, c_values=c_range, eta=profile_kwargs.get("eta", 0.0), **layer)
+        ymax = profile_limits(rho=rho, p=p, c_values=c_range, eta=profile_kwargs.get("eta", 0.0), **layer)
         layout = math.isinf(p)
         figs[layout] = plot_perturbation_profiles(profiles, highlight=c, fig=figs.get(layout), ymax=ymax,
                                                   xmax=max(c_range))
@@ -277,7 +277,7 @@ def variance_explorer(study: Any, *, rho: float = 0.5, p: float = 2.0, train_var
     """Notebook 03: test error against test variance for one training variance; new settings need Run."""
     from .data.variance2d import variance2d_bayes_error
     from .plots import plot_generalization_curves
-    from .variance_study import TRAIN_VARIANCES, compare_methods
+    from .experiments.variance_generalization import TRAIN_VARIANCES, compare_methods
 
     def draw(rho: float, p: float, train_variance: float):
         curves = study.curves(rho=rho, p=p, train_variances=[train_variance], verbose=False)
@@ -313,7 +313,7 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
     command that trains it.
     """
     from .plots import plot_learning_curves
-    from .presets import learning_curve
+    from .experiments.cifar import learning_curve
 
     runs = [r for r in results if getattr(r, "finished", False) and hasattr(r.config, "method")]
     if not runs:

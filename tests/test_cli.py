@@ -34,9 +34,9 @@ def run(capsys, *argv):
     (["data", "imagenet"], "choose from 'cifar10', 'cifar100', 'digits'"),
 ])
 def test_bad_input_is_refused_before_training(capsys, argv, match, monkeypatch):
-    from samlab import train as T
+    from samlab.train import loop
 
-    monkeypatch.setattr(T, "_load_data", lambda *a: pytest.fail("loaded data despite bad input"))
+    monkeypatch.setattr(loop, "_load_data", lambda *a: pytest.fail("loaded data despite bad input"))
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2

@@ -57,24 +57,24 @@ def test_explorer_refuses_an_empty_store():
 
 def test_tables_and_figures(stored, tmp_path, monkeypatch):
     results = {k: stored[k] for k in ("SGD", "SAM", "SAMSON_2", "SAMSON_inf", "ESAM")}
-    table = sl.train.accuracy_table(results)
+    table = sl.experiments.cifar.accuracy_table(results)
     assert list(table.index) == list(results)
     paper_cols = [c for c in table.columns if c.startswith("paper:")]
     assert len(paper_cols) == 2 and table.loc["SAMSON_2", paper_cols[0]] == "95.96 ± 0.34"
     assert table.loc["ESAM", paper_cols[0]] == "-" and table.loc["ESAM", paper_cols[1]] == "96.56 ± 0.08"
     gap = table["gap (train - test)"] - (table["train acc %"] - table["test acc %"])
     assert gap.abs().max() <= 0.011  # each column rounded to 0.01
-    tp = sl.train.throughput_table(results)
+    tp = sl.experiments.cifar.throughput_table(results)
     assert tp.loc["SAM", "% of SAM"] == 100.0 and tp.loc["ESAM", "paper % of SAM"] == pytest.approx(140.3, abs=0.05)
     with pytest.raises(ValueError, match="reference='ASAM'"):
-        sl.train.throughput_table(results, reference="ASAM")
-    study = sl.train.esam_study({"SWP": [stored["ESAM"]], "SDS": [stored["ESAM"]]}, sam=stored["SAM"])
+        sl.experiments.cifar.throughput_table(results, reference="ASAM")
+    study = sl.experiments.cifar.esam_study({"SWP": [stored["ESAM"]], "SDS": [stored["ESAM"]]}, sam=stored["SAM"])
     assert study["SWP"]["x"] == [0.6, 1.0] and study["SDS"]["x"] == [0.5, 1.0]
     assert study["SDS"]["acc"][-1] == stored["SAM"].summary["test_acc"]
     monkeypatch.setenv("SAMLAB_FIGURES", str(tmp_path))
-    figs = {"curves": sl.plots.plot_learning_curves([sl.train.learning_curve(r) for r in results.values()]),
-            "speed": sl.plots.plot_throughput(sl.train.throughput_rows(results), title="t"),
-            "esam": sl.plots.plot_esam_study(study, references=sl.train.summary_points(results))}
+    figs = {"curves": sl.plots.plot_learning_curves([sl.experiments.cifar.learning_curve(r) for r in results.values()]),
+            "speed": sl.plots.plot_throughput(sl.experiments.cifar.throughput_rows(results), title="t"),
+            "esam": sl.plots.plot_esam_study(study, references=sl.experiments.cifar.summary_points(results))}
     for name, fig in figs.items():
         sl.plots.save_figure(fig, name)
         assert (tmp_path / f"{name}.png").stat().st_size > 1000

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from samlab import plots, toy, variance_study, widgets
+from samlab import plots, widgets
+from samlab.experiments import perturbation_profiles as pp
+from samlab.experiments import variance_generalization as variance_study
 from samlab.runs import RunStore
 
 
@@ -80,10 +82,10 @@ def _pixels(png: bytes) -> np.ndarray:
 
 
 def test_blitted_redraw_matches_a_full_render():
-    profiles = toy.perturbation_profiles(rho=0.5, c=0.13)
+    profiles = pp.perturbation_profiles(rho=0.5, c=0.13)
     fig = plots.plot_perturbation_profiles(profiles, highlight=0.13)
     plots.figure_png(fig, dpi=60)                                   # full draw, background cached
-    profiles = toy.perturbation_profiles(rho=0.5, c=0.14)
+    profiles = pp.perturbation_profiles(rho=0.5, c=0.14)
     same = plots.plot_perturbation_profiles(profiles, highlight=0.14, fig=fig)
     assert same is fig                                              # updated in place
     blitted = _pixels(plots.figure_png(same, dpi=60))
@@ -93,11 +95,11 @@ def test_blitted_redraw_matches_a_full_render():
 
 
 def test_a_new_p_draws_one_panel_and_matches_a_full_render():
-    fig = plots.plot_perturbation_profiles(toy.perturbation_profiles(rho=0.5, p=2.0, c=0.13), highlight=0.13)
+    fig = plots.plot_perturbation_profiles(pp.perturbation_profiles(rho=0.5, p=2.0, c=0.13), highlight=0.13)
     plots.figure_png(fig, dpi=60)
     layers = fig._samlab_blit["layers"]
     before = set(layers)
-    same = plots.plot_perturbation_profiles(toy.perturbation_profiles(rho=0.5, p=3.0, c=0.13), highlight=0.13, fig=fig)
+    same = plots.plot_perturbation_profiles(pp.perturbation_profiles(rho=0.5, p=3.0, c=0.13), highlight=0.13, fig=fig)
     composed = _pixels(plots.figure_png(same, dpi=60))
     assert same is fig and len(set(layers) - before) == 1          # only SAMSON_p's y axis and title drawn again
     buf = io.BytesIO()

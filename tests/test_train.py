@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from samlab import runs, throughput
+from samlab import methods, papers, runs
+from samlab.experiments import cifar
+from samlab.train import loop, throughput
 from samlab import train as T
 from samlab.runs import RunStore, run_key
 from samlab.train import TrainConfig
@@ -86,14 +88,14 @@ def test_key_ignores_device_but_not_method_fields():
 
 
 def test_labels():
-    assert [c.label for c in T.notebook_configs("smoke").values()] == [
+    assert [c.label for c in cifar.notebook_configs("smoke").values()] == [
         "SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf", "ESAM"]
-    assert T.run_label(TrainConfig(method="samson", p=math.inf)) == "SAMSON$_{\\infty}$"
-    assert T.run_label(TrainConfig(base="adam")) == "Adam"
+    assert methods.run_label(TrainConfig(method="samson", p=math.inf)) == "SAMSON$_{\\infty}$"
+    assert methods.run_label(TrainConfig(base="adam")) == "Adam"
     assert TrainConfig(method="esam", gamma=1.0).label == "ESAM-SWP (β=0.6)"
     assert TrainConfig(method="esam", beta=1.0, gamma=0.3).label == "ESAM-SDS (γ=0.3)"
     assert TrainConfig(method="sam", clip=0.2).label == "SAM + clip 0.2"
-    assert T.method_key(TrainConfig(method="samson", p=math.inf)) == "samson_inf"
+    assert methods.method_key(TrainConfig(method="samson", p=math.inf)) == "samson_inf"
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -128,8 +130,8 @@ def test_finished_run_is_returned_without_training(tmp_path, monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("a finished run must not load data or train")
 
-    monkeypatch.setattr(T, "_load_data", no_training)
-    monkeypatch.setattr(T, "_train_epoch", no_training)
+    monkeypatch.setattr(loop, "_load_data", no_training)
+    monkeypatch.setattr(loop, "train_epoch", no_training)
     again = T.train(cfg, store=store, progress=False)
     assert again.summary == first.summary and again.metrics == first.metrics
     with pytest.raises(AssertionError, match="must not"):
@@ -175,7 +177,7 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, monkeypatch, metho
     assert [r["epoch"] for r in store.load(cfg).metrics] == [1]
 
     # mid-epoch: die in the third forward pass of epoch 2 (the model is left half-updated in memory)
-    real_epoch = T._train_epoch
+    real_epoch = T.train_epoch
 
     def dying_epoch(model, *args, **kwargs):
         calls = []
@@ -191,10 +193,10 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, monkeypatch, metho
         finally:
             handle.remove()
 
-    monkeypatch.setattr(T, "_train_epoch", dying_epoch)
+    monkeypatch.setattr(loop, "train_epoch", dying_epoch)
     with pytest.raises(Interrupt):
         T.train(cfg, store=store, progress=False)
-    monkeypatch.setattr(T, "_train_epoch", real_epoch)
+    monkeypatch.setattr(loop, "train_epoch", real_epoch)
     assert store.status(cfg) == "partial" and len(store.load(cfg).metrics) == 1
 
     # between the checkpoint of epoch 2 and the metrics log: the log lags, the checkpoint is the truth
@@ -212,7 +214,7 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, monkeypatch, metho
     assert store.status(cfg) == "partial" and store.load_checkpoint(cfg)["epoch"] == 2
 
     epochs_run = []
-    monkeypatch.setattr(T, "_train_epoch", lambda *a, **k: epochs_run.append(1) or real_epoch(*a, **k))
+    monkeypatch.setattr(loop, "train_epoch", lambda *a, **k: epochs_run.append(1) or real_epoch(*a, **k))
     resumed = T.train(cfg, store=store, progress=False)
     assert resumed.finished and len(epochs_run) == 1  # it resumed: only epoch 3 was trained
     assert numbers(resumed.metrics) == numbers(reference.metrics)
@@ -226,11 +228,11 @@ def test_first_epoch_interruption_restarts_cleanly(tmp_path, monkeypatch):
     cfg = tiny(epochs=1)
     reference = T.train(cfg, store=RunStore(tmp_path / "ref"), progress=False)
     store = RunStore(tmp_path / "cut")
-    real_epoch = T._train_epoch
-    monkeypatch.setattr(T, "_train_epoch", lambda *a, **k: (_ for _ in ()).throw(Interrupt()))
+    real_epoch = T.train_epoch
+    monkeypatch.setattr(loop, "train_epoch", lambda *a, **k: (_ for _ in ()).throw(Interrupt()))
     with pytest.raises(Interrupt):
         T.train(cfg, store=store, progress=False)
-    monkeypatch.setattr(T, "_train_epoch", real_epoch)
+    monkeypatch.setattr(loop, "train_epoch", real_epoch)
     assert store.status(cfg) == "partial" and store.load_checkpoint(cfg) is None
     again = T.train(cfg, store=store, progress=False)
     assert numbers(again.metrics) == numbers(reference.metrics)
@@ -286,43 +288,43 @@ def test_evaluate_matches_a_manual_pass():
 
 # ------------------------------------------------------------------------------------------------ presets
 def test_samson_presets_use_the_tables_rho():
-    group = T.preset("samson-table1-resnet34-cifar10")
+    group = papers.preset("samson-table1-resnet34-cifar10")
     assert [c.label for c in group] == ["SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf"]
     assert [c.rho for c in group] == [0.0, 0.05, 0.5, 0.5, 0.5]
     assert all((c.epochs, c.batch_size, c.lr, c.schedule, c.lr_step_every, c.lr_decay)
                == (200, 128, 0.1, "step", 50, 0.1) for c in group)
-    c100 = T.preset("samson-table2-vgg13_bn-cifar100")
+    c100 = papers.preset("samson-table2-vgg13_bn-cifar100")
     assert [c.rho for c in c100] == [0.0, 0.1, 1.0, 1.0, 1.0]
-    (single,) = T.preset("samson-table1-densenet40-cifar10-samsoninf")
+    (single,) = papers.preset("samson-table1-densenet40-cifar10-samsoninf")
     assert single.method == "samson" and math.isinf(single.p)
-    esam = T.preset("esam-table1-resnet18-cifar10")
+    esam = papers.preset("esam-table1-resnet18-cifar10")
     assert [c.label for c in esam] == ["SGD", "SAM", "ESAM"]
     assert esam[2].beta == 0.6 and esam[2].gamma == 0.5 and esam[2].schedule == "cosine"
     with pytest.raises(ValueError, match="samson-table1"):
-        T.preset("samson-table1-resnet1000")
+        papers.preset("samson-table1-resnet1000")
 
 
 def test_every_preset_names_a_zoo_model_and_has_a_paper_number():
-    for name in T.preset_names():
-        for cfg in T.preset(name):
+    for name in papers.preset_names():
+        for cfg in papers.preset(name):
             assert cfg.model in T.IMAGE_MODELS
             if name.startswith(("samson-", "esam-table1")):
-                assert T.paper_results(model=cfg.model, dataset=cfg.dataset, method=T.method_name(cfg)), (name, cfg.label)
-    t1 = T.paper_results(source="SAMSON paper, Table 1", model="resnet34")
+                assert papers.paper_results(model=cfg.model, dataset=cfg.dataset, method=methods.method_name(cfg)), (name, cfg.label)
+    t1 = papers.paper_results(source="SAMSON paper, Table 1", model="resnet34")
     assert {r.method: r.acc for r in t1}["SAMSON_2"] == 95.96
-    assert T.paper_results(source="ESAM", model="resnet18", dataset="cifar10", method="ESAM")[0].images_per_s == 2409
+    assert papers.paper_results(source="ESAM", model="resnet18", dataset="cifar10", method="ESAM")[0].images_per_s == 2409
 
 
 @pytest.mark.parametrize("scale", ["smoke", "quick", "paper"])
 def test_scale_configs(scale):
-    configs = T.notebook_configs(scale)
+    configs = cifar.notebook_configs(scale)
     assert list(configs) == ["SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf", "ESAM"]
-    grid = T.esam_grid_configs(scale)
+    grid = cifar.esam_grid_configs(scale)
     assert all(c.beta < 1 and c.gamma == 1 for c in grid["SWP"]) and all(c.gamma < 1 for c in grid["SDS"])
     if scale != "paper":
         assert all(c.model == "small_cnn" for c in configs.values())
     with pytest.raises(ValueError, match="scale='huge'"):
-        T.notebook_configs("huge")
+        cifar.notebook_configs("huge")
 
 
 def test_swp_that_leaves_every_tensor_out_takes_a_plain_step(tmp_path):
@@ -338,5 +340,5 @@ def test_measure_throughput_is_stored_and_interleaved(tmp_path, monkeypatch):
     assert list(speeds) == configs[:2] and all(v > 0 for v in speeds.values())
     (stored,) = store.list_runs("ThroughputConfig")
     assert stored.config.runs == tuple(configs[:2]) and len(stored.summary["rounds"][0]) == 2
-    monkeypatch.setattr(throughput, "_train_epoch", lambda *a, **k: pytest.fail("measured again"))
+    monkeypatch.setattr(throughput, "train_epoch", lambda *a, **k: pytest.fail("measured again"))
     assert throughput.measure_throughput(configs, steps=2, warmup=1, rounds=2, store=store, progress=False) == speeds

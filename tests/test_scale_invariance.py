@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from samlab import toy
+from samlab.experiments import perturbation_profiles as pp
+from samlab.experiments import scale_invariance as toy
 
 
 # ------------------------------------------------------------------------------------------- positive scaling
@@ -164,14 +165,14 @@ def test_scale_invariance_study_reports_what_the_report_saw():
 # ------------------------------------------------------------------------------------- SAMSON Fig. 1 profiles
 
 def test_fig1_layer_is_clipped():
-    w = toy.fig1_layer(0.1)
+    w = pp.clipped_normal_layer(0.1)
     assert w.abs().max().item() == pytest.approx(0.1) and (w.abs() <= 0.1).all()
-    assert torch.equal(w, toy.fig1_layer(0.1))
+    assert torch.equal(w, pp.clipped_normal_layer(0.1))
 
 
 def test_perturbation_profiles_match_the_closed_forms():
     rho, eta = 0.5, 0.01
-    profs = toy.perturbation_profiles(rho=rho, p=2.0, c=0.12, eta=eta)
+    profs = pp.perturbation_profiles(rho=rho, p=2.0, c=0.12, eta=eta)
     assert len(profs) == 4 * 4   # SAM, ASAM, SAMSON_2, SAMSON_inf x (0.1, 0.15, 0.2, slider)
     assert sum(pr["slider"] for pr in profs) == 4
     for pr in profs:
@@ -182,7 +183,7 @@ def test_perturbation_profiles_match_the_closed_forms():
         elif pr["method"] == "asam":
             np.testing.assert_allclose(eps, rho * (np.abs(w) + eta))   # independent of the range c
         else:
-            norm = float(torch.linalg.vector_norm(toy.fig1_layer(c), ord=pr["p"]))
+            norm = float(torch.linalg.vector_norm(pp.clipped_normal_layer(c), ord=pr["p"]))
             np.testing.assert_allclose(eps, rho * np.abs(w) / norm, rtol=1e-12, atol=1e-15)
     inf_edges = [pr["eps"].max() for pr in profs if pr["method"] == "samson" and math.isinf(pr["p"])]
     np.testing.assert_allclose(inf_edges, rho)   # SAMSON_inf: the outlier weight c gets exactly rho
@@ -190,8 +191,8 @@ def test_perturbation_profiles_match_the_closed_forms():
 
 def test_perturbation_profiles_refuse_bad_input():
     with pytest.raises(ValueError, match="c="):
-        toy.perturbation_profiles(c=0.0)
+        pp.perturbation_profiles(c=0.0)
     with pytest.raises(ValueError, match="rho"):
-        toy.perturbation_profiles(rho=-1.0)
+        pp.perturbation_profiles(rho=-1.0)
     with pytest.raises(ValueError, match="p="):
-        toy.perturbation_profiles(p=0.5)
+        pp.perturbation_profiles(p=0.5)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from samlab import variance_study as vs
+from samlab.experiments import variance_generalization as vs
 from samlab.runs import RunStore, kind_of
 
 _TINY = dict(epochs=2, batch_size=50, lr=1e-2, n_train=100, n_test=100, test_variances=(1.0, 30.0))
@@ -92,17 +92,3 @@ def test_compare_methods_names_the_best_and_says_whether_seeds_separate_it():
     assert rows[1].split()[1] == "SAM" and "overlap" in rows[1]
     one_seed = vs.compare_methods({k: v[:1] for k, v in curves.items()}, [1.0, 50.0])
     assert "one seed" in one_seed
-
-
-def test_runs_stored_before_the_split_from_samlab_toy_still_load(tmp_path):
-    # the key holds the class name only; config.json of older runs names samlab.toy.ToyRunConfig
-    store = RunStore(tmp_path / "runs")
-    cfg = vs.toy_run_config("sam", 5.0, 0, rho=0.5, **_TINY)
-    assert kind_of(cfg) == "ToyRunConfig" and store.path(cfg).name.startswith("ToyRunConfig-")
-    store.get_or_compute(cfg, lambda: {"test_error": [0.0, 0.5]})
-    meta_path = store.path(cfg) / "config.json"
-    meta = json.loads(meta_path.read_text())
-    assert meta["class"] == "samlab.variance_study.ToyRunConfig"
-    meta_path.write_text(json.dumps({**meta, "class": "samlab.toy.ToyRunConfig"}))
-    [run] = store.list_runs("ToyRunConfig")
-    assert dataclasses.is_dataclass(run.config) and run.config == cfg and run.finished

@@ -26,171 +26,22 @@ Choices (written down because the papers leave them open):
 * ``dataset`` is what is trained on: a config never falls back silently. :func:`available_dataset`
   picks ``"digits"`` when the CIFAR files are missing, so the key says which data produced a result.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_choice, check_number
-from .methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS  # noqa: F401
-from .methods import METHOD_FIELDS, method_key, method_name, run_label, same_protocol  # noqa: F401
-from .runs import RunResult, RunStore
-
-__all__ = [
-    "METHODS", "BASES", "SCHEDULES", "IMAGE_MODELS", "TrainConfig", "train", "train_all", "evaluate",
-    "run_label", "method_name", "method_key", "available_dataset", "notebook_configs", "esam_grid_configs",
-    "PRESETS", "preset", "preset_names", "PAPER_RESULTS", "PaperResult", "paper_results",
-    "learning_curve", "accuracy_table", "throughput_rows", "throughput_table", "summary_points", "esam_study",
-    "throughput_settings",
-    "METHOD_FIELDS", "same_protocol", "ThroughputConfig", "measure_throughput", "throughput_of",
-]
-
-#: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
-METHODS = TRAIN_METHODS
-SCHEDULES = ("step", "cosine", "constant")
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def _image_models() -> tuple[str, ...]:
-    from .models import model_names
-
-    return tuple(n for n in model_names() if n != "table2_mlp")  # the 2-D toy MLP takes no images
-
-
-def _image_datasets() -> tuple[str, ...]:
-    from .data import IMAGE_DATASETS
-
-    return tuple(IMAGE_DATASETS)
-
-
-IMAGE_MODELS = _image_models()
-
-
-def _int(name: str, value: Any, low: int | None = None, *, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{name}={value!r} must be an integer" + (f" >= {low}" if low is not None else ""))
-    if low is not None and value < low:
-        raise ValueError(f"{name}={value!r} is out of range; allowed: integers >= {low}")
-    return value
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run. Defaults are the SAMSON paper's CIFAR protocol (Sec. 5) with plain SGD.
-
-    Validated when built (unknown names, out-of-range numbers, a rho the method forbids raise
-    ValueError naming the allowed values), so bad input never reaches data loading or training.
-    ``device`` is not part of the run's identity (not in the key).
-    """
-
-    model: str = "resnet18"
-    dataset: str = "cifar10"
-    method: str = "sgd"
-    rho: float | None = None
-    p: float = 2.0
-    eta: float | None = None
-    adaptive_params: str = "weights"
-    beta: float | None = None
-    gamma: float | None = None
-    clip: float | None = None
-    base: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    epochs: int = 200
-    batch_size: int = 128
-    schedule: str = "step"
-    lr_step_every: int = 50
-    lr_decay: float = 0.1
-    augment: bool = True
-    seed: int = 0
-    max_train_samples: int | None = None
-    max_test_samples: int | None = None
-    device: str = field(default="auto", metadata={"key": False})
-
-    def __post_init__(self) -> None:
-        s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
-        check_choice("model", self.model, IMAGE_MODELS)
-        check_choice("dataset", self.dataset, _image_datasets())
-        m = check_choice("method", self.method, METHODS)
-        check_choice("base", self.base, BASES)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("adaptive_params", self.adaptive_params, ("weights", "all"))
-        check_choice("device", self.device, DEVICES)
-        geometry = "sam" if m == "esam" else m
-        # rho: 0 for plain training, > 0 for the sharpness-aware methods.
-        if m == "sgd":
-            rho = 0.0 if self.rho is None else check_number("rho", self.rho, low=0.0)
-            if rho != 0:
-                raise ValueError(f"rho={self.rho!r} is not allowed for method 'sgd' (plain training has rho = 0); "
-                                 f"use method 'sam', 'asam', 'samson' or 'esam' for rho > 0")
-        else:
-            rho = DEFAULT_RHO[geometry] if self.rho is None else check_number("rho", self.rho, low=0.0)
-            if rho <= 0:
-                raise ValueError(f"rho={self.rho!r} is not allowed for method {m!r}: rho must be > 0 "
-                                 "(rho = 0 is plain training: use method 'sgd')")
-        s("rho", rho)
-        p = check_number("p", self.p, low=1.0, allow_inf=True)
-        if m != "samson" and p != 2.0:
-            raise ValueError(f"p={self.p!r} applies only to method 'samson'; leave p=2 for method {m!r}")
-        s("p", p)
-        if m in ("asam", "samson"):
-            s("eta", DEFAULT_ETA[m] if self.eta is None else check_number("eta", self.eta, low=0.0))
-        else:
-            if self.eta not in (None, 0, 0.0):
-                raise ValueError(f"eta={self.eta!r} applies only to methods 'asam' and 'samson'")
-            s("eta", 0.0)
-            if self.adaptive_params != "weights":
-                raise ValueError(f"adaptive_params={self.adaptive_params!r} applies only to methods 'asam' and "
-                                 "'samson'; leave 'weights'")
-        if m == "esam":
-            beta = ESAM_BETA if self.beta is None else check_number("beta", self.beta, low=0.0, high=1.0,
-                                                                   low_open=True)
-            gamma = ESAM_GAMMA if self.gamma is None else check_number("gamma", self.gamma, low=0.0, high=1.0,
-                                                                      low_open=True)
-            if beta == 1.0 and gamma == 1.0:
-                raise ValueError("beta=1 and gamma=1 is plain SAM: use method 'sam' (ESAM needs beta < 1 or gamma < 1)")
-        else:
-            beta = 1.0 if self.beta is None else check_number("beta", self.beta, low=0.0, high=1.0, low_open=True)
-            gamma = 1.0 if self.gamma is None else check_number("gamma", self.gamma, low=0.0, high=1.0,
-                                                               low_open=True)
-            if beta != 1.0 or gamma != 1.0:
-                raise ValueError(f"beta={self.beta!r}, gamma={self.gamma!r}: beta/gamma < 1 (ESAM's SWP/SDS) are "
-                                 f"allowed only with method 'esam', not {m!r}")
-        s("beta", beta)
-        s("gamma", gamma)
-        if self.clip is not None:
-            s("clip", check_number("clip", self.clip, low=0.0, low_open=True))
-        s("lr", check_number("lr", self.lr, low=0.0, low_open=True))
-        s("momentum", check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True))
-        s("weight_decay", check_number("weight_decay", self.weight_decay, low=0.0))
-        s("lr_decay", check_number("lr_decay", self.lr_decay, low=0.0, high=1.0, low_open=True))
-        s("epochs", _int("epochs", self.epochs, 1))
-        s("batch_size", _int("batch_size", self.batch_size, 1))
-        s("lr_step_every", _int("lr_step_every", self.lr_step_every, 1))
-        s("seed", _int("seed", self.seed, 0))
-        s("max_train_samples", _int("max_train_samples", self.max_train_samples, 1, optional=True))
-        s("max_test_samples", _int("max_test_samples", self.max_test_samples, 1, optional=True))
-        if not isinstance(self.augment, bool):
-            raise ValueError(f"augment={self.augment!r} must be True or False")
-
-    @property
-    def label(self) -> str:
-        """Plain-text name of the method (``SAMSON_inf``, ``ESAM-SWP``...), see :func:`run_label`."""
-        return run_label(self, tex=False)
-
+from ..checks import check_choice
+from ..methods import run_label
+from ..runs import RunResult, RunStore
+from .config import TrainConfig, _image_datasets
 
 # ------------------------------------------------------------------------------------------------ data
 def available_dataset(name: str = "cifar10") -> str:
@@ -200,7 +51,7 @@ def available_dataset(name: str = "cifar10") -> str:
         return name
     from torchvision.datasets import CIFAR10, CIFAR100
 
-    from .paths import data_dir
+    from ..paths import data_dir
 
     cls = CIFAR10 if name == "cifar10" else CIFAR100
     folder = data_dir() / name / cls.base_folder
@@ -222,7 +73,7 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tens
 
 
 def _load_data(config: TrainConfig) -> Any:
-    from .data import load_image_dataset
+    from ..data import load_image_dataset
 
     try:
         data = load_image_dataset(config.dataset, allow_fallback=False, seed=0)
@@ -238,7 +89,7 @@ def _load_data(config: TrainConfig) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ pieces
-def _resolve_device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
@@ -247,7 +98,7 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     if config.base == "sgd":
         base, kw = torch.optim.SGD, dict(lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     else:
@@ -255,7 +106,7 @@ def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
                                           weight_decay=config.weight_decay)
     if config.method == "sgd" and config.clip is None:
         return base(model.parameters(), **kw)
-    from .optim import SAM
+    from ..optim import SAM
 
     gen = torch.Generator().manual_seed(_derived_seed(config.seed, "esam"))
     method = {"sgd": "sam", "esam": "sam"}.get(config.method, config.method)  # sgd + clip: SAM with rho = 0
@@ -277,7 +128,7 @@ def _make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequence[float], std: Sequence[float],
              batch_size: int = 500, device: str | torch.device | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode on uint8 images ``x``."""
-    from .data import iterate_batches
+    from ..data import iterate_batches
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
@@ -295,10 +146,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
     return loss.item() / n, correct.item() / n
 
 
-def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable, n_batches: int,
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable, n_batches: int,
                  device: torch.device, bar: Any) -> tuple[float, float, int, float]:
     """One pass over the training batches; returns (mean loss, accuracy, images, seconds of the loop)."""
-    from .optim import SAM
+    from ..optim import SAM
 
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -387,14 +238,14 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
         result = store.load(config)
         assert result is not None
         return result
-    from .data import iterate_batches
-    from .models import create_model
+    from ..data import iterate_batches
+    from ..models import create_model
 
-    dev = _resolve_device(device if device is not None else config.device)
+    dev = resolve_device(device if device is not None else config.device)
     data = _load_data(config)
     torch.manual_seed(config.seed)
     model = create_model(config.model, num_classes=data.num_classes).to(dev)
-    opt = _make_optimizer(config, model)
+    opt = make_optimizer(config, model)
     sched = _make_scheduler(config, opt)
     gen = torch.Generator().manual_seed(_derived_seed(config.seed, "data"))
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
@@ -426,7 +277,7 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
                 inner = tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
             batches = iterate_batches(train_x, train_y, config.batch_size, train=True, mean=data.mean,
                                       std=data.std, device=dev, generator=gen, augment=config.augment)
-            tr_loss, tr_acc, seen, seconds = _train_epoch(model, opt, batches, n_batches, dev, inner)
+            tr_loss, tr_acc, seen, seconds = train_epoch(model, opt, batches, n_batches, dev, inner)
             if inner is not None:
                 inner.close()
             t_eval = time.perf_counter()
@@ -474,24 +325,3 @@ def train_all(configs: Sequence[TrainConfig], *, store: RunStore | None = None, 
     for c in dict.fromkeys(configs):
         results[c] = train(c, store=store, progress=progress, device=device, retrain=retrain)
     return [results[c] for c in configs]
-
-
-# The scale presets, the papers' protocols and their reported numbers live in :mod:`samlab.presets`, the speed
-# measurement in :mod:`samlab.throughput`; both are re-exported here lazily (``sl.train.preset(...)``,
-# ``from samlab.train import ThroughputConfig``, which old stored runs name), keeping either module importable first.
-_FROM_THROUGHPUT = ("ThroughputConfig", "measure_throughput", "throughput_of")
-_FROM_PRESETS = ("PAPER_RESULTS", "PRESETS", "PaperResult", "accuracy_table", "esam_grid_configs", "esam_study",
-                 "learning_curve", "notebook_configs", "paper_results", "preset", "preset_names", "summary_points",
-                 "throughput_rows", "throughput_settings", "throughput_table")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FROM_PRESETS:
-        from . import presets
-
-        return getattr(presets, name)
-    if name in _FROM_THROUGHPUT:
-        from . import throughput
-
-        return getattr(throughput, name)
-    raise AttributeError(f"module 'samlab.train' has no attribute {name!r}")

@@ -11,8 +11,10 @@ from typing import Any, Sequence
 
 import torch
 
-from .runs import RunStore
-from .train import TrainConfig, _int, _make_optimizer, _resolve_device, _train_epoch
+from ..runs import RunStore
+from ..checks import check_int
+from .config import TrainConfig
+from .loop import make_optimizer, resolve_device, train_epoch
 
 __all__ = ["ThroughputConfig", "throughput_of", "measure_throughput"]
 
@@ -40,11 +42,11 @@ def throughput_of(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: in
     ``warmup`` steps each, ``rounds`` rounds run ``steps`` steps of every config in turn with the trainer's own step
     code. Returns ``{"images_per_s": [median over rounds per config], "rounds": [[per-round values] per config]}``.
     """
-    from .models import create_model
+    from ..models import create_model
 
     configs = list(dict.fromkeys(configs))
-    steps, warmup, rounds = _int("steps", steps, 1), _int("warmup", warmup, 0), _int("rounds", rounds, 1)
-    dev = _resolve_device(device if device is not None else configs[0].device if configs else "auto")
+    steps, warmup, rounds = check_int("steps", steps, low=1), check_int("warmup", warmup, low=0), check_int("rounds", rounds, low=1)
+    dev = resolve_device(device if device is not None else configs[0].device if configs else "auto")
     setups = []
     for i, c in enumerate(configs):
         torch.manual_seed(c.seed)
@@ -52,9 +54,9 @@ def throughput_of(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: in
         gen = torch.Generator().manual_seed(i)
         x = torch.randn(c.batch_size, 3, 32, 32, generator=gen).to(dev)
         y = torch.randint(0, _NUM_CLASSES[c.dataset], (c.batch_size,), generator=gen).to(dev)
-        opt = _make_optimizer(c, model)
+        opt = make_optimizer(c, model)
         if warmup:
-            _train_epoch(model, opt, [(x, y)] * warmup, warmup, dev, None)
+            train_epoch(model, opt, [(x, y)] * warmup, warmup, dev, None)
         setups.append((model, opt, x, y))
     speeds: list[list[float]] = [[] for _ in configs]
     bar = None
@@ -64,7 +66,7 @@ def throughput_of(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: in
         bar = tqdm(total=rounds * len(configs), desc="measuring images/s", unit="run")
     for _ in range(rounds):
         for i, (model, opt, x, y) in enumerate(setups):
-            _, _, seen, seconds = _train_epoch(model, opt, [(x, y)] * steps, steps, dev, None)
+            _, _, seen, seconds = train_epoch(model, opt, [(x, y)] * steps, steps, dev, None)
             speeds[i].append(seen / max(seconds, 1e-9))
             if bar is not None:
                 bar.update(1)
@@ -84,9 +86,9 @@ def measure_throughput(configs: Sequence[TrainConfig], *, steps: int = 10, warmu
     import platform
 
     configs = list(dict.fromkeys(configs))
-    dev = _resolve_device(device if device is not None else configs[0].device if configs else "auto")
-    spec = ThroughputConfig(runs=tuple(configs), steps=_int("steps", steps, 1), warmup=_int("warmup", warmup, 0),
-                            rounds=_int("rounds", rounds, 1), threads=torch.get_num_threads(), device=str(dev),
+    dev = resolve_device(device if device is not None else configs[0].device if configs else "auto")
+    spec = ThroughputConfig(runs=tuple(configs), steps=check_int("steps", steps, low=1), warmup=check_int("warmup", warmup, low=0),
+                            rounds=check_int("rounds", rounds, low=1), threads=torch.get_num_threads(), device=str(dev),
                             machine=platform.node())
     store = store if store is not None else RunStore()
     if retrain:

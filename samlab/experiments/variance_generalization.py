@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import check_choice, check_number, check_scale
-from .data.variance2d import VARIANCE2D_OFFSET, make_variance2d
+from ..checks import check_choice, check_number, check_scale
+from ..data.variance2d import VARIANCE2D_OFFSET, make_variance2d
 
 __all__ = [
     "TEST_VARIANCES", "TRAIN_VARIANCES", "ToyRunConfig", "toy_run_config", "train_toy",
@@ -96,8 +96,8 @@ def train_toy(config: ToyRunConfig) -> dict[str, Any]:
     afterwards). Adam runs plain ``torch.optim.Adam``; the others :class:`samlab.optim.SAM` around Adam.
     CosineAnnealingLR over the epochs, as in the report.
     """
-    from .models import create_model
-    from .optim import SAM
+    from ..models import create_model
+    from ..optim import SAM
 
     check_choice("method", config.method, _METHODS)
     if config.batch_size < 1 or config.epochs < 0:
@@ -168,7 +168,7 @@ class VarianceStudy:
 
     def __init__(self, scale: str = "quick", *, store: Any = None, retrain: bool = False, eta: float = 0.01,
                  test_variances: Sequence[float] = TEST_VARIANCES, **overrides: Any) -> None:
-        from .runs import RunStore
+        from ..runs import RunStore
 
         preset = {**variance_study_preset(scale), **overrides}
         self.scale = scale
@@ -193,14 +193,14 @@ class VarianceStudy:
 
     def labels(self, p: float = 2.0, *, plain: bool = False) -> dict[str, str]:
         """Display label per method name of :meth:`curves` (``plain``: no mathtext, for printed tables)."""
-        from .plots import method_label
+        from ..methods import method_label
 
         return {_method_name(m, pp): method_label(m, pp if m == "samson" else None, plain=plain)
                 for m, pp in self.methods(p)}
 
     def colors(self, p: float = 2.0) -> dict[str, str]:
         """Colour per method name of :meth:`curves` (:data:`samlab.plots.METHOD_COLORS`)."""
-        from .plots import method_color
+        from ..methods import method_color
 
         return {_method_name(m, pp): method_color(m, pp) for m, pp in self.methods(p)}
 

@@ -1,16 +1,13 @@
-"""Toy experiments behind notebooks 01-02: positive scaling of small ReLU nets, their sharpness (ASAM report
-section I) and SAMSON's Fig. 1 profiles. Notebook 03's training study lives in :mod:`samlab.variance_study`.
+"""Scale invariance (notebook 01, ASAM report section I): positive scaling of small ReLU nets and their sharpness.
 
 * :func:`toy_relu_net`, :func:`random_taus`, :func:`positive_scaling`: a network, random positive scaling
   transformations (incoming weights times tau, outgoing divided by tau) and their application.
 * :func:`sharpness`: ``L(w + eps*) - L(w)`` with ``eps*`` from :func:`samlab.perturbation.worst_case_perturbation`
   (the perturbation the optimizer uses); :func:`scale_invariance_study` runs notebook 01's experiment.
-* :func:`perturbation_profiles`: eps* against the weight value for SAMSON Fig. 1 (notebook 02).
 """
 from __future__ import annotations
 
 import copy
-import functools
 import math
 from typing import Any, Iterable, Sequence
 
@@ -19,13 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import check_choice, check_number
-from .data.variance2d import make_variance2d
-from .perturbation import worst_case_perturbation
+from ..checks import check_choice, check_number
+from ..data.variance2d import make_variance2d
+from ..methods import method_color, method_label
+from ..perturbation import worst_case_perturbation
 
 __all__ = [
     "toy_relu_net", "hidden_linears", "random_taus", "positive_scaling", "sharpness", "spread",
-    "SCALINGS", "scale_invariance_study", "format_spreads", "fig1_layer", "perturbation_profiles", "profile_envelope",
+    "SCALINGS", "scale_invariance_study", "format_spreads",
 ]
 
 _HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU, nn.Identity)
@@ -168,8 +166,6 @@ def scale_invariance_study(*, rho: float = 0.05, p: float = 2.0, tau_range: tupl
     SAMSON_p and SAMSON_inf (same ``asam_adaptive``), all with radius ``rho``. Double precision, so a
     mathematically constant sharpness shows a spread of ~1e-12, not float32 noise.
     """
-    from .plots import method_color, method_label
-
     rho = check_number("rho", rho, low=0.0, low_open=True)
     p = check_number("p", p, low=1.0, allow_inf=True)
     check_choice("scaling", scaling, SCALINGS)
@@ -211,95 +207,3 @@ def format_spreads(result: dict[str, Any]) -> str:
         lines.append(f"  {label:<12} {100 * value:10.4g} %")
     lines.append(f"largest change of a logit across the transformations: {logit_spread:.3g}")
     return "\n".join(lines)
-
-
-# ============================================================================ SAMSON Fig. 1 (notebook 02)
-
-@functools.lru_cache(maxsize=64)
-def fig1_layer(c: float, *, n: int = 1000, std: float = 0.1, seed: int = 0) -> Tensor:
-    """The layer of SAMSON Fig. 1: ``n`` weights ~ N(0, std^2) restricted (clipped) to [-c, c] (float64).
-
-    Read-only (cached): every weight of ``N(0, std^2)`` beyond ``c`` sits at ``+-c``, so ``||W||_inf = c``
-    while ``||W||_2`` is set mostly by the bulk of the distribution.
-    """
-    c = check_number("c", c, low=0.0, low_open=True)
-    gen = torch.Generator().manual_seed(seed)
-    w = (std * torch.randn(n, generator=gen, dtype=torch.float64)).clamp_(-c, c)
-    w.requires_grad_(False)
-    return w
-
-
-@functools.lru_cache(maxsize=256)
-def _unit_profile(method: str, p: float, c: float, eta: float, n_probes: int, n: int, std: float,
-                  seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probed weights and their eps* at ``rho = 1`` (eps* is proportional to rho: eq. 2, 4, 6)."""
-    layer = fig1_layer(c, n=n, std=std, seed=seed)
-    targets = torch.linspace(-c, c, n_probes, dtype=torch.float64)
-    probes = torch.argmin((layer[None, :] - targets[:, None]).abs(), dim=1)
-    w, eps = [], []
-    for i in probes.tolist():
-        grad = torch.zeros_like(layer)
-        grad[i] = 1.0                      # "grad L(w) = 1" for the weight drawn, 0 for the rest
-        e = worst_case_perturbation([layer], [grad], method=method, rho=1.0, p=p, eta=eta, adaptive=[True])[0]
-        w.append(float(layer[i]))
-        eps.append(float(e[i]))
-    w_arr, eps_arr = np.asarray(w), np.asarray(eps)
-    w_arr.flags.writeable = eps_arr.flags.writeable = False   # shared by every caller (cached)
-    return w_arr, eps_arr
-
-
-def perturbation_profiles(*, rho: float = 0.5, p: float = 2.0, c: float | None = None,
-                          cs: Sequence[float] = (0.1, 0.15, 0.2), eta: float = 0.0, n_probes: int = 11,
-                          n: int = 1000, std: float = 0.1, seed: int = 0) -> list[dict[str, Any]]:
-    """SAMSON Fig. 1: eps* of weight w against w, for SAM, ASAM, SAMSON_p and SAMSON_inf, each c in ``cs`` (+ ``c``).
-
-    Returns one dict per line: ``method, p, c, w, eps`` and ``slider`` (True for the line of ``c``).
-
-    Each point is one call of :func:`~samlab.perturbation.worst_case_perturbation` on the layer
-    :func:`fig1_layer` with the gradient 1 on that weight and 0 elsewhere (the figure's "grad L = 1"),
-    which gives ``eps = rho * T(w)``: ``rho`` (SAM), ``rho (|w| + eta)`` (ASAM), ``rho |w| / ||W||_p`` (SAMSON).
-    ``n_probes`` evenly spaced weights (the nearest weights of the layer) per line; the profiles are exact
-    V shapes, so straight segments between the probes are exact. The calls use ``rho = 1``, cached per
-    method, p, c and eta, and are scaled by ``rho`` (eps* is proportional to rho), so a new rho costs no call.
-    """
-    rho = check_number("rho", rho, low=0.0)
-    p = check_number("p", p, low=1.0, allow_inf=True)
-    eta = check_number("eta", eta, low=0.0)
-    all_c = [(check_number("c", v, low=0.0, low_open=True), False) for v in cs]
-    if c is not None:
-        all_c.append((check_number("c", c, low=0.0, low_open=True), True))
-    methods = [("sam", None), ("asam", None), ("samson", p)]
-    if not math.isinf(p):
-        methods.append(("samson", math.inf))
-    out = []
-    for m, pp in methods:
-        for cc, slider in all_c:
-            w, unit = _unit_profile(m, 2.0 if pp is None else pp, round(cc, 6), eta if m == "asam" else 0.0,
-                                    n_probes, n, std, seed)
-            out.append({"method": m, "p": pp, "c": cc, "w": w, "eps": rho * unit, "slider": slider})
-    return out
-
-
-def profile_envelope(*, rho: float, p: float, c_values: Sequence[float], eta: float = 0.0, n: int = 1000,
-                     std: float = 0.1, seed: int = 0) -> dict[tuple[str, float | None], float]:
-    """The largest eps* each panel of :func:`perturbation_profiles` reaches for any c in ``c_values``.
-
-    Closed forms (``rho``, ``rho (c + eta)``, ``rho c / ||W_c||_p``), used only to fix the axes' limits over a
-    slider's whole range, so that dragging c never rescales an axis.
-    """
-    cs = [check_number("c", v, low=0.0, low_open=True) for v in c_values]
-    out: dict[tuple[str, float | None], float] = {("sam", None): rho, ("asam", None): rho * (max(cs) + eta)}
-    for q in (p, math.inf):
-        out[("samson", q)] = rho * max(c / float(torch.linalg.vector_norm(fig1_layer(c, n=n, std=std, seed=seed), ord=q))
-                                       for c in cs)
-    return out
-
-
-def __getattr__(name: str) -> Any:
-    """Runs stored before notebook 03's study moved record ``samlab.toy.ToyRunConfig`` in their config.json;
-    resolve it so :meth:`samlab.runs.RunStore.list_runs` still rebuilds their configs."""
-    if name == "ToyRunConfig":
-        from .variance_study import ToyRunConfig
-
-        return ToyRunConfig
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,22 @@
+"""The studies the notebooks run, one module per topic (imported on first use, ``sl.experiments.cifar``).
+
+* :mod:`~samlab.experiments.scale_invariance`: positive scaling of toy ReLU nets and their sharpness (notebook 01);
+* :mod:`~samlab.experiments.perturbation_profiles`: SAMSON Fig. 1, eps* against the weight value (notebook 02);
+* :mod:`~samlab.experiments.variance_generalization`: the 2-D variance generalization study (notebook 03);
+* :mod:`~samlab.experiments.cifar`: CIFAR training runs, tables against the papers, ESAM's grid (notebook 04).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar")
+__all__ = list(_SUBMODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

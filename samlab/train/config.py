@@ -1,0 +1,135 @@
+"""TrainConfig: one training run, validated when built (see :mod:`samlab.train` for the choices)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..checks import check_choice, check_int, check_number
+from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS, run_label
+
+__all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
+
+#: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
+METHODS = TRAIN_METHODS
+SCHEDULES = ("step", "cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _image_models() -> tuple[str, ...]:
+    from ..models import model_names
+
+    return tuple(n for n in model_names() if n != "table2_mlp")  # the 2-D toy MLP takes no images
+
+
+def _image_datasets() -> tuple[str, ...]:
+    from ..data import IMAGE_DATASETS
+
+    return tuple(IMAGE_DATASETS)
+
+
+IMAGE_MODELS = _image_models()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Defaults are the SAMSON paper's CIFAR protocol (Sec. 5) with plain SGD.
+
+    Validated when built (unknown names, out-of-range numbers, a rho the method forbids raise
+    ValueError naming the allowed values), so bad input never reaches data loading or training.
+    ``device`` is not part of the run's identity (not in the key).
+    """
+
+    model: str = "resnet18"
+    dataset: str = "cifar10"
+    method: str = "sgd"
+    rho: float | None = None
+    p: float = 2.0
+    eta: float | None = None
+    adaptive_params: str = "weights"
+    beta: float | None = None
+    gamma: float | None = None
+    clip: float | None = None
+    base: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    epochs: int = 200
+    batch_size: int = 128
+    schedule: str = "step"
+    lr_step_every: int = 50
+    lr_decay: float = 0.1
+    augment: bool = True
+    seed: int = 0
+    max_train_samples: int | None = None
+    max_test_samples: int | None = None
+    device: str = field(default="auto", metadata={"key": False})
+
+    def __post_init__(self) -> None:
+        s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
+        check_choice("model", self.model, IMAGE_MODELS)
+        check_choice("dataset", self.dataset, _image_datasets())
+        m = check_choice("method", self.method, METHODS)
+        check_choice("base", self.base, BASES)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("adaptive_params", self.adaptive_params, ("weights", "all"))
+        check_choice("device", self.device, DEVICES)
+        geometry = "sam" if m == "esam" else m
+        # rho: 0 for plain training, > 0 for the sharpness-aware methods.
+        if m == "sgd":
+            rho = 0.0 if self.rho is None else check_number("rho", self.rho, low=0.0)
+            if rho != 0:
+                raise ValueError(f"rho={self.rho!r} is not allowed for method 'sgd' (plain training has rho = 0); "
+                                 f"use method 'sam', 'asam', 'samson' or 'esam' for rho > 0")
+        else:
+            rho = DEFAULT_RHO[geometry] if self.rho is None else check_number("rho", self.rho, low=0.0)
+            if rho <= 0:
+                raise ValueError(f"rho={self.rho!r} is not allowed for method {m!r}: rho must be > 0 "
+                                 "(rho = 0 is plain training: use method 'sgd')")
+        s("rho", rho)
+        p = check_number("p", self.p, low=1.0, allow_inf=True)
+        if m != "samson" and p != 2.0:
+            raise ValueError(f"p={self.p!r} applies only to method 'samson'; leave p=2 for method {m!r}")
+        s("p", p)
+        if m in ("asam", "samson"):
+            s("eta", DEFAULT_ETA[m] if self.eta is None else check_number("eta", self.eta, low=0.0))
+        else:
+            if self.eta not in (None, 0, 0.0):
+                raise ValueError(f"eta={self.eta!r} applies only to methods 'asam' and 'samson'")
+            s("eta", 0.0)
+            if self.adaptive_params != "weights":
+                raise ValueError(f"adaptive_params={self.adaptive_params!r} applies only to methods 'asam' and "
+                                 "'samson'; leave 'weights'")
+        if m == "esam":
+            beta = ESAM_BETA if self.beta is None else check_number("beta", self.beta, low=0.0, high=1.0,
+                                                                   low_open=True)
+            gamma = ESAM_GAMMA if self.gamma is None else check_number("gamma", self.gamma, low=0.0, high=1.0,
+                                                                      low_open=True)
+            if beta == 1.0 and gamma == 1.0:
+                raise ValueError("beta=1 and gamma=1 is plain SAM: use method 'sam' (ESAM needs beta < 1 or gamma < 1)")
+        else:
+            beta = 1.0 if self.beta is None else check_number("beta", self.beta, low=0.0, high=1.0, low_open=True)
+            gamma = 1.0 if self.gamma is None else check_number("gamma", self.gamma, low=0.0, high=1.0,
+                                                               low_open=True)
+            if beta != 1.0 or gamma != 1.0:
+                raise ValueError(f"beta={self.beta!r}, gamma={self.gamma!r}: beta/gamma < 1 (ESAM's SWP/SDS) are "
+                                 f"allowed only with method 'esam', not {m!r}")
+        s("beta", beta)
+        s("gamma", gamma)
+        if self.clip is not None:
+            s("clip", check_number("clip", self.clip, low=0.0, low_open=True))
+        s("lr", check_number("lr", self.lr, low=0.0, low_open=True))
+        s("momentum", check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True))
+        s("weight_decay", check_number("weight_decay", self.weight_decay, low=0.0))
+        s("lr_decay", check_number("lr_decay", self.lr_decay, low=0.0, high=1.0, low_open=True))
+        s("epochs", check_int("epochs", self.epochs, low=1))
+        s("batch_size", check_int("batch_size", self.batch_size, low=1))
+        s("lr_step_every", check_int("lr_step_every", self.lr_step_every, low=1))
+        s("seed", check_int("seed", self.seed, low=0))
+        s("max_train_samples", check_int("max_train_samples", self.max_train_samples, low=1, optional=True))
+        s("max_test_samples", check_int("max_test_samples", self.max_test_samples, low=1, optional=True))
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment={self.augment!r} must be True or False")
+
+    @property
+    def label(self) -> str:
+        """Plain-text name of the method (``SAMSON_inf``, ``ESAM-SWP``...), see :func:`run_label`."""
+        return run_label(self, tex=False)
