@@ -1,20 +1,32 @@
 """The results store: one folder per experiment config, keyed by a hash of the config, written atomically.
 
 Every experiment is a frozen dataclass config. :func:`run_key` hashes the canonical JSON of
-``{"format": FORMAT_VERSION, "kind": <class name>, "config": <fields>}``; the run lives in
-``<root>/<kind>-<key>/``::
+``{"format": FORMAT_VERSION, "kind": <class name>, "config": <fields not at their default>}``; the run
+lives in ``<root>/<kind>-<key>/``::
 
-    config.json      what was run (kind, key, format, class, fields)
+    config.json      what was run (kind, key, format, class, every field)
     metrics.jsonl    one JSON row per finished epoch (rewritten atomically, never half a line)
-    checkpoint.pt    last epoch's full state (model, optimizer, scheduler, RNG, metrics so far)
+    checkpoint.pt    last epoch's full state (model, optimizer, scheduler, RNG, metrics so far);
+                     only while the run is unfinished: :meth:`RunStore.finish` deletes it
     state_dict.pt    final weights, tensors only (``torch.load(..., weights_only=True)``)
     summary.json     written LAST: its presence means the run is finished
+    derived/         results computed from this run (:meth:`RunStore.get_or_compute_derived`)
 
-Small JSON-able results (toy sweeps, Monte-Carlo evaluations) use :meth:`RunStore.get_or_compute`,
-which stores the result as ``summary.json`` in the same layout. Every file is written to a
-temporary file in the same folder and renamed into place, so a run killed at any moment never
-leaves a file that looks complete. Fields declared with ``metadata={"key": False}`` (a device,
-say) are left out of the key: they change where a run executes, not what it computes.
+What enters the key:
+
+* Fields **at their default value are left out** (nested configs too), so adding a field with a default
+  to a config class keeps the keys of every run stored before it; setting the new field to another
+  value gives a new key. (Consequence: changing a field's *default* changes what old keys mean; give
+  the old default explicitly, or bump :data:`FORMAT_VERSION`.)
+* Fields declared with ``metadata={"key": False}`` (a device, say) are always left out: they change
+  where a run executes, not what it computes.
+* The kind is the class name (:func:`kind_of`), not its import path: a stored run is rebuilt through
+  the registry of config classes (:func:`register_config`), so a class that moves keeps its runs.
+
+Small JSON-able results (toy sweeps, speed measurements) use :meth:`RunStore.get_or_compute`, which
+stores the result as ``summary.json`` in the same layout. Every file is written to a temporary file in
+the same folder and renamed into place, so a run killed at any moment never leaves a file that looks
+complete.
 """
 from __future__ import annotations
 
@@ -31,21 +43,23 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from .paths import runs_dir
 
 __all__ = [
-    "FORMAT_VERSION", "RunResult", "RunStore", "run_key", "config_to_dict", "config_from_dict",
-    "canonical_json", "atomic_write_text", "atomic_save",
+    "FORMAT_VERSION", "RunResult", "RunStore", "run_key", "key_dict", "kind_of", "config_to_dict",
+    "config_from_dict", "register_config", "config_class", "canonical_json", "atomic_write_text", "atomic_save",
 ]
 
-#: Bump when the meaning of stored results changes: every key changes with it, old runs are ignored.
-FORMAT_VERSION = 1
+#: Bump when the meaning of stored results changes: every key changes with it.
+#: 2: fields at their default left out of the key (format-1 folders are adopted under their new key
+#: on first access, see :meth:`RunStore.path`, so nothing is retrained).
+FORMAT_VERSION = 2
 
-STATUSES = ("missing", "partial", "finished")
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, STATE_FILE, SUMMARY_FILE = (
     "config.json", "metrics.jsonl", "checkpoint.pt", "state_dict.pt", "summary.json")
+DERIVED_DIR = "derived"
 
 
 # --------------------------------------------------------------------------- canonical encoding
@@ -120,14 +134,96 @@ def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
 
 
 def kind_of(config: Any) -> str:
-    """The config's kind: its class name (``TrainConfig``, ``ToyConfig``, ...)."""
+    """The config's kind: its class name (``TrainConfig``, ``ToyRunConfig``, ...)."""
     return type(config).__name__
 
 
-def run_key(config: Any) -> str:
-    """First 16 hex digits of the sha256 of the canonical JSON of format version, kind and config."""
-    payload = {"format": FORMAT_VERSION, "kind": kind_of(config), "config": config_to_dict(config)}
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return dataclasses.MISSING
+
+
+def _key_encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return key_dict(value)
+    if isinstance(value, dict):
+        return {str(k): _key_encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_key_encode(v) for v in value]
+    return _encode(value)
+
+
+def key_dict(config: Any) -> dict[str, Any]:
+    """The fields that enter the key: key fields whose value differs from their default (nested configs too)."""
+    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
+        raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
+    out = {}
+    for f in dataclasses.fields(config):
+        if not f.metadata.get("key", True):
+            continue
+        value, default = getattr(config, f.name), _field_default(f)
+        if default is not dataclasses.MISSING and _encode(value) == _encode(default):
+            continue
+        out[f.name] = _key_encode(value)
+    return out
+
+
+def _hash(payload: Any) -> str:
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
+
+
+def run_key(config: Any) -> str:
+    """First 16 hex digits of the sha256 of the canonical JSON of format version, kind and :func:`key_dict`."""
+    return _hash({"format": FORMAT_VERSION, "kind": kind_of(config), "config": key_dict(config)})
+
+
+def _legacy_key(config: Any) -> str:
+    """The format-1 key (every key field, defaults included), to adopt runs stored before format 2."""
+    return _hash({"format": 1, "kind": kind_of(config), "config": config_to_dict(config)})
+
+
+# --------------------------------------------------------------------------- registry of config classes
+_REGISTRY: dict[str, type] = {}
+#: Kinds samlab defines, resolved lazily (importing the module registers the class).
+_KNOWN_KINDS = {"TrainConfig": "samlab.train.config", "ThroughputConfig": "samlab.train.throughput",
+                "ToyRunConfig": "samlab.experiments.variance_generalization"}
+
+
+def register_config(cls: type | None = None, *, replace: bool = False) -> Any:
+    """Class decorator: register a dataclass config under its kind (class name) so stored runs find it.
+
+    A stored run is rebuilt from its kind, not from the import path it was saved under, so a config class
+    may move between modules. Registering another class under a taken kind raises ValueError (unless
+    ``replace=True``, or it is the same class re-imported, e.g. a reloaded module).
+    """
+    def wrap(c: type) -> type:
+        if not (isinstance(c, type) and dataclasses.is_dataclass(c)):
+            raise TypeError(f"register_config: {c!r} is not a dataclass")
+        old = _REGISTRY.get(c.__name__)
+        same = old is not None and (old.__module__, old.__qualname__) == (c.__module__, c.__qualname__)
+        if old is not None and old is not c and not same and not replace:
+            raise ValueError(f"kind {c.__name__!r} is already registered by {old.__module__}.{old.__qualname__}; "
+                             "config kinds (class names) must be unique")
+        _REGISTRY[c.__name__] = c
+        return c
+
+    return wrap(cls) if cls is not None else wrap
+
+
+def config_class(kind: str, qualname: str | None = None) -> type | None:
+    """The config class of ``kind``: the registry, then samlab's known modules, then ``qualname`` (an import path)."""
+    if kind not in _REGISTRY and kind in _KNOWN_KINDS:
+        with contextlib.suppress(ImportError):
+            cls = getattr(importlib.import_module(_KNOWN_KINDS[kind]), kind, None)
+            if kind not in _REGISTRY and isinstance(cls, type) and dataclasses.is_dataclass(cls):
+                _REGISTRY[kind] = cls  # a samlab class its module does not register itself
+    if kind in _REGISTRY:
+        return _REGISTRY[kind]
+    cls = _import_class(qualname)
+    return cls if isinstance(cls, type) and cls.__name__ == kind and dataclasses.is_dataclass(cls) else None
 
 
 # --------------------------------------------------------------------------- atomic file writes
@@ -222,8 +318,27 @@ class RunStore:
 
     # ---- locating
     def path(self, config: Any) -> Path:
-        """The run's folder ``<root>/<kind>-<key>``."""
-        return self.root / f"{kind_of(config)}-{run_key(config)}"
+        """The run's folder ``<root>/<kind>-<key>`` (a format-1 folder of the same config is adopted: renamed here)."""
+        folder = self.root / f"{kind_of(config)}-{run_key(config)}"
+        if not folder.exists():
+            self._adopt_legacy(config, folder)
+        return folder
+
+    def _adopt_legacy(self, config: Any, folder: Path) -> None:
+        """Rename the format-1 folder of ``config`` (key over every field) to its format-2 key; rewrite config.json."""
+        old = self.root / f"{kind_of(config)}-{_legacy_key(config)}"
+        try:
+            meta = _read_json(old / CONFIG_FILE)
+        except (OSError, ValueError):
+            return
+        if meta.get("format") != 1:
+            return
+        try:
+            os.replace(old, folder)
+        except OSError:
+            return
+        meta.update(format=FORMAT_VERSION, key=run_key(config), config=config_to_dict(config))
+        atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
 
     def status(self, config: Any) -> str:
         """``"missing"`` (no folder), ``"partial"`` (started or interrupted) or ``"finished"``."""
@@ -246,39 +361,53 @@ class RunStore:
             return None
         return self._result(folder, status, config)
 
+    @staticmethod
+    def _config_of(meta: dict[str, Any]) -> Any:
+        """The stored config rebuilt through the registry (:func:`config_class`), or the dict when it cannot be."""
+        cls = config_class(meta.get("kind", ""), meta.get("class"))
+        if cls is not None:
+            try:
+                return config_from_dict(cls, meta["config"])
+            except (TypeError, ValueError):
+                pass  # a field this class no longer has, or a value it now refuses: keep the dict
+        return meta["config"]
+
     def _result(self, folder: Path, status: str, config: Any = None) -> RunResult:
         meta = _read_json(folder / CONFIG_FILE)
         if config is None:
-            cls = _import_class(meta.get("class"))
-            config = meta["config"]
-            if cls is not None:
-                try:
-                    config = config_from_dict(cls, meta["config"])
-                except (TypeError, ValueError):
-                    pass  # an older field set: keep the dict
+            config = self._config_of(meta)
         summary = _read_json(folder / SUMMARY_FILE) if status == "finished" else None
         return RunResult(kind=meta["kind"], key=meta["key"], path=folder, config=config,
                          status=status, metrics=self.read_metrics(folder), summary=summary)
 
     def list_runs(self, kind: str | None = None) -> list[RunResult]:
-        """Every run in the store of the current format (optionally of one kind), oldest first."""
+        """Every run in the store (optionally of one kind), oldest first; configs of unknown kinds stay dicts.
+
+        Format-1 runs whose class resolves are adopted under their current key on the way.
+        """
         if not self.root.is_dir():
             return []
-        out = []
+        out: dict[Path, RunResult] = {}
         folders = [p for p in self.root.iterdir() if (p / CONFIG_FILE).is_file() and "-" in p.name]
         for folder in sorted(folders, key=lambda p: ((p / CONFIG_FILE).stat().st_mtime, p.name)):
             if kind is not None and folder.name.rpartition("-")[0] != kind:
                 continue
             try:
-                if _read_json(folder / CONFIG_FILE).get("format") != FORMAT_VERSION:
+                meta = _read_json(folder / CONFIG_FILE)
+                if meta.get("format") == 1:  # adopt it under its format-2 key when its class resolves
+                    config = self._config_of(meta)
+                    if isinstance(config, dict):
+                        continue
+                    folder = self.path(config)
+                    if not (folder / CONFIG_FILE).is_file():
+                        continue
+                elif meta.get("format") != FORMAT_VERSION:
                     continue
-                out.append(self._result(folder, self._status_of(folder)))
+                if folder not in out:
+                    out[folder] = self._result(folder, self._status_of(folder))
             except (OSError, ValueError, KeyError):
                 continue  # unreadable: not ours, or damaged by hand
-        return out
-
-    def __iter__(self) -> Iterator[RunResult]:
-        return iter(self.list_runs())
+        return list(out.values())
 
     @staticmethod
     def read_metrics(folder: Path) -> list[dict[str, Any]]:
@@ -324,8 +453,12 @@ class RunStore:
         return torch.load(path, map_location=map_location, weights_only=True)
 
     def finish(self, config: Any, summary: dict[str, Any], state_dict: dict[str, Any] | None = None,
-               *, keep_checkpoint: bool = True) -> RunResult:
-        """Write the final ``state_dict`` (tensors only), then ``summary.json`` last; return the result."""
+               *, keep_checkpoint: bool = False) -> RunResult:
+        """Write the final ``state_dict`` (tensors only), then ``summary.json`` last; return the result.
+
+        The full checkpoint (optimizer moments, RNG) is deleted afterwards unless ``keep_checkpoint``: a
+        finished run is never resumed, and the checkpoint would double its disk use.
+        """
         folder = self.begin(config)
         if state_dict is not None:
             atomic_save({k: v.detach().cpu().clone() for k, v in state_dict.items()}, folder / STATE_FILE)
@@ -357,3 +490,60 @@ class RunStore:
         self.begin(config)
         atomic_write_text(self.path(config) / SUMMARY_FILE, text)
         return _decode(json.loads(text))
+
+    # ---- derived results
+    def _derived_folder(self, source_config: Any, spec: Any) -> Path:
+        return self.path(source_config) / DERIVED_DIR / f"{kind_of(spec)}-{run_key(spec)}"
+
+    def _source_stamp(self, source_config: Any) -> str:
+        """A fingerprint of the finished source run (its summary.json): changes whenever the run is redone."""
+        return hashlib.sha256((self.path(source_config) / SUMMARY_FILE).read_bytes()).hexdigest()[:16]
+
+    def get_or_compute_derived(self, source_config: Any, spec: Any, compute: Callable[[], dict]) -> dict:
+        """A result computed from the finished run of ``source_config`` (noise evaluation, sharpness, landscape).
+
+        ``spec`` is the frozen dataclass config of the computation. The result lives in the source run's folder
+        under ``derived/<kind>-<key of spec>/`` and records the source's kind and key and a fingerprint of its
+        summary, so it is recomputed when the source is retrained (a changed config has another folder; a
+        retrained one another fingerprint) and never served stale. Returned as read back from JSON.
+        """
+        if self.status(source_config) != "finished":
+            raise ValueError(f"the source run {kind_of(source_config)}-{run_key(source_config)} is not finished "
+                             f"(status {self.status(source_config)!r}); train it before deriving results from it")
+        folder = self._derived_folder(source_config, spec)
+        stamp = self._source_stamp(source_config)
+        if (folder / SUMMARY_FILE).is_file():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if _read_json(folder / CONFIG_FILE)["source"]["stamp"] == stamp:
+                    return _read_json(folder / SUMMARY_FILE)
+            shutil.rmtree(folder, ignore_errors=True)  # stale: computed from an earlier version of the run
+        value = compute()
+        if not isinstance(value, dict):
+            raise TypeError(f"get_or_compute_derived: compute must return a dict, got {type(value).__name__}")
+        text = _dump_json(value)
+        cls = type(spec)
+        meta = {"format": FORMAT_VERSION, "kind": kind_of(spec), "key": run_key(spec),
+                "class": f"{cls.__module__}.{cls.__qualname__}", "config": config_to_dict(spec),
+                "source": {"kind": kind_of(source_config), "key": run_key(source_config), "stamp": stamp}}
+        atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
+        atomic_write_text(folder / SUMMARY_FILE, text)
+        return _decode(json.loads(text))
+
+    def list_derived(self, source_config: Any, kind: str | None = None) -> list[RunResult]:
+        """The current (not stale) derived results of ``source_config``'s run, optionally of one kind."""
+        base = self.path(source_config) / DERIVED_DIR
+        if self.status(source_config) != "finished" or not base.is_dir():
+            return []
+        stamp = self._source_stamp(source_config)
+        out = []
+        for folder in sorted(base.iterdir()):
+            if kind is not None and folder.name.rpartition("-")[0] != kind:
+                continue
+            try:
+                meta = _read_json(folder / CONFIG_FILE)
+                if meta["source"]["stamp"] != stamp or self._status_of(folder) != "finished":
+                    continue
+                out.append(self._result(folder, "finished"))
+            except (OSError, ValueError, KeyError):
+                continue
+        return out

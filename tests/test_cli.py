@@ -36,7 +36,7 @@ def run(capsys, *argv):
 def test_bad_input_is_refused_before_training(capsys, argv, match, monkeypatch):
     from samlab.train import loop
 
-    monkeypatch.setattr(loop, "_load_data", lambda *a: pytest.fail("loaded data despite bad input"))
+    monkeypatch.setattr(loop, "run_data", lambda *a: pytest.fail("loaded data despite bad input"))
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2

@@ -114,7 +114,7 @@ def test_train_stores_a_complete_run(tmp_path):
     assert s["data"]["name"] == "digits" and s["data"]["is_fallback"] is False and s["data"]["n_test"] == 64
     assert 0 <= s["train_eval_acc"] <= 1 and math.isfinite(s["train_eval_loss"])
     files = sorted(p.name for p in result.path.iterdir())
-    assert files == ["checkpoint.pt", "config.json", "metrics.jsonl", "state_dict.pt", "summary.json"]
+    assert files == ["config.json", "metrics.jsonl", "state_dict.pt", "summary.json"]  # no checkpoint once finished
     sd = torch.load(result.path / "state_dict.pt", weights_only=True)
     model = __import__("samlab.models", fromlist=["x"]).create_model("small_cnn", num_classes=10)
     model.load_state_dict(sd)
@@ -130,7 +130,7 @@ def test_finished_run_is_returned_without_training(tmp_path, monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("a finished run must not load data or train")
 
-    monkeypatch.setattr(loop, "_load_data", no_training)
+    monkeypatch.setattr(loop, "run_data", no_training)
     monkeypatch.setattr(loop, "train_epoch", no_training)
     again = T.train(cfg, store=store, progress=False)
     assert again.summary == first.summary and again.metrics == first.metrics

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from ..checks import check_choice, check_int, check_number
 from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS, run_label
+from ..runs import register_config
 
 __all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
 
@@ -29,6 +30,7 @@ def _image_datasets() -> tuple[str, ...]:
 IMAGE_MODELS = _image_models()
 
 
+@register_config
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. Defaults are the SAMSON paper's CIFAR protocol (Sec. 5) with plain SGD.
