@@ -345,5 +345,89 @@ def test_measure_throughput_is_stored_and_interleaved(tmp_path, monkeypatch):
     assert list(speeds) == configs[:2] and all(v > 0 for v in speeds.values())
     (stored,) = store.list_runs("ThroughputConfig")
     assert stored.config.runs == tuple(configs[:2]) and len(stored.summary["rounds"][0]) == 2
+    assert speeds.rounds[configs[0]] == stored.summary["rounds"][0]  # every round kept: the spread
+    lo, hi = speeds.spread(configs[1])
+    assert lo <= speeds[configs[1]] <= hi
     monkeypatch.setattr(throughput, "train_epoch", lambda *a, **k: pytest.fail("measured again"))
     assert throughput.measure_throughput(configs, steps=2, warmup=1, rounds=2, store=store, progress=False) == speeds
+
+
+# ------------------------------------------------------------------------------------------------ notebook 04's study
+def test_paper_scale_compares_one_protocol_and_honours_the_dataset():
+    for dataset, table, rho in (("cifar10", "table1", 0.05), ("cifar100", "table2", 0.1)):
+        configs = cifar.notebook_configs("paper", dataset)
+        assert list(configs) == ["SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf", "ESAM"]
+        assert {c.dataset for c in configs.values()} == {dataset}
+        sam, esam = configs["SAM"], configs["ESAM"]
+        assert all(methods.same_protocol(c, sam) for c in configs.values())  # "% of SAM" compares like with like
+        assert sam.model == "resnet34" and sam.rho == rho and (esam.beta, esam.gamma) == (0.6, 0.5)
+        assert replace(esam, method="sam", beta=None, gamma=None) == sam
+        assert list(configs.values())[:5] == list(papers.preset(f"samson-{table}-resnet34-{dataset}"))
+        grid = cifar.esam_grid_configs("paper", dataset)
+        assert all(methods.same_protocol(c, sam) for c in grid["SWP"] + grid["SDS"])
+        assert [c.beta for c in grid["SWP"]] == [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert cifar.notebook_configs("paper")["SAM"].dataset == "cifar10"
+    assert {c.dataset for c in cifar.notebook_configs("quick", "cifar100").values()} == {"cifar100"}
+    digits = cifar.notebook_configs("paper", "digits")
+    assert {(c.dataset, c.augment) for c in digits.values()} == {("digits", False)}
+    with pytest.raises(ValueError, match="dataset='mnist'"):
+        cifar.notebook_configs("paper", "mnist")
+
+
+def _fake_runs(store, speeds=None):
+    """Finished runs with hand-written summaries (no training): label -> RunResult."""
+    out = {}
+    for label, cfg in cifar.notebook_configs("smoke", "digits").items():
+        store.begin(cfg)
+        ips = {"SGD": 200.0, "SAM": 100.0, "ESAM": 120.0}.get(label, 90.0)
+        out[label] = store.finish(cfg, {"test_acc": 0.5, "train_acc": 0.6, "train_eval_acc": 0.7,
+                                        "best_test_acc": 0.55, "images_per_s": ips})
+    return out
+
+
+def test_tables_tolerate_runs_of_unknown_kinds(tmp_path):
+    store = RunStore(tmp_path)
+    results = _fake_runs(store)
+    ghost_cfg = tiny(epochs=1, seed=7)
+    store.begin(ghost_cfg)
+    store.finish(ghost_cfg, {"test_acc": 0.25, "images_per_s": 50.0})
+    meta_path = store.path(ghost_cfg) / "config.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(kind="GoneConfig", **{"class": "nowhere.GoneConfig"})
+    meta_path.write_text(json.dumps(meta))
+    (store.path(ghost_cfg)).rename(tmp_path / f"GoneConfig-{meta['key']}")
+    toy = store.get_or_compute(throughput.ThroughputConfig(runs=()), lambda: {"x": 1})
+    listed = {f"{r.kind}-{r.key}": r for r in store.list_runs()}
+    ghost = next(r for r in listed.values() if r.kind == "GoneConfig")
+    assert isinstance(ghost.config, dict) and toy == {"x": 1}
+    mixed = {**results, "ghost": ghost, **{k: r for k, r in listed.items() if r.kind == "ThroughputConfig"}}
+    table = cifar.accuracy_table(mixed)
+    assert "ghost" in table.index and table.loc["ghost", "test acc %"] == 25.0 and len(table) == 7
+    rows = cifar.throughput_rows(mixed)
+    assert {r["name"]: r["ratio"] for r in rows}["ghost"] == 0.5
+    cifar.throughput_table(mixed)
+    cifar.summary_points(mixed, labels=("SAM", "ghost"))
+    cifar.learning_curve(ghost)
+    study = cifar.esam_study({"SWP": [ghost, results["ESAM"]]}, sam=results["SAM"])
+    assert study["SWP"]["x"] == [1.0, 0.6, 1.0]
+
+
+def test_throughput_rows_state_the_spread_over_rounds(tmp_path):
+    results = _fake_runs(RunStore(tmp_path))
+    cfg = {k: r.config for k, r in results.items()}
+    # three interleaved rounds; ratios to SAM by hand: SGD 2.0, 2.0, 2.0 (clear); ESAM 1.2, 0.9, 1.05 (within spread)
+    rounds = {cfg["SAM"]: [100.0, 100.0, 80.0], cfg["SGD"]: [200.0, 200.0, 160.0], cfg["ESAM"]: [120.0, 90.0, 84.0]}
+    speeds = throughput.Speeds(rounds)
+    assert speeds[cfg["ESAM"]] == 90.0 and speeds.spread(cfg["ESAM"]) == (84.0, 120.0)
+    assert speeds.ratio(cfg["ESAM"], cfg["SAM"]) == pytest.approx((1.05, 0.9, 1.2))
+    rows = {r["name"]: r for r in cifar.throughput_rows({k: results[k] for k in ("SGD", "SAM", "ESAM")},
+                                                         speeds=speeds)}
+    assert rows["SGD"]["ratio"] == 2.0 and rows["SGD"]["clear"] is True and rows["SAM"]["clear"] is True
+    esam = rows["ESAM"]
+    assert esam["ratio"] == pytest.approx(1.05) and (esam["ratio_min"], esam["ratio_max"]) == pytest.approx((0.9, 1.2))
+    assert esam["clear"] is False and esam["rounds"] == 3
+    assert (esam["images_per_s"], esam["images_per_s_min"], esam["images_per_s_max"]) == (90.0, 84.0, 120.0)
+    table = cifar.throughput_table({k: results[k] for k in ("SGD", "SAM", "ESAM")}, speeds=speeds)
+    assert table.loc["ESAM", "% of SAM range"] == "90-120" and table.loc["ESAM", "beyond spread"] == "no"
+    plain = {r["name"]: r for r in cifar.throughput_rows(results)}  # no rounds: the runs' own speeds, no spread
+    assert plain["ESAM"]["ratio"] == 1.2 and plain["ESAM"]["clear"] is None
