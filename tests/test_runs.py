@@ -51,7 +51,7 @@ def test_kind_and_format_version_enter_the_key(monkeypatch):
 
     assert run_key(OtherCfg()) != run_key(ToyCfg())
     before = run_key(ToyCfg())
-    monkeypatch.setattr(runs, "FORMAT_VERSION", FORMAT_VERSION + 1)
+    monkeypatch.setattr(runs.keys, "FORMAT_VERSION", FORMAT_VERSION + 1)
     assert run_key(ToyCfg()) != before
 
 
@@ -127,10 +127,10 @@ def test_half_written_file_never_looks_finished(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # killed after writing the temp file, before the rename
         return real_replace(src, dst)
 
-    monkeypatch.setattr(runs.os, "replace", dying_replace)
+    monkeypatch.setattr(runs.store.os, "replace", dying_replace)
     with pytest.raises(KeyboardInterrupt):
         store.finish(cfg, {"test_acc": 1.0})
-    monkeypatch.setattr(runs.os, "replace", real_replace)
+    monkeypatch.setattr(runs.store.os, "replace", real_replace)
     assert store.status(cfg) == "partial"
     assert sorted(p.name for p in store.path(cfg).iterdir()) == ["config.json", "metrics.jsonl"]
     result = store.load(cfg)
@@ -231,7 +231,7 @@ def test_format_1_runs_are_adopted_under_their_new_key(tmp_path):
     """A run stored before format 2 (key over every field) is found, renamed, and never retrained."""
     store = RunStore(tmp_path)
     cfg = ToyCfg(rho=0.1)
-    legacy = runs._legacy_key(cfg)
+    legacy = runs.keys._legacy_key(cfg)
     folder = tmp_path / f"ToyCfg-{legacy}"
     folder.mkdir()
     meta = {"format": 1, "kind": "ToyCfg", "key": legacy, "class": f"{ToyCfg.__module__}.ToyCfg",
@@ -245,9 +245,9 @@ def test_format_1_runs_are_adopted_under_their_new_key(tmp_path):
     assert stored["format"] == FORMAT_VERSION and stored["key"] == run_key(cfg)
     # list_runs adopts too
     other = ToyCfg(rho=0.2)
-    folder2 = tmp_path / f"ToyCfg-{runs._legacy_key(other)}"
+    folder2 = tmp_path / f"ToyCfg-{runs.keys._legacy_key(other)}"
     folder2.mkdir()
-    (folder2 / "config.json").write_text(json.dumps({**meta, "key": runs._legacy_key(other),
+    (folder2 / "config.json").write_text(json.dumps({**meta, "key": runs.keys._legacy_key(other),
                                                      "config": runs.config_to_dict(other)}))
     assert sorted(r.config.rho for r in store.list_runs()) == [0.1, 0.2]
     assert store.status(other) == "partial"

@@ -20,8 +20,9 @@ RNG state exactly as it found it, and the same seed gives the same numbers on CP
 """
 from __future__ import annotations
 
-from ..data import available_dataset  # noqa: F401 - notebook 04 calls sl.train.available_dataset; it lives in data
-from ..evaluate import evaluate  # noqa: F401 - the trainer's evaluation, public in samlab.evaluate
+# Defined in samlab.data and samlab.evaluate; imported here because notebook 04 calls sl.train.available_dataset.
+from ..data import available_dataset
+from ..evaluate import evaluate
 from .config import BASES, DEVICES, IMAGE_MODELS, METHODS, SCHEDULES, TrainConfig
 from .load import LoadedRun, load_run
 from .loop import make_optimizer, make_scheduler, resolve_device, run_data, train, train_all, train_epoch
@@ -29,4 +30,4 @@ from .throughput import Speeds, ThroughputConfig, measure_throughput, throughput
 
 __all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig", "train", "train_all",
            "run_data", "make_optimizer", "make_scheduler", "resolve_device", "train_epoch", "LoadedRun", "load_run",
-           "ThroughputConfig", "Speeds", "measure_throughput", "throughput_of"]
+           "ThroughputConfig", "Speeds", "measure_throughput", "throughput_of", "available_dataset", "evaluate"]

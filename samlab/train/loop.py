@@ -34,7 +34,6 @@ Choices (written down because the papers leave them open):
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from typing import Any, Callable, Iterable, Sequence

@@ -1,229 +1,26 @@
-"""The results store: one folder per experiment config, keyed by a hash of the config, written atomically.
-
-Every experiment is a frozen dataclass config. :func:`run_key` hashes the canonical JSON of
-``{"format": FORMAT_VERSION, "kind": <class name>, "config": <fields not at their default>}``; the run
-lives in ``<root>/<kind>-<key>/``::
-
-    config.json      what was run (kind, key, format, class, every field)
-    metrics.jsonl    one JSON row per finished epoch (rewritten atomically, never half a line)
-    checkpoint.pt    last epoch's full state (model, optimizer, scheduler, RNG, metrics so far);
-                     only while the run is unfinished: :meth:`RunStore.finish` deletes it
-    state_dict.pt    final weights, tensors only (``torch.load(..., weights_only=True)``)
-    summary.json     written LAST: its presence means the run is finished
-    derived/         results computed from this run (:meth:`RunStore.get_or_compute_derived`)
-
-What enters the key:
-
-* Fields **at their default value are left out** (nested configs too), so adding a field with a default
-  to a config class keeps the keys of every run stored before it; setting the new field to another
-  value gives a new key. (Consequence: changing a field's *default* changes what old keys mean; give
-  the old default explicitly, or bump :data:`FORMAT_VERSION`.)
-* Fields declared with ``metadata={"key": False}`` (a device, say) are always left out: they change
-  where a run executes, not what it computes.
-* The kind is the class name (:func:`kind_of`), not its import path: a stored run is rebuilt through
-  the registry of config classes (:func:`register_config`), so a class that moves keeps its runs.
-
-Small JSON-able results (toy sweeps, speed measurements) use :meth:`RunStore.get_or_compute`, which
-stores the result as ``summary.json`` in the same layout. Every file is written to a temporary file in
-the same folder and renamed into place, so a run killed at any moment never leaves a file that looks
-complete.
-"""
+"""The results store's folders: atomic writes, :class:`RunResult`, :class:`RunStore` (layout in :mod:`samlab.runs`)."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import importlib
 import json
-import math
 import os
 import shutil
 import tempfile
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .paths import runs_dir
+from ..paths import runs_dir
+from . import keys as _keys
+from .keys import _decode, _encode, _legacy_key, config_class, config_from_dict, config_to_dict, kind_of, run_key
 
-__all__ = [
-    "FORMAT_VERSION", "RunResult", "RunStore", "run_key", "key_dict", "kind_of", "config_to_dict",
-    "config_from_dict", "register_config", "config_class", "canonical_json", "atomic_write_text", "atomic_save",
-]
-
-#: Bump when the meaning of stored results changes: every key changes with it.
-#: 2: fields at their default left out of the key (format-1 folders are adopted under their new key
-#: on first access, see :meth:`RunStore.path`, so nothing is retrained).
-FORMAT_VERSION = 2
+__all__ = ["RunResult", "RunStore", "atomic_write_text", "atomic_save", "CONFIG_FILE", "METRICS_FILE",
+           "CHECKPOINT_FILE", "STATE_FILE", "SUMMARY_FILE", "DERIVED_DIR"]
 
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, STATE_FILE, SUMMARY_FILE = (
     "config.json", "metrics.jsonl", "checkpoint.pt", "state_dict.pt", "summary.json")
 DERIVED_DIR = "derived"
-
-
-# --------------------------------------------------------------------------- canonical encoding
-def _encode(value: Any) -> Any:
-    """Plain-JSON form of a value: non-finite floats become ``{"__float__": "inf"}``, tuples lists."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return config_to_dict(value)
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"__float__": repr(value)}
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalars
-        return _encode(value.item())
-    if hasattr(value, "tolist"):  # numpy arrays, torch tensors
-        return _encode(value.tolist())
-    raise TypeError(f"cannot store a value of type {type(value).__name__} as JSON: {value!r}")
-
-
-def _decode(value: Any) -> Any:
-    """Inverse of :func:`_encode` (lists stay lists)."""
-    if isinstance(value, dict):
-        if set(value) == {"__float__"}:
-            return float(value["__float__"])
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON (sorted keys, no spaces, ``repr`` floats, inf/nan as tagged strings)."""
-    return json.dumps(_encode(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """The fields of a dataclass config that define its result, encoded (nested dataclasses too)."""
-    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
-        raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
-    return {f.name: _encode(getattr(config, f.name)) for f in dataclasses.fields(config)
-            if f.metadata.get("key", True)}
-
-
-def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config of class ``cls`` from :func:`config_to_dict` output (nested dataclasses, tuples)."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    names = {f.name for f in dataclasses.fields(cls)}
-    for name, raw in data.items():
-        if name not in names:
-            raise TypeError(f"{cls.__name__} has no field {name!r}")
-        value = _decode(raw)
-        hint = hints.get(name)
-        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-        candidates = typing.get_args(hint) if union else (hint,)
-        for typ in candidates:
-            if dataclasses.is_dataclass(typ) and isinstance(value, dict):
-                value = config_from_dict(typ, raw)
-                break
-            if (typ is tuple or typing.get_origin(typ) is tuple) and isinstance(value, list):
-                item = (typing.get_args(typ) or (None,))[0]
-                if dataclasses.is_dataclass(item):  # tuple[SomeConfig, ...]
-                    value = tuple(config_from_dict(item, v) if isinstance(v, dict) else v for v in raw)
-                else:
-                    value = tuple(value)
-                break
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-def kind_of(config: Any) -> str:
-    """The config's kind: its class name (``TrainConfig``, ``ToyRunConfig``, ...)."""
-    return type(config).__name__
-
-
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return dataclasses.MISSING
-
-
-def _key_encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return key_dict(value)
-    if isinstance(value, dict):
-        return {str(k): _key_encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_key_encode(v) for v in value]
-    return _encode(value)
-
-
-def key_dict(config: Any) -> dict[str, Any]:
-    """The fields that enter the key: key fields whose value differs from their default (nested configs too)."""
-    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
-        raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
-    out = {}
-    for f in dataclasses.fields(config):
-        if not f.metadata.get("key", True):
-            continue
-        value, default = getattr(config, f.name), _field_default(f)
-        if default is not dataclasses.MISSING and _encode(value) == _encode(default):
-            continue
-        out[f.name] = _key_encode(value)
-    return out
-
-
-def _hash(payload: Any) -> str:
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
-
-
-def run_key(config: Any) -> str:
-    """First 16 hex digits of the sha256 of the canonical JSON of format version, kind and :func:`key_dict`."""
-    return _hash({"format": FORMAT_VERSION, "kind": kind_of(config), "config": key_dict(config)})
-
-
-def _legacy_key(config: Any) -> str:
-    """The format-1 key (every key field, defaults included), to adopt runs stored before format 2."""
-    return _hash({"format": 1, "kind": kind_of(config), "config": config_to_dict(config)})
-
-
-# --------------------------------------------------------------------------- registry of config classes
-_REGISTRY: dict[str, type] = {}
-#: Kinds samlab defines, resolved lazily (importing the module registers the class).
-_KNOWN_KINDS = {"TrainConfig": "samlab.train.config", "ThroughputConfig": "samlab.train.throughput",
-                "ToyRunConfig": "samlab.experiments.variance_generalization"}
-
-
-def register_config(cls: type | None = None, *, replace: bool = False) -> Any:
-    """Class decorator: register a dataclass config under its kind (class name) so stored runs find it.
-
-    A stored run is rebuilt from its kind, not from the import path it was saved under, so a config class
-    may move between modules. Registering another class under a taken kind raises ValueError (unless
-    ``replace=True``, or it is the same class re-imported, e.g. a reloaded module).
-    """
-    def wrap(c: type) -> type:
-        if not (isinstance(c, type) and dataclasses.is_dataclass(c)):
-            raise TypeError(f"register_config: {c!r} is not a dataclass")
-        old = _REGISTRY.get(c.__name__)
-        same = old is not None and (old.__module__, old.__qualname__) == (c.__module__, c.__qualname__)
-        if old is not None and old is not c and not same and not replace:
-            raise ValueError(f"kind {c.__name__!r} is already registered by {old.__module__}.{old.__qualname__}; "
-                             "config kinds (class names) must be unique")
-        _REGISTRY[c.__name__] = c
-        return c
-
-    return wrap(cls) if cls is not None else wrap
-
-
-def config_class(kind: str, qualname: str | None = None) -> type | None:
-    """The config class of ``kind``: the registry, then samlab's known modules, then ``qualname`` (an import path)."""
-    if kind not in _REGISTRY and kind in _KNOWN_KINDS:
-        with contextlib.suppress(ImportError):
-            cls = getattr(importlib.import_module(_KNOWN_KINDS[kind]), kind, None)
-            if kind not in _REGISTRY and isinstance(cls, type) and dataclasses.is_dataclass(cls):
-                _REGISTRY[kind] = cls  # a samlab class its module does not register itself
-    if kind in _REGISTRY:
-        return _REGISTRY[kind]
-    cls = _import_class(qualname)
-    return cls if isinstance(cls, type) and cls.__name__ == kind and dataclasses.is_dataclass(cls) else None
 
 
 # --------------------------------------------------------------------------- atomic file writes
@@ -297,16 +94,6 @@ class RunResult:
         return [row.get(name) for row in self.metrics]
 
 
-def _import_class(qualname: str | None) -> type | None:
-    if not qualname or "." not in qualname:
-        return None
-    module, _, name = qualname.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 class RunStore:
     """A folder of runs keyed by config (default :func:`samlab.paths.runs_dir`, i.e. ``data/runs``)."""
 
@@ -337,7 +124,7 @@ class RunStore:
             os.replace(old, folder)
         except OSError:
             return
-        meta.update(format=FORMAT_VERSION, key=run_key(config), config=config_to_dict(config))
+        meta.update(format=_keys.FORMAT_VERSION, key=run_key(config), config=config_to_dict(config))
         atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
 
     def status(self, config: Any) -> str:
@@ -401,7 +188,7 @@ class RunStore:
                     folder = self.path(config)
                     if not (folder / CONFIG_FILE).is_file():
                         continue
-                elif meta.get("format") != FORMAT_VERSION:
+                elif meta.get("format") != _keys.FORMAT_VERSION:
                     continue
                 if folder not in out:
                     out[folder] = self._result(folder, self._status_of(folder))
@@ -429,7 +216,7 @@ class RunStore:
         folder = self.path(config)
         if not (folder / CONFIG_FILE).is_file():
             cls = type(config)
-            meta = {"format": FORMAT_VERSION, "kind": kind_of(config), "key": run_key(config),
+            meta = {"format": _keys.FORMAT_VERSION, "kind": kind_of(config), "key": run_key(config),
                     "class": f"{cls.__module__}.{cls.__qualname__}", "config": config_to_dict(config)}
             atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
         return folder
@@ -522,7 +309,7 @@ class RunStore:
             raise TypeError(f"get_or_compute_derived: compute must return a dict, got {type(value).__name__}")
         text = _dump_json(value)
         cls = type(spec)
-        meta = {"format": FORMAT_VERSION, "kind": kind_of(spec), "key": run_key(spec),
+        meta = {"format": _keys.FORMAT_VERSION, "kind": kind_of(spec), "key": run_key(spec),
                 "class": f"{cls.__module__}.{cls.__qualname__}", "config": config_to_dict(spec),
                 "source": {"kind": kind_of(source_config), "key": run_key(source_config), "stamp": stamp}}
         atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
