@@ -87,8 +87,8 @@ from torch import Tensor, nn
 
 from .batchnorm import frozen_statistics
 from .checks import check_choice, check_int, check_number
-from .perturbation import (_TINY, DEFAULT_ADAPTIVE, _finish, _global_norm, _scaled_gradients, adaptive_flags,
-                           check_method_args, neighbourhood_scale, perturbed_flags)
+from .perturbation import (_TINY, ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, _finish, _global_norm, _scaled_gradients,
+                           adaptive_flags, check_method_args, neighbourhood_scale, perturbed_flags)
 from .weights import clip_weights, conv_linear_weights, perturbed
 
 __all__ = ["SAM", "SWP_NORMALIZATIONS", "sample_loss_fn"]
@@ -135,7 +135,7 @@ class SAM(torch.optim.Optimizer):
         if model is not None and not isinstance(model, nn.Module):
             raise ValueError(f"model={model!r} must be a torch.nn.Module (the network being trained) or None")
         self.swp_normalization = check_choice("swp_normalization", swp_normalization, SWP_NORMALIZATIONS)
-        seed = check_int("seed", seed, low=0)
+        seed = int(check_int("seed", seed, low=0))  # type: ignore[arg-type]
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator={generator!r} must be a torch.Generator or None (then seed={seed} is used)")
         defaults = dict(method=method, rho=rho, p=p, eta=eta, adaptive_params=adaptive_params,
@@ -166,7 +166,7 @@ class SAM(torch.optim.Optimizer):
         group.update(method=method, rho=rho, p=p, eta=eta)
         if group["adaptive_params"] is None:
             group["adaptive_params"] = DEFAULT_ADAPTIVE[method]
-        adaptive_flags([], group["adaptive_params"])  # validates the rule's name
+        check_choice("adaptive_params", group["adaptive_params"], ADAPTIVE_PARAMS)
         group["beta"] = check_number("beta", group["beta"], low=0.0, high=1.0, low_open=True)
         group["gamma"] = check_number("gamma", group["gamma"], low=0.0, high=1.0, low_open=True)
         if group["clip"] is not None:

@@ -62,8 +62,8 @@ from torch import Tensor
 from .checks import check_choice, check_number
 from .methods import DEFAULT_ETA, DEFAULT_RHO, GEOMETRIES
 
-__all__ = ["ADAPTIVE_PARAMS", "DEFAULT_ADAPTIVE", "adaptive_flags", "perturbed_flags", "neighbourhood_scale", "worst_case_perturbation",
-           "perturbation_norm", "check_method_args"]
+__all__ = ["ADAPTIVE_PARAMS", "DEFAULT_ADAPTIVE", "adaptive_flags", "perturbed_flags", "neighbourhood_scale",
+           "worst_case_perturbation", "perturbation_norm", "check_method_args"]
 
 #: The rules for which tensors ASAM/SAMSON's transform ``T`` applies to (see the module docstring).
 ADAPTIVE_PARAMS = ("weights", "named_weight", "all", "weights_only")
@@ -84,7 +84,8 @@ def check_method_args(method: str, rho: float | None = None, p: float = 2.0,
     return method, rho, p, eta
 
 
-def adaptive_flags(params: Sequence[Tensor], rule: str, names: Sequence[str] | None = None) -> list[bool]:
+def adaptive_flags(params: Sequence[Tensor], rule: str,
+                   names: Sequence[str | None] | None = None) -> list[bool]:
     """Per tensor, whether ``T`` applies under ``rule`` (one of :data:`ADAPTIVE_PARAMS`).
 
     ``names`` (one per tensor, e.g. from ``model.named_parameters()``) is needed for ``"named_weight"``.
@@ -99,7 +100,7 @@ def adaptive_flags(params: Sequence[Tensor], rule: str, names: Sequence[str] | N
                          "(or model=...) to the optimizer, or names=[...] to the function")
     if len(names) != len(params):
         raise ValueError(f"names must have one entry per tensor ({len(params)}), got {len(names)}")
-    return ["weight" in n for n in names]
+    return ["weight" in str(n) for n in names]
 
 
 def perturbed_flags(params: Sequence[Tensor], rule: str) -> list[bool]:

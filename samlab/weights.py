@@ -72,7 +72,7 @@ def perturbed(params: Iterable[Tensor], delta: Values, *, mode: str = "add") -> 
     values = _values(params, delta, "delta" if mode != "set" else "values")
     idx = [i for i, d in enumerate(values) if d is not None]
     ws = [params[i] for i in idx]
-    ds = [values[i].to(device=params[i].device, dtype=params[i].dtype) for i in idx]
+    ds = [v.to(device=params[i].device, dtype=params[i].dtype) for i in idx if (v := values[i]) is not None]
     with torch.no_grad():
         saved = [w.detach().clone(memory_format=torch.preserve_format) for w in ws]
         try:
