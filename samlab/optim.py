@@ -28,7 +28,8 @@ ESAM (Du et al., ICLR 2022, Algorithm 1):
     draw has ``||T^{-1} eps|| = rho / beta``, and ``E[eps]`` is NOT ``eps*``: for tensor ``n``, with
     ``a_k = ||T_k g_k||^2`` and masks ``m_k ~ Bern(beta)``,
     ``E[eps_n] = rho T_n^2 g_n E[1 / sqrt(a_n + sum_{k != n} m_k a_k)]`` (larger than ``eps*_n``, whose
-    denominator is ``sqrt(sum_k a_k)``; about 1.26x on a 10-layer MLP at beta 0.6).
+    denominator is ``sqrt(sum_k a_k)``; measured: ``E[eps]`` projects to 1.23x ``eps*`` on a 10-layer width-32
+    MLP at initialisation, beta 0.6, 3000 draws, against 1.01x for ``"paper"``).
   - ``"paper"`` (ESAM eq. 6): ``eps = m * eps* / beta`` with ``eps*`` computed over ALL tensors, so
     ``E[eps] = eps*`` exactly (the paper's unbiasedness argument, sec. 2.2). The full norm needs every gradient,
     so the ascent pass computes them all: this variant has SWP's statistics but not its saving.
