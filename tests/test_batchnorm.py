@@ -71,3 +71,10 @@ def test_reestimate_restores_flags_and_momentum_and_turns_dropout_off():
 def test_reestimate_refuses_no_batches():
     with pytest.raises(ValueError, match="batches"):
         reestimate_statistics(tiny(), [])
+
+
+def test_reestimate_moves_batches_to_the_device():
+    model = tiny()
+    reestimate_statistics(model, [T([[1.0], [3.0]])], device="cpu")
+    torch.testing.assert_close(model[1].running_mean, T([2.0, 5.0]))
+    torch.testing.assert_close(model[1].running_var, T([2.0, 8.0]))

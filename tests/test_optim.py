@@ -531,3 +531,15 @@ def test_clip_with_model_acts_on_conv_linear_weights_only():
 def test_new_options_are_validated(kwargs, name):
     with pytest.raises(ValueError, match=name):
         SAM([nn.Parameter(torch.ones(2))], torch.optim.SGD, lr=0.1, **kwargs)
+
+
+def test_swp_paper_computes_every_gradient_official_does_not():
+    for normalization, all_grads in (("paper", True), ("official", False)):
+        model = make_net(bn=False)
+        params = list(model.parameters())
+        opt = SAM(params, torch.optim.SGD, rho=0.3, beta=0.5, lr=0.0, swp_normalization=normalization, seed=0)
+        x, y = batch()
+        with opt.ascent():
+            nn.functional.cross_entropy(model(x), y).backward()
+        assert 0 < sum(opt._swp_mask.values()) < len(params)
+        assert all(w.grad is not None for w in params) == all_grads, normalization
