@@ -264,6 +264,26 @@ def test_sgd_with_clipping_clips_weights(tmp_path):
     assert weights and max(w.abs().max().item() for w in weights) <= 0.05 + 1e-7
 
 
+def test_one_clip_rule_and_sam_knows_its_model():
+    from samlab.models import create_model
+    from samlab.optim import SAM
+
+    model = create_model("small_cnn", num_classes=10, seed=0)
+    opt = T.make_optimizer(tiny(clip=0.05), model)
+    assert type(opt) is torch.optim.SGD and len(opt._optimizer_step_post_hooks) == 1  # plain SGD + clip hook
+    with torch.no_grad():
+        for w in model.parameters():
+            w.fill_(1.0)
+    for w in model.parameters():
+        w.grad = torch.zeros_like(w)
+    opt.step()
+    for name, w in model.named_parameters():  # conv/linear weights clamped; BN and biases left alone
+        clamped = name.endswith("weight") and w.ndim > 1
+        assert w.max().item() == pytest.approx(0.05 if clamped else 1.0 - 0.05 * 5e-4 * 1.0, abs=1e-6), name
+    sam = T.make_optimizer(tiny(method="esam"), model)
+    assert isinstance(sam, SAM) and sam.model is model  # BN statistics from the pass at w only
+
+
 def test_missing_cifar_is_refused_with_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("SAMLAB_DATA", str(tmp_path / "nodata"))
     assert T.available_dataset("cifar10") == "digits"

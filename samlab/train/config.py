@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from ..checks import check_choice, check_int, check_number
 from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS, run_label
+from ..perturbation import ADAPTIVE_PARAMS
 from ..runs import register_config
 
 __all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
@@ -37,7 +38,11 @@ class TrainConfig:
 
     Validated when built (unknown names, out-of-range numbers, a rho the method forbids raise
     ValueError naming the allowed values), so bad input never reaches data loading or training.
-    ``device`` is not part of the run's identity (not in the key).
+    ``device`` is not part of the run's identity (not in the key); neither is any field left at its default
+    (:mod:`samlab.runs`), so a field added later with a default keeps the keys of stored runs.
+    ``adaptive_params`` stays ``"weights"`` by default for every method (the rule the stored runs were trained
+    with), not :class:`samlab.optim.SAM`'s per-method default; any rule of
+    :data:`samlab.perturbation.ADAPTIVE_PARAMS` may be given for ASAM and SAMSON.
     """
 
     model: str = "resnet18"
@@ -72,7 +77,7 @@ class TrainConfig:
         m = check_choice("method", self.method, METHODS)
         check_choice("base", self.base, BASES)
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("adaptive_params", self.adaptive_params, ("weights", "all"))
+        check_choice("adaptive_params", self.adaptive_params, ADAPTIVE_PARAMS)
         check_choice("device", self.device, DEVICES)
         geometry = "sam" if m == "esam" else m
         # rho: 0 for plain training, > 0 for the sharpness-aware methods.

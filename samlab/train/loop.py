@@ -46,7 +46,9 @@ from ..data import ImageData, iterate_batches, load_training_data
 from ..evaluate import evaluate
 from ..methods import run_label
 from ..models import create_model
+from ..optim import SAM
 from ..runs import RunResult, RunStore
+from ..weights import clip_weights, conv_linear_weights
 from .config import TrainConfig
 
 # ------------------------------------------------------------------------------------------------ data
@@ -76,41 +78,28 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _clip_hook() -> Callable | None:
-    """``samlab.weights.clip_weights`` when that module exists (the weight-constraint hooks), else None."""
-    try:
-        from ..weights import clip_weights, conv_linear_weights
-    except ImportError:
-        return None
-    return lambda opt, model, c: clip_weights(opt, conv_linear_weights(model), c)
-
-
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The run's optimizer: the plain base optimizer for ``sgd``, else :class:`samlab.optim.SAM` around it.
 
-    ``sgd`` with ``clip``: the base optimizer with :func:`samlab.weights.clip_weights`'s step hook when
-    :mod:`samlab.weights` is installed, else SAM with rho = 0 (bit-identical to the base optimizer) and its ``clip``.
-    ESAM's draws come from a generator seeded from ``config.seed``.
+    ``clip`` is one rule for every method: a :func:`samlab.weights.clip_weights` step hook clamping ``model``'s
+    conv/linear weights (:func:`samlab.weights.conv_linear_weights`) after each update, on the plain base optimizer
+    for ``sgd`` and through SAM's own ``clip`` (the same hook) otherwise. SAM gets ``model=model``, so BatchNorm
+    running statistics come from the pass at ``w`` only, and ``seed`` derived from ``config.seed`` for ESAM's draws.
     """
     if config.base == "sgd":
         base, kw = torch.optim.SGD, dict(lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     else:
         base, kw = torch.optim.Adam, dict(lr=config.lr, betas=(config.momentum, 0.999),
                                           weight_decay=config.weight_decay)
-    if config.method == "sgd" and config.clip is None:
-        return base(model.parameters(), **kw)
-    hook = _clip_hook() if config.method == "sgd" else None
-    if hook is not None:
+    if config.method == "sgd":
         opt = base(model.parameters(), **kw)
-        opt.samlab_clip_handle = hook(opt, model, config.clip)  # keep the handle with the optimizer
+        if config.clip is not None:
+            opt.samlab_clip_handle = clip_weights(opt, conv_linear_weights(model), config.clip)
         return opt
-    from ..optim import SAM
-
-    gen = torch.Generator().manual_seed(_derived_seed(config.seed, "esam"))
-    method = {"sgd": "sam", "esam": "sam"}.get(config.method, config.method)  # sgd + clip: SAM with rho = 0
+    method = "sam" if config.method == "esam" else config.method
     return SAM(model.parameters(), base, method=method, rho=config.rho, p=config.p, eta=config.eta,
                adaptive_params=config.adaptive_params, beta=config.beta, gamma=config.gamma, clip=config.clip,
-               generator=gen, **kw)
+               model=model, seed=_derived_seed(config.seed, "esam"), **kw)
 
 
 def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
@@ -125,8 +114,6 @@ def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable, n_batches: int,
                  device: torch.device, bar: Any) -> tuple[float, float, int, float]:
     """One pass over the training batches; returns (mean loss, accuracy, images, seconds of the loop)."""
-    from ..optim import SAM
-
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
