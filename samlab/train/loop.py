@@ -161,7 +161,8 @@ def _seed_global(seed: int, device: torch.device) -> None:
     """Seed the (forked) global generators the run uses: the CPU's and the CUDA training device's."""
     torch.default_generator.manual_seed(seed)
     if device.type == "cuda":
-        torch.cuda.manual_seed(seed)
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
 
 
 def _rng_state(device: torch.device, gen: torch.Generator) -> dict[str, Any]:
