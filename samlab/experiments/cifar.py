@@ -68,7 +68,7 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
 
 
 def throughput_settings(scale: str = "quick") -> dict[str, int]:
-    """Sizes for :func:`samlab.throughput.measure_throughput` per scale (steps per round, warm-up steps, rounds)."""
+    """Sizes for :func:`samlab.train.measure_throughput` per scale (steps per round, warm-up steps, rounds)."""
     check_scale(scale)
     # Enough rounds for a spread: a difference counts only when it exceeds the min-max range over rounds.
     return {"smoke": dict(steps=2, warmup=1, rounds=2), "quick": dict(steps=4, warmup=2, rounds=5),
