@@ -244,7 +244,8 @@ def noise_curve(model: nn.Module, data: Any, spec: NoiseEvalConfig, *, device: t
         bar = tqdm(total=spec.draws * len(noisy), desc="conductance noise", unit="eval")
     try:
         for k in range(spec.draws):
-            fields = noise_fields(weights, seed=spec.seed, draw=k)
+            fields = [z.to(device=w.device, dtype=w.dtype)   # once per draw, shared by every sigma_c
+                      for z, w in zip(noise_fields(weights, seed=spec.seed, draw=k), weights)]
             for sigma in noisy:
                 with conductance_noise(model, sigma, fields=fields), frozen_statistics(model):
                     if use_adabs:

@@ -119,7 +119,7 @@ def test_hand_computed_curve(monkeypatch):
     # draw 0: s=.1 -> .7 x0: all right; s=.25 -> .25 x0 < .502: A wrong; s=.4 -> -.2 x0: A and B wrong
     expected = [[1, 1], [1, 1], [2 / 3, 1], [1 / 3, 1]]
     for adabs in (False, True):   # no BatchNorm: AdaBS changes nothing
-        c = noise_curve(model, hand_data(), spec(sigmas=sigmas, draws=2, adabs=adabs), progress=False)
+        c = noise_curve(model, hand_data(), spec(sigmas=sigmas, draws=2, adabs=adabs), progress=adabs)
         assert c["sigmas"] == list(sigmas)
         for got, want in zip(c["accs"], expected):
             assert got == pytest.approx(want, abs=1e-15)
