@@ -12,12 +12,12 @@ from samlab.batchnorm import reestimate_statistics
 from samlab.noise import (NoiseEvalConfig, conductance_noise, noise_curve, noise_fields, noisy_weights,
                           robustness_gap, stored_noise_curve)
 from samlab.runs import RunStore
+from samlab.weights import conv_linear_weights
 
 try:  # evaluate() is moving from samlab.train.loop to samlab.evaluate
     from samlab.evaluate import evaluate
 except ImportError:
     from samlab.train.loop import evaluate
-from samlab.weights import conv_linear_weights
 
 
 # ------------------------------------------------------------------------------------------------ helpers
