@@ -294,16 +294,13 @@ def robustness_gap(curve: Mapping[str, Any], low: float = 0.0, high: float = 0.4
 # ------------------------------------------------------------------------------------------------ the store
 def _load_source(config: Any, store: Any, device: torch.device | str | None) -> tuple[nn.Module, Any]:
     """The finished run's model (final weights) and the exact data splits it was trained and tested on."""
-    from .models import create_model
-    from .train.loop import _load_data, resolve_device
+    from .train import load_run
 
-    result = store.load(config)
-    if result is None or not result.finished:
-        raise ValueError(f"the run of {config!r} is not finished in {store.root}: train it first")
-    data = _load_data(config)
-    model = create_model(config.model, num_classes=data.num_classes)
-    model.load_state_dict(result.state_dict())
-    return model.to(resolve_device(device if device is not None else config.device)), data
+    try:
+        loaded = load_run(config, store=store, device=device)
+    except LookupError as err:
+        raise ValueError(f"the run of {config!r} is not finished in {store.root}: train it first") from err
+    return loaded.model, loaded.data
 
 
 def stored_noise_curve(result_or_config: Any, spec_kwargs: Mapping[str, Any] | None = None, *, store: Any = None,
@@ -334,4 +331,6 @@ def stored_noise_curve(result_or_config: Any, spec_kwargs: Mapping[str, Any] | N
         model, data = _load_source(config, store, device)
         return noise_curve(model, data, spec, device=device, progress=progress)
 
-    return store.get_or_compute(spec, compute)
+    if store.status(config) != "finished":
+        raise ValueError(f"the run of {config!r} is not finished in {store.root}: train it first")
+    return store.get_or_compute_derived(config, spec, compute)

@@ -307,15 +307,16 @@ def _finished_run(store: RunStore):
 
 def test_stored_noise_curve(monkeypatch, tmp_path):
     from samlab.runs import run_key
-    from samlab.train.loop import _load_data
+    from samlab.train import run_data
 
     store = RunStore(tmp_path / "runs")
     config, model, result = _finished_run(store)
     kw = dict(sigmas=(0.0, 0.3), draws=2, calib_samples=16, batch_size=32)
     got = stored_noise_curve(result, kw, store=store, progress=False)
-    direct = noise_curve(model, _load_data(config), NoiseEvalConfig(source_key=run_key(config), **kw),
+    direct = noise_curve(model, run_data(config), NoiseEvalConfig(source_key=run_key(config), **kw),
                          progress=False)
     assert got == direct
+    assert store.list_derived(config, kind="NoiseEvalConfig")  # stored under the source run
     assert got["source_key"] == result.key and got["n_test"] == 24 and got["n_calib"] == 16
     monkeypatch.setattr(noise, "noise_curve", lambda *a, **k: pytest.fail("recomputed"))
     assert stored_noise_curve(config, kw, store=store, progress=False) == got
@@ -325,16 +326,16 @@ def test_stored_noise_curve(monkeypatch, tmp_path):
 def test_stored_bad_input_writes_nothing(tmp_path, kw):
     store = RunStore(tmp_path / "runs")
     config, _, result = _finished_run(store)
-    before = sorted(p.name for p in store.root.iterdir())
+    before = sorted(str(p) for p in store.root.rglob("*"))
     with pytest.raises(ValueError):
         stored_noise_curve(result, kw, store=store, progress=False)
-    assert sorted(p.name for p in store.root.iterdir()) == before
+    assert sorted(str(p) for p in store.root.rglob("*")) == before
 
 
 def test_stored_error_during_compute_writes_nothing(tmp_path, monkeypatch):
     store = RunStore(tmp_path / "runs")
     config, _, result = _finished_run(store)
-    before = sorted(p.name for p in store.root.iterdir())
+    before = sorted(str(p) for p in store.root.rglob("*"))
     with pytest.raises(ValueError, match="calib_samples"):
         stored_noise_curve(result, dict(calib_samples=10_000, draws=1), store=store, progress=False)
-    assert sorted(p.name for p in store.root.iterdir()) == before
+    assert sorted(str(p) for p in store.root.rglob("*")) == before
