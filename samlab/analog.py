@@ -13,7 +13,9 @@ t = 1 year; :func:`pcm_curve` gives the whole curve over a log-spaced grid of ti
   logits to ~1e-7 relative, several times faster on CPU); otherwise the analog model itself is evaluated.
 * Every repeat programs afresh from its own seed, and every read time ``t`` draws its read noise from a seed
   of ``(seed, repeat, t)``, so a point of the curve does not depend on the rest of the grid. All draws come
-  from torch's RNG inside ``torch.random.fork_rng``: the caller's global RNG is left as it was.
+  from torch's RNG inside ``torch.random.fork_rng``: the caller's global RNG is left as it was. (One
+  exception: with the compiled tile AND non-ideal converters, the converters' output noise comes from aihwkit's
+  C++ generator, which has no seed; such results are marked ``"reproducible": False``.)
 
 aihwkit is imported on first use: ``import samlab.analog`` works without it, and a missing or broken aihwkit
 (or compiled tile) raises :class:`AnalogUnavailableError` at call time, saying what to do.
@@ -317,7 +319,7 @@ def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str |
             "adabs": spec.adabs, "calib_samples": len(calib_y) if spec.adabs else 0, "test_samples": len(test_y),
             "repeats": spec.repeats, "seed": spec.seed, "std": "sample std over repeats (ddof=1)",
             "noise_model": str(rpu.noise_model), "drift_compensation": str(rpu.drift_compensation),
-            "tiles_per_layer": 1, "layers": len(conv_linear_weights(model)),
+            "reproducible": spec.ideal_io or spec.tile == "torch", "tiles_per_layer": 1, "layers": len(conv_linear_weights(model)),
             "aihwkit": _aihwkit().version, "torch": torch.__version__,
         },
     }

@@ -152,6 +152,14 @@ def test_pcm_curve_shape_seeds_and_global_rng(trained, data):
     assert [row[0] for row in alone["losses"]] == [row[1] for row in r["losses"]]
 
 
+def test_torch_and_compiled_tiles_draw_the_same_noise(trained, data):
+    cfg = {"repeats": 1, "times": (A.YEAR,), "adabs": False}
+    torch_tile = A.pcm_curve(trained, data, spec(**cfg), progress=False)
+    compiled = A.pcm_curve(trained, data, spec(tile="compiled", **cfg), progress=False)
+    assert compiled["settings"]["rpu_config"] == "InferenceRPUConfig" and compiled["settings"]["reproducible"]
+    torch.testing.assert_close(torch.tensor(compiled["losses"]), torch.tensor(torch_tile["losses"]))
+
+
 def test_exported_path_matches_analog_path(trained, data):
     fast = A.pcm_curve(trained, data, spec(repeats=1, adabs=False), progress=False)
     slow = A.pcm_curve(trained, data, spec(repeats=1, adabs=False), progress=False, export=False)
@@ -170,7 +178,9 @@ def test_non_ideal_converters_use_the_analog_forward(trained, data):
     r = A.pcm_curve(trained, data, spec(ideal_io=False, repeats=1, times=(A.YEAR,), adabs=False),
                     progress=False)
     assert r["settings"]["path"] == "analog forward" and not r["settings"]["ideal_io"]
-    assert "ADC" in r["settings"]["converters"]
+    assert "ADC" in r["settings"]["converters"] and r["settings"]["reproducible"]
+    assert r == A.pcm_curve(trained, data, spec(ideal_io=False, repeats=1, times=(A.YEAR,), adabs=False),
+                            progress=False)  # the torch tile's converter noise is seeded too
 
 
 def test_stored_pcm_curve_computes_once(trained, data, tmp_path, monkeypatch):
