@@ -230,6 +230,14 @@ def _seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") & (2**63 - 1)
 
 
+def _reseed(seed: int, dev: torch.device) -> None:
+    """Seed the generator the draws come from (CPU; and ``dev`` if CUDA), not every device's (as manual_seed)."""
+    torch.default_generator.manual_seed(seed)
+    if dev.type == "cuda":
+        with torch.cuda.device(dev):
+            torch.cuda.manual_seed(seed)
+
+
 def _copy_bn_state(src: nn.Module, dst: nn.Module) -> None:
     with torch.no_grad():
         for a, b in zip(batchnorm_modules(src), batchnorm_modules(dst)):
@@ -275,6 +283,8 @@ def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str |
     from tqdm.auto import tqdm
 
     dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
     base = copy.deepcopy(model).to(dev).eval()
     _, clean_acc = evaluate(base, test_x, test_y, mean=data.mean, std=data.std, batch_size=_EVAL_BATCH, device=dev)
     analog = to_analog(model, pcm_rpu_config(ideal_io=spec.ideal_io, tile=spec.tile))
@@ -290,10 +300,10 @@ def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str |
     bar = tqdm(total=spec.repeats * len(spec.times), desc="PCM inference", disable=not progress, leave=False)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         for r in range(spec.repeats):
-            torch.manual_seed(_seed(spec.seed, r, "program"))
+            _reseed(_seed(spec.seed, r, "program"), dev)
             analog.program_analog_weights()
             for j, t in enumerate(spec.times):
-                torch.manual_seed(_seed(spec.seed, r, t))
+                _reseed(_seed(spec.seed, r, t), dev)
                 analog.drift_analog_weights(t)
                 if exported:
                     export_weights(analog, net)
