@@ -40,6 +40,16 @@ def test_train_toy_is_a_pure_function_of_its_config(method):
     assert other != r1
 
 
+def test_train_toy_neither_reads_nor_moves_the_global_rng():
+    cfg = vs.toy_run_config("sam", 5.0, 0, rho=0.5, **_TINY)
+    torch.manual_seed(1)
+    state = torch.random.get_rng_state()
+    first = vs.train_toy(cfg)
+    assert torch.equal(state, torch.random.get_rng_state())
+    torch.manual_seed(2)                                          # another global state: the same run
+    assert vs.train_toy(cfg) == first
+
+
 def test_training_learns_the_task():
     cfg = vs.toy_run_config("sam", 1.0, 0, rho=0.05, epochs=20, batch_size=100, lr=1e-2, n_train=400,
                             n_test=400, test_variances=(1.0,))

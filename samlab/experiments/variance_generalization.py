@@ -92,9 +92,10 @@ def _error(model: nn.Module, x: Tensor, y: Tensor) -> float:
 def train_toy(config: ToyRunConfig) -> dict[str, Any]:
     """Train one run and return ``{"test_error": [...per test variance], "train_error", "train_loss"}``.
 
-    A pure function of ``config`` on CPU (seeded init, data and batch order; no global RNG touched
-    afterwards). Adam runs plain ``torch.optim.Adam``; the others :class:`samlab.optim.SAM` around Adam.
-    CosineAnnealingLR over the epochs, as in the report.
+    A pure function of ``config`` on CPU: data, batch order and the optimizer draw from their own
+    ``torch.Generator``; the init runs inside ``torch.random.fork_rng``, so the global RNG is left as it was.
+    Adam runs plain ``torch.optim.Adam``; the others :class:`samlab.optim.SAM` around Adam. CosineAnnealingLR
+    over the epochs, as in the report.
     """
     from ..models import create_model
     from ..optim import SAM
@@ -102,12 +103,9 @@ def train_toy(config: ToyRunConfig) -> dict[str, Any]:
     check_choice("method", config.method, _METHODS)
     if config.batch_size < 1 or config.epochs < 0:
         raise ValueError(f"batch_size={config.batch_size} must be >= 1 and epochs={config.epochs} >= 0")
-    rng_state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):      # the init draws from the global RNG: fork it, never move it
         torch.manual_seed(config.seed)
         model = create_model(config.model)
-    finally:
-        torch.random.set_rng_state(rng_state)
     x, y = make_variance2d(config.train_variance, config.n_train, offset=config.offset, seed=config.seed)
     gen = torch.Generator().manual_seed(config.seed + 7919)
     if config.method == "adam":
@@ -199,7 +197,7 @@ class VarianceStudy:
                 for m, pp in self.methods(p)}
 
     def colors(self, p: float = 2.0) -> dict[str, str]:
-        """Colour per method name of :meth:`curves` (:data:`samlab.plots.METHOD_COLORS`)."""
+        """Colour per method name of :meth:`curves` (:data:`samlab.methods.METHOD_COLORS`)."""
         from ..methods import method_color
 
         return {_method_name(m, pp): method_color(m, pp) for m, pp in self.methods(p)}

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["enable_blitting", "blitted_png"]
+__all__ = ["enable_blitting", "set_moving_artists", "blitted_png"]
 
 _MAX_LAYERS, _MAX_COMPOSED = 64, 16
 
@@ -24,8 +24,9 @@ def enable_blitting(fig: Figure, artists: Sequence[Any], static_key: Callable[[A
     """Let :func:`samlab.plots.figure_png` redraw only ``artists`` (the moving ones) on cached images of the rest.
 
     The static parts are layered as matplotlib draws them: the figure's own artists (background, suptitle:
-    drawn once per size and dpi); per panel, its bottom (background, x axis, other static artists) and its
-    top (y axis, spines, titles); then the legends. ``static_key(ax)`` returns ``(bottom_key, top_key)``, what
+    drawn once per size and dpi); per panel, its bottom (background, x axis, other static artists), its
+    top (y axis, spines, titles) and its lines that are not in ``artists`` (keyed by their data and style,
+    so a slider that moves one line of four draws one); then the legends. ``static_key(ax)`` returns ``(bottom_key, top_key)``, what
     each depends on (e.g. ``((xlim, xlabel), (ylim, ylabel, title))``); a layer is drawn again only for a key
     not seen recently. Panels must keep their positions (no layout engine), and other static artists of a
     panel lie below its y axis.
@@ -36,6 +37,12 @@ def enable_blitting(fig: Figure, artists: Sequence[Any], static_key: Callable[[A
     fig._samlab_blit = {"artists": list(artists), "static_key": static_key,  # type: ignore[attr-defined]
                         "layers": {}, "composed": {}}
     return fig
+
+
+def set_moving_artists(fig: Figure, artists: Sequence[Any]) -> None:
+    """Change which artists of a blitted figure move (drawn on every render); its other lines become a cached
+    layer per panel, drawn again only when their data or style change."""
+    fig._samlab_blit["artists"] = list(artists)  # type: ignore[attr-defined]
 
 
 def blitted_png(fig: Figure, dpi: int) -> bytes:
@@ -78,19 +85,35 @@ def _static_layers(fig: Figure, static_key: Callable[[Any], tuple[Any, Any]],
     layers: list[tuple[tuple, Callable[[Any], None]]] = [
         (("figure", *where), functools.partial(_draw_without, fig, hidden=fig.axes))]
     legends = []
+    moving = fig._samlab_blit["artists"]  # type: ignore[attr-defined]
     for i, ax in enumerate(fig.axes):
         if not ax.get_visible():
             continue
         top = [ax.yaxis, *ax.spines.values(), *_titles(ax)]
         rest = [a for a in ax.get_children() if not any(a is t for t in top)]
+        still = [ln for ln in ax.lines if ln.get_visible() and not any(ln is a for a in moving)]
         legend = ax.get_legend()
         bottom_key, top_key = static_key(ax)
-        layers.append((("bottom", i, *where, bottom_key), functools.partial(_draw_without, ax, hidden=[*top, legend])))
+        layers.append((("bottom", i, *where, bottom_key),
+                       functools.partial(_draw_without, ax, hidden=[*top, legend, *still])))
         layers.append((("top", i, *where, top_key), functools.partial(_draw_without, ax, hidden=rest)))
+        if still:
+            layers.append((("lines", i, *where, _lines_key(still)), functools.partial(_draw_each, still)))
         if legend is not None:
             texts = tuple(t.get_text() for t in legend.get_texts())
             legends.append((("legend", i, *where, id(legend), texts), legend.draw))
     return layers + legends
+
+
+def _lines_key(lines: Sequence[Any]) -> tuple:
+    """What the static lines of a panel look like: their data and style (a changed line draws its layer again)."""
+    return tuple((id(ln), hash(np.asarray(ln.get_xydata()).tobytes()), str(ln.get_color()), ln.get_linewidth(),
+                  ln.get_linestyle(), ln.get_marker(), ln.get_markersize(), ln.get_zorder()) for ln in lines)
+
+
+def _draw_each(artists: Sequence[Any], renderer: Any) -> None:
+    for artist in sorted(artists, key=lambda a: a.get_zorder()):
+        artist.draw(renderer)
 
 
 def _titles(ax: Any) -> list[Any]:

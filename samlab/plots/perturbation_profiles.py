@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
 from ..methods import method_label
-from .blitting import enable_blitting
+from .blitting import enable_blitting, set_moving_artists
 from .core import SamlabFigure, sticky_limit
 
 __all__ = ["plot_perturbation_profiles"]
@@ -68,6 +68,14 @@ def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | N
             ax.set_ylim(0.0, y_hi)
         if ax.get_xlim() != (-x_hi, x_hi):
             ax.set_xlim(-x_hi, x_hi)
+    # Dragging c moves only the slider's lines: the paper's ranges then come from a cached layer. When they
+    # change too (rho, p), every line is drawn directly, which is cheaper than drawing layers to cache.
+    pairs = [(line, pr) for lines, profs in zip(state["lines"], ordered.values()) for line, pr in zip(lines, profs)]
+    fixed = hash(tuple((pr["method"], pr.get("p"), pr["c"], np.asarray(pr["eps"]).tobytes())
+                       for _, pr in pairs if not is_slider(pr)))
+    unchanged = state.get("fixed") == fixed
+    state["fixed"] = fixed
+    set_moving_artists(fig, [line for line, pr in pairs if is_slider(pr) or not unchanged])
     labels = [line.get_label() for line in state["lines"][0]]
     if state["legend"] is None or [t.get_text() for t in state["legend"].get_texts()] != labels:
         if state["legend"] is not None:
