@@ -138,12 +138,15 @@ def set_suptitle(fig: Figure, title: str | None, *, fontsize: float = 10.0) -> N
 
 
 def legend_outside(fig: Figure, axes: Iterable[Any], **kwargs) -> Any:
-    """One figure legend, right of the panels (never over the data), with each label once."""
+    """One figure legend below the panels (never over the data, never in the way of a title), each label once."""
     handles: dict[str, Any] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     if not handles:
         return None
+    widest = max(len(label) for label in handles)
+    per_row = max(1, int(fig.get_figwidth() / (0.6 + 0.075 * widest)))   # entries that fit side by side
     kwargs.setdefault("fontsize", "small")
-    return fig.legend(list(handles.values()), list(handles), loc="outside right upper", **kwargs)
+    kwargs.setdefault("ncols", min(len(handles), per_row))
+    return fig.legend(list(handles.values()), list(handles), loc="outside lower center", **kwargs)

@@ -12,7 +12,6 @@ from .core import finish_axes, legend_outside, new_figure, set_suptitle
 
 __all__ = ["plot_variance_gallery", "plot_generalization_curves"]
 
-_LEGEND_WIDTH = 1.4   # inches
 
 
 def plot_variance_gallery(samples: Sequence[tuple[float, np.ndarray, np.ndarray]], *,
@@ -51,16 +50,15 @@ def plot_generalization_curves(test_variances: Sequence[float], curves: dict[flo
     ``curves[train_variance][method]`` is an array (seeds, len(test_variances)) of test errors; the line is
     the mean over seeds and the band spans ``band`` (``'min-max'`` or ``'std'``: mean +- one standard deviation).
     ``reference`` (one value per test variance, e.g. the Bayes error) is drawn as a dashed black line. The
-    legend sits right of the panels; ``panel_size`` defaults to 3.0 x 2.6 inches, 4.6 x 3.2 for a single
-    panel (the explorer: about 500 px wide with its legend at 80 dpi).
+    legend sits below the panels; ``panel_size`` defaults to 3.0 x 2.6 inches, 6.0 x 3.2 for a single
+    panel (the explorer: 480 px wide at 80 dpi).
     """
     check_choice("band", band, ("min-max", "std"))
     tv = np.asarray(test_variances, dtype=float)
     n = len(curves)
     ncols = ncols or n
     nrows = math.ceil(n / ncols)
-    size = panel_size or ((4.6, 3.2) if n == 1 else (3.0, 2.6))
-    size = (size[0] + _LEGEND_WIDTH / ncols, size[1])      # room for the legend right of the panels
+    size = panel_size or ((6.0, 3.2) if n == 1 else (3.0, 2.6))
     fig, axes = new_figure(nrows, ncols, panel_size=size, sharex=True, sharey=True)
     for ax in axes.flat[n:]:
         ax.set_visible(False)

@@ -23,7 +23,7 @@ def plot_learning_curves(curves: Sequence[dict], *, ncols: int = 3, title: str |
 
     ``curves``: dicts with ``label``, ``key`` (colour key, see :data:`samlab.methods.METHOD_COLORS`), ``epoch``,
     ``train_acc`` and ``test_acc`` (fractions; plotted in percent). Panels share both axes; the legend sits
-    right of them.
+    below them.
     """
     n = len(curves)
     if n == 0:
@@ -46,7 +46,7 @@ def plot_learning_curves(curves: Sequence[dict], *, ncols: int = 3, title: str |
         row[0].set_ylabel("accuracy (%)")
     # one legend for the line styles, in grey (each panel has its own colour)
     fig.legend([Line2D([], [], color="0.3", ls="--", lw=1.3), Line2D([], [], color="0.3", ls="-", lw=1.6)],
-               ["train", "test"], loc="outside right upper", fontsize="small")
+               ["train", "test"], loc="outside lower center", ncols=2, fontsize="small")
     set_suptitle(fig, title)
     return fig
 
@@ -57,7 +57,7 @@ def plot_esam_study(study: dict[str, dict], *, references: Sequence[dict] = (), 
     ``study[name]``: ``x``, ``acc`` (fractions), ``images_per_s``, ``xlabel``; each name (``SWP``, ``SDS``) is
     its own curve, ``ESAM-<name>``, in its own marker and line style. ``references``: dicts with ``label``,
     ``key``, ``acc``, ``images_per_s`` drawn as dotted horizontal lines (the paper's isolated dots). One
-    legend, right of the panels, names every curve and reference.
+    legend, below the panels, names every curve and reference.
     """
     names = list(study)
     if not names:
