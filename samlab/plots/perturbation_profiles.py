@@ -68,14 +68,16 @@ def plot_perturbation_profiles(profiles: Sequence[dict], *, highlight: float | N
             ax.set_ylim(0.0, y_hi)
         if ax.get_xlim() != (-x_hi, x_hi):
             ax.set_xlim(-x_hi, x_hi)
-    # Dragging c moves only the slider's lines: the paper's ranges then come from a cached layer. When they
-    # change too (rho, p), every line is drawn directly, which is cheaper than drawing layers to cache.
-    pairs = [(line, pr) for lines, profs in zip(state["lines"], ordered.values()) for line, pr in zip(lines, profs)]
-    fixed = hash(tuple((pr["method"], pr.get("p"), pr["c"], np.asarray(pr["eps"]).tobytes())
-                       for _, pr in pairs if not is_slider(pr)))
-    unchanged = state.get("fixed") == fixed
-    state["fixed"] = fixed
-    set_moving_artists(fig, [line for line, pr in pairs if is_slider(pr) or not unchanged])
+    # Dragging c moves only the slider's lines: the paper's ranges then come from a cached layer per panel. A
+    # panel whose other lines change too (rho, a new p) draws all its lines directly, which is cheaper than
+    # drawing a layer to cache.
+    moving, fixed = [], state.setdefault("fixed", {})
+    for i, (lines, profs) in enumerate(zip(state["lines"], ordered.values())):
+        key = hash(tuple((pr["method"], pr.get("p"), pr["c"], np.asarray(pr["eps"]).tobytes())
+                         for pr in profs if not is_slider(pr)))
+        unchanged, fixed[i] = fixed.get(i) == key, key
+        moving += [line for line, pr in zip(lines, profs) if is_slider(pr) or not unchanged]
+    set_moving_artists(fig, moving)
     labels = [line.get_label() for line in state["lines"][0]]
     if state["legend"] is None or [t.get_text() for t in state["legend"].get_texts()] != labels:
         if state["legend"] is not None:
