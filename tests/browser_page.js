@@ -11,9 +11,9 @@
   }
 
   // The explorers: an ipywidgets Output inside a VBox that also holds controls (sliders, dropdowns, buttons).
-  S.tagExplorers = () => {
+  S.tagExplorers = (notebook) => {
     const found = [];
-    document.querySelectorAll(".jp-Notebook .widget-vbox").forEach((box) => {
+    document.querySelectorAll(`${notebook} .widget-vbox`).forEach((box) => {
       const out = [...box.children].find((c) => c.classList.contains("widget-output"));
       if (!out) return;
       const controls = [...box.querySelectorAll(".widget-slider, .widget-dropdown, .jupyter-button")]

@@ -45,11 +45,13 @@ TARGET_MS = {"02": 100.0}       # notebook number -> input-to-image target; the 
 DEFAULT_TARGET_MS = 1000.0
 RUN_ALL_TIMEOUT_S = 240
 MOVE_TIMEOUT_S = 60             # a Run that trains at smoke scale
+SETTLE_TIMEOUT_S = 15           # any other move (a redraw takes ~2 s on a loaded 2-core machine)
 QUIET_MS = 600                  # an output is settled when nothing changed in it for this long
 WIDGET_AS_TEXT = re.compile(r"\b(?:[A-Z][A-Za-z]*(?:Box|Slider|Progress)|Dropdown|Output|Button|HTML|Label|Checkbox|"
                             r"ToggleButtons|Tab|Accordion|Text|Image)\((?:children|value|description|layout|"
                             r"outputs|options|style|index)=")
 ERROR_LINE = re.compile(r"^\s*(?:[A-Za-z_.]+(?:Error|Exception)|KeyboardInterrupt)(?::|\s+Traceback)", re.MULTILINE)
+NB = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"   # the notebook shown (JupyterLab may restore others)
 GREEK = {"ρ": "rho", "τ": "tau", "σ": "sigma", "β": "beta", "γ": "gamma", "η": "eta", "α": "alpha"}
 
 
@@ -63,7 +65,8 @@ def _require_browser() -> str:
         reason = "Playwright is not installed (pip install -e .[dev])"
     chromium = find_chromium()
     if reason is None and chromium is None:
-        reason = "no Chromium at /usr/bin/chromium (apt-get install -y chromium, or set SAMLAB_CHROMIUM)"
+        reason = (f"no Chromium at {os.environ.get('SAMLAB_CHROMIUM') or '/usr/bin/chromium'} "
+                  "(apt-get install -y chromium, or set SAMLAB_CHROMIUM to its path)")
     if reason is None:
         return chromium  # type: ignore[return-value]
     if required:
@@ -152,12 +155,12 @@ def _matches(shown: str, value: Any) -> bool:
 
 def _outputs_text(page) -> list[tuple[int, str, str]]:
     """(cell index, mime type, text) of every output of every code cell."""
-    return page.evaluate("""() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')].flatMap((cell, i) =>
+    return page.evaluate(f"""() => [...document.querySelectorAll('{NB} .jp-CodeCell')].flatMap((cell, i) =>
         [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => [i, o.dataset.mimeType || '', o.innerText]))""")
 
 
 def _prompts(page) -> list[str]:
-    return page.eval_on_selector_all(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt",
+    return page.eval_on_selector_all(f"{NB} .jp-CodeCell .jp-InputArea-prompt",
                                      "els => els.map(e => e.textContent.trim())")
 
 
@@ -201,16 +204,20 @@ def _run_all(page, timeout: float) -> float:
     raise TimeoutError(f"Run All did not finish within {timeout:.0f} s (prompts {_prompts(page)})")
 
 
-def _settle(page, timeout: float) -> dict:
-    """Wait until the armed output changed its image (or timed out) and then stayed quiet for QUIET_MS."""
+def _settle(page, i: int, timeout: float) -> dict:
+    """Wait for explorer ``i``'s output to settle after an input: a new image then QUIET_MS without change, or
+    a change without any image (a message) then 3 QUIET_MS, or ``timeout``. Returns what the watch saw."""
     deadline = time.monotonic() + timeout
-    res = page.evaluate("() => __samlab.result()")
-    while time.monotonic() < deadline:
+    while True:
         res = page.evaluate("() => __samlab.result()")
-        if res["quietMs"] >= QUIET_MS and (res["changed"] or res["quietMs"] >= 2500):
-            break
+        images = page.evaluate(f"() => __samlab.outputState({i}).images")
+        if res["changed"] and res["quietMs"] >= QUIET_MS:
+            return res
+        if res["mutations"] and not images and res["quietMs"] >= 3 * QUIET_MS:
+            return res
+        if time.monotonic() > deadline:
+            return res
         page.wait_for_timeout(50)
-    return res
 
 
 def _move(page, control: dict, how: str) -> None:
@@ -220,7 +227,9 @@ def _move(page, control: dict, how: str) -> None:
         handle.focus()
         page.keyboard.press("ArrowRight")
     elif how == "drag":
-        box = loc.locator(".noUi-handle").first.bounding_box()
+        handle = loc.locator(".noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        box = handle.bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.mouse.move(x, y)
         page.mouse.down()
@@ -270,8 +279,9 @@ def test_notebook_in_jupyterlab(session, path, capsys):
 
     try:
         t0 = time.monotonic()
-        page.goto(f"{session.lab.url}/lab/tree/{copy.name}?token={session.lab.token}")
-        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=90_000)
+        # ?reset: a fresh workspace, so the notebooks opened before are not restored next to this one
+        page.goto(f"{session.lab.url}/lab/tree/{copy.name}?reset&token={session.lab.token}")
+        page.wait_for_selector(f"{NB} .jp-CodeCell", timeout=90_000)
         opened = time.monotonic() - t0
         ran = _run_all(page, RUN_ALL_TIMEOUT_S)
         session.lab.remember_processes()
@@ -285,7 +295,7 @@ def test_notebook_in_jupyterlab(session, path, capsys):
         for cell, mime, text in _outputs_text(page):
             problems += _problems_in_text(f"after Run All, code cell {cell}", text, mime)
 
-        explorers = page.evaluate("() => __samlab.tagExplorers()")
+        explorers = page.evaluate(f"() => __samlab.tagExplorers({NB!r})")
         for i, controls in enumerate(explorers):
             for c in controls:
                 name = _param_name(c["description"])
@@ -297,30 +307,30 @@ def test_notebook_in_jupyterlab(session, path, capsys):
             explorer = page.locator(f'[data-samlab-explorer="{i}"]')
             screenshot(f"explorer{i}_start", explorer)
             figures = 0
-            for control, how in _moves(page.evaluate("() => __samlab.tagExplorers()")[i]):
+            for control, how in _moves(page.evaluate(f"() => __samlab.tagExplorers({NB!r})")[i]):
                 # fresh state of this control (a previous move may have changed options or the selection)
-                control = next(c for c in page.evaluate("() => __samlab.tagExplorers()")[i] if c["id"] == control["id"])
+                control = next(c for c in page.evaluate(f"() => __samlab.tagExplorers({NB!r})")[i] if c["id"] == control["id"])
                 if how == "click" and control["disabled"]:
                     continue
                 what = f"explorer {i}: {how} {control['description']!r}"
                 page.evaluate(f"() => __samlab.arm({i})")
                 _move(page, control, how)
-                res = _settle(page, 10 if how != "click" else MOVE_TIMEOUT_S)
+                res = _settle(page, i, MOVE_TIMEOUT_S if how == "click" else SETTLE_TIMEOUT_S)
                 state = page.evaluate(f"() => __samlab.outputState({i})")
                 trained = False
                 if not state["images"]:
-                    button = next((c for c in page.evaluate("() => __samlab.tagExplorers()")[i]
+                    button = next((c for c in page.evaluate(f"() => __samlab.tagExplorers({NB!r})")[i]
                                    if c["kind"] == "button" and not c["disabled"]), None)
                     if button is not None and how != "click":   # the move asks for Run: click it, then check
                         screenshot(f"explorer{i}_{how}_{_param_name(control['description'])}_pending", explorer)
                         _move(page, button, "click")
-                        res = _settle(page, MOVE_TIMEOUT_S)
+                        res = _settle(page, i, MOVE_TIMEOUT_S)
                         state = page.evaluate(f"() => __samlab.outputState({i})")
                         trained = True
                         what += f" + click {button['description']!r}"
                 screenshot(f"explorer{i}_{how}_{_param_name(control['description'])}", explorer)
                 problems += _problems_in_text(what, state["text"])
-                shows_message = (not state["images"] and len(state["text"].strip().splitlines()) == 1
+                shows_message = (not state["images"] and not trained and how != "click" and len(state["text"].strip().splitlines()) == 1
                                  and len(state["text"]) < 600 and not _problems_in_text(what, state["text"]))
                 if state["images"] == 1 and res["changed"]:
                     figures += 1
