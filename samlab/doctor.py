@@ -126,7 +126,8 @@ def check_aihwkit(*, forward: Callable[[], str] = _aihwkit_forward,
                   version: Callable[[str], str | None] = _version) -> Check:
     """aihwkit builds and runs a compiled tile (not just imports: on torch >= 2.13 the first tile operation fails)."""
     name = "aihwkit tile"
-    fix = "reinstall the pinned trio: pip install torch==2.12.1 torchvision==0.27.1 aihwkit==1.1.0 (make clean-venv test)"
+    fix = ("reinstall the pinned trio: pip install torch==2.12.1 torchvision==0.27.1 aihwkit==1.1.0 "
+           "(or make clean-venv test)")
     akw, torch_v = version("aihwkit"), version("torch")
     if akw is None:
         return Check(name, False, "aihwkit is not installed", fix)

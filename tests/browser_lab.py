@@ -107,9 +107,12 @@ def _pgid(pid: int) -> int | None:
 
 
 class JupyterLab:
-    """JupyterLab from this Python on a free loopback port, with every Jupyter folder under ``base``."""
+    """JupyterLab from this Python on a free loopback port, with every Jupyter folder under ``base``.
 
-    def __init__(self, base: Path, root_dir: Path, env: dict[str, str]):
+    ``env`` is added to this process's environment for the server and its kernels (a value None unsets).
+    """
+
+    def __init__(self, base: Path, root_dir: Path, env: dict[str, str | None]):
         self.base, self.root_dir = base, root_dir
         self.port, self.token = free_port(), os.urandom(16).hex()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -125,7 +128,7 @@ class JupyterLab:
         }.items():
             (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
             (settings / plugin).write_text(json.dumps(values))
-        self.env = {**os.environ, **env,
+        self.env = {**{k: v for k, v in os.environ.items() if k not in env}, **{k: v for k, v in env.items() if v},
                     "JUPYTER_CONFIG_DIR": str(base / "jupyter-config"),
                     "JUPYTER_RUNTIME_DIR": str(base / "jupyter-runtime"),
                     "JUPYTER_DATA_DIR": str(base / "jupyter-data"),

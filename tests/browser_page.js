@@ -71,14 +71,16 @@
     return true;
   };
 
-  // What the armed watch saw: ms from the last input before the image changed, and how quiet the output is.
+  // What the armed watch saw: ms from the first input to the changed image, and how quiet the output is.
   S.result = () => {
     const w = S.watch;
     const now = performance.now();
     let latency = null;
     if (w.changedAt !== null) {
-      const before = S.inputs.filter((t) => t >= w.armed && t <= w.changedAt);
-      if (before.length) latency = w.changedAt - before[before.length - 1];
+      // from the first input after arming: a key press, the start of a drag (a drag of a continuous slider sends
+      // several values; timing from the last one would credit the image of an earlier one), a choice, a click
+      const first = S.inputs.find((t) => t >= w.armed && t <= w.changedAt);
+      if (first !== undefined) latency = w.changedAt - first;
     }
     return { changed: w.changedAt !== null, latency, quietMs: now - w.lastMutation, mutations: w.states };
   };
