@@ -55,6 +55,17 @@ def test_shared_controls():
     assert not hasattr(widgets, "toggle")
 
 
+def test_slider_steps_are_exact_in_the_browser():
+    """A browser slider sends back its own snapped value when displayed; on our grids it equals the kernel's."""
+    from samlab.widgets.controls import browser_snap
+
+    assert browser_snap(0.1, 0.01, 0.25, 0.005) != 0.1          # the old c slider: 0.09999999999999999
+    for s in (widgets.c_slider(max=0.25, step=0.005), widgets.c_slider(), widgets.rho_slider("sam"),
+              widgets.rho_slider("samson", max=2.0, step=0.01), widgets.rho_slider("asam", max=2.0, step=0.05)):
+        grid = [round(s.min + i * s.step, 6) for i in range(round((s.max - s.min) / s.step) + 1)]
+        assert [v for v in grid if browser_snap(v, s.min, s.max, s.step) != v] == [], s.description
+
+
 # ---------------------------------------------------------------------------------------------- core
 
 def test_interactive_figure_redraws_and_shows_errors_as_one_line():

@@ -3,6 +3,11 @@ so the same knob looks and behaves the same everywhere.
 
 Sliders default to ``continuous_update=False`` (one redraw when released); an explorer whose redraw is well
 under 100 ms (notebook 02) turns it on. Readouts show as many decimals as the step needs.
+
+rho and c sliders start at 0. The browser's slider (noUiSlider) snaps a value to ``min + k * step`` in its own
+floating point and, with ``continuous_update``, sends the snapped value back as soon as it is displayed: from
+0.01 in steps of 0.005 it turns c = 0.1 into 0.09999999999999999; from 0 every step is exact (see
+:func:`browser_snap`). A c of 0 is then reachable and draws a one-line "Cannot draw" message.
 """
 from __future__ import annotations
 
@@ -15,13 +20,21 @@ from ..checks import check_number
 from ..methods import DEFAULT_RHO, format_p
 
 __all__ = ["P_CHOICES", "rho_slider", "p_selector", "c_slider", "range_slider", "choice_selector",
-           "readout_format", "dropdown_width"]
+           "readout_format", "dropdown_width", "browser_snap"]
 
 #: The p values offered by :func:`p_selector`: 1 to 8 and infinity.
 P_CHOICES: tuple[tuple[str, float], ...] = tuple((str(i), float(i)) for i in range(1, 9)) + (("∞", math.inf),)
 
 _STYLE = {"description_width": "initial"}
 _SLIDER_LAYOUT = {"width": "340px"}
+
+
+def browser_snap(value: float, lo: float, hi: float, step: float) -> float:
+    """The value a browser's FloatSlider (noUiSlider 15, one range) shows and sends back for ``value``."""
+    pct = 100 * (value - lo) / (hi - lo) if lo >= 0 else 100 * (value + abs(lo)) / (hi - lo)
+    n = 100 * step / (hi - lo)
+    snapped = math.floor(pct / n + 0.5) * n          # JavaScript's Math.round
+    return hi if snapped >= 100 else snapped * (100 / 100) * (hi - lo) / 100 + lo
 
 
 def readout_format(step: float) -> str:
@@ -61,7 +74,7 @@ def p_selector(value: float = 2.0, *, description: str = "p") -> W.Dropdown:
                       layout={"width": "160px"})
 
 
-def c_slider(value: float = 0.1, *, min: float = 0.01, max: float = 0.5, step: float = 0.01,
+def c_slider(value: float = 0.1, *, min: float = 0.0, max: float = 0.5, step: float = 0.01,
              description: str = "c") -> W.FloatSlider:
     """Weight range c (weights restricted to [-c, c]; SAMSON Fig. 1 and Algorithm 1)."""
     value = check_number("c", value, low=0.0, low_open=True)

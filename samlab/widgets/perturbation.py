@@ -25,7 +25,7 @@ def perturbation_explorer(*, rho: float = 0.5, p: float = 2.0, c: float = 0.1, s
     figs: dict[bool, Any] = {}          # is p infinite -> its figure
     controls = {"rho": rho_slider("samson", value=rho, max=2.0, step=0.01), "p": p_selector(p),
                 "c": c_slider(c, max=0.25, step=0.005)}
-    c_range = [controls["c"].min, controls["c"].max, *profile_kwargs.get("cs", (0.1, 0.15, 0.2))]
+    c_range = [controls["c"].step, controls["c"].max, *profile_kwargs.get("cs", (0.1, 0.15, 0.2))]
     layer = {k: v for k, v in profile_kwargs.items() if k in ("n", "std", "seed")}
 
     def draw(rho: float, p: float, c: float):
