@@ -50,6 +50,7 @@ def test_explorer_offers_only_stored_runs_and_redraws_once_per_change(stored, mo
     assert text_of(out).startswith("SGD, seed 1: test") and ui.redraws == 2
     method.value = "samson"               # setting and seed follow: one redraw, no error on the way
     assert ui.redraws == 3 and text_of(out).startswith("SAMSON_2 · ρ=0.5, seed 0")
+    before = ui.timing["last_redraw_ms"]
     assert labels(setting) == ["SAMSON_2 · ρ=0.5", "SAMSON_2 · ρ=1", "SAMSON_inf · ρ=0.5"]
     assert labels(seed) == ["0"] and seed.disabled
     setting.value = dict(setting.options)["SAMSON_inf · ρ=0.5"]
@@ -69,6 +70,8 @@ def test_explorer_offers_only_stored_runs_and_redraws_once_per_change(stored, mo
     with pytest.raises(Exception, match="Invalid selection"):
         setting.value = dict(ui.controls["setting"].options)["SGD"] + 1   # no SAM setting offered under SGD
     assert text_of(out).startswith("SGD, seed 1") and ui.redraws == 7
+    method.value = "samson"               # seen before: the rendered figure is reused
+    assert text_of(out).startswith("SAMSON_2 · ρ=0.5, seed 0") and ui.timing["last_redraw_ms"] < before
 
 
 def test_explorer_refuses_an_empty_store():

@@ -38,7 +38,11 @@ def _figure_bundle(fig: Any, dpi: int, min_width_px: int) -> dict:
     from ..plots import figure_png
 
     width_in = float(fig.get_figwidth())
-    dpi = max(int(dpi), math.ceil(min_width_px / width_in)) if width_in > 0 else int(dpi)
+    short = min_width_px / (width_in * dpi) if width_in > 0 else 1.0
+    if short > 1:   # too narrow: half of the factor in size (smaller fonts), half in dpi (sharper)
+        grow = math.sqrt(short)
+        fig.set_size_inches(width_in * grow, fig.get_figheight() * grow)
+        dpi = math.ceil(min_width_px / (width_in * grow))
     png = base64.b64encode(figure_png(fig, dpi=dpi)).decode("ascii")
     return {"output_type": "display_data", "data": {"image/png": png, "text/plain": repr(fig)}, "metadata": {}}
 
@@ -69,7 +73,8 @@ def render_outputs(result: Any, *, dpi: int = 80, min_width_px: int = 0) -> tupl
     """Turn what a draw function returned into output bundles.
 
     A Figure becomes a PNG (at least ``min_width_px`` wide), a one-line string a wrapping HTML message, a
-    string of several lines (a table) preformatted text, an object with ``_repr_html_`` its HTML.
+    string of several lines (a table) preformatted text, an object with ``_repr_html_`` its HTML; an output
+    bundle (a dict with ``output_type``) passes through.
     """
     from matplotlib.figure import Figure
 
@@ -78,7 +83,9 @@ def render_outputs(result: Any, *, dpi: int = 80, min_width_px: int = 0) -> tupl
     for item in items:
         if item is None:
             continue
-        if isinstance(item, Figure):
+        if isinstance(item, dict) and "output_type" in item:   # already rendered (e.g. cached by the caller)
+            out.append(item)
+        elif isinstance(item, Figure):
             out.append(_figure_bundle(item, dpi, min_width_px))
         elif isinstance(item, str) and "\n" not in item.rstrip("\n"):
             out.append(message_output(item.rstrip("\n")))

@@ -14,12 +14,13 @@ from typing import Any, Sequence
 
 from ..methods import format_p, run_label
 from .controls import choice_selector, dropdown_width
-from .core import Explorer, interactive_figure
+from .core import Explorer, interactive_figure, render_outputs
 
 __all__ = ["stored_run_explorer", "run_settings"]
 
 _SYMBOLS = {"rho": "ρ", "p": "p", "eta": "η", "beta": "β", "gamma": "γ"}
 _NOT_A_SETTING = ("seed", "device")   # the device is no part of a run's key; the seed makes seeds
+MIN_WIDTH_PX = 560
 
 
 def _fields(cfg: Any) -> dict[str, Any]:
@@ -109,11 +110,15 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
         controls["seed"].options = seed_options(index)            # selects its first seed
         controls["seed"].disabled = len(controls["seed"].options) == 1
 
+    rendered: dict[tuple[int, int], tuple[dict, ...]] = {}   # stored runs never change: render each once
+
     def draw(method: str, setting: int, seed: int) -> Any:
         s = settings[setting]
         if s["method"] != method or seed not in s["seeds"]:   # only reachable by setting values by hand
             raise ValueError(f"no stored run with method={method!r}, setting {s['label']!r}, seed={seed}; "
                              f"stored seeds: {sorted(s['seeds'])}")
+        if (setting, seed) in rendered:
+            return list(rendered[setting, seed])
         r = s["seeds"][seed]
         ref = refs.get(seed) or next(iter(refs.values()), None)
         curves = [learning_curve(r)]
@@ -128,7 +133,8 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
                 f"{len(seeds)} seed{'s' * (len(seeds) != 1)} stored for this setting ({', '.join(map(str, seeds))})"
                 + (f"; what differs among the stored runs: {apart}." if apart else "."))
         fig = plot_learning_curves(curves, ncols=2, title=title or None)
-        return [text, fig]
+        rendered[setting, seed] = render_outputs([text, fig], dpi=dpi, min_width_px=MIN_WIDTH_PX)
+        return list(rendered[setting, seed])
 
     return interactive_figure(draw, controls, dependents={"method": follow_method, "setting": follow_setting},
-                              dpi=dpi, min_width_px=560)
+                              dpi=dpi, min_width_px=MIN_WIDTH_PX)
