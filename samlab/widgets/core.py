@@ -1,8 +1,8 @@
 """The interactive-figure machinery every explorer uses: :class:`Explorer` and :func:`interactive_figure`.
 
 Wiring is ipywidgets' own :func:`ipywidgets.interactive_output`: it observes the controls' ``value`` and calls
-the callback inside its ``Output`` (here ``ui.progress``), so whatever a draw prints, its progress bars and warnings,
-appears there while it runs. The figure goes to a second ``Output`` (``out``), and only by assigning its
+the callback inside its ``Output`` (here ``ui.progress``), so whatever a draw prints, its progress bars and
+warnings, appears there while it runs. The figure goes to a second ``Output`` (``out``), and only by assigning its
 ``outputs`` in one piece: an ``Output`` is never both captured into and assigned to, because in a browser the
 front end saves what it captured *after* the kernel's assignment and would overwrite the figure with it.
 
@@ -95,14 +95,15 @@ def render_outputs(result: Any, *, dpi: int = 80, min_width_px: int = 0) -> tupl
                         "metadata": {}})
         else:
             text = str(item)
-            out.append({"output_type": "stream", "name": "stdout", "text": text if text.endswith("\n") else text + "\n"})
+            text = text if text.endswith("\n") else text + "\n"
+            out.append({"output_type": "stream", "name": "stdout", "text": text})
     return tuple(out)
 
 
 # ----------------------------------------------------------------------------------------------- Explorer
 
 class Explorer(W.VBox):
-    """Controls, an optional Run button, a ``progress`` Output (what a draw prints, its progress bars) and a figure ``Output``.
+    """Controls, an optional Run button, a ``progress`` Output (prints, progress bars) and a figure Output.
 
     Built by :func:`interactive_figure`; display it in a notebook. Public attributes: ``controls`` (name ->
     widget), ``out`` (the figure), ``progress`` (what a draw prints), ``button`` (or None), ``redraws`` (how many
@@ -195,7 +196,8 @@ class Explorer(W.VBox):
         vals = self.values()
         try:
             if self._needs_run is not None and not force and self._needs_run(**vals):
-                text = self._describe_run(**vals) if self._describe_run else f"Not computed yet: click {self._run_label}."
+                text = (self._describe_run(**vals) if self._describe_run
+                        else f"Not computed yet: click {self._run_label}.")
                 self.out.outputs = render_outputs(text)
                 if self.button is not None:
                     self.button.disabled = False
