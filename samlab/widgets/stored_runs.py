@@ -9,7 +9,6 @@ that depend on it together, followed by one redraw. Nothing ever trains here.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Sequence
 
 from ..methods import format_p, run_label
