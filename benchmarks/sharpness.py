@@ -42,7 +42,7 @@ import torch
 
 from samlab.data import load_image_dataset
 from samlab.models import create_model
-from samlab.sharpness import hessian_max_eigenvalue, keskar_sharpness, landscape, m_sharpness
+from samlab.sharpness import hessian_max_eigenvalue, keskar_sharpness, loss_landscape, m_sharpness
 from samlab.sharpness._common import select_samples
 from samlab.train.loop import train_epoch
 
@@ -104,7 +104,7 @@ def main() -> None:
               f"= {t / te:.1f} epochs; lambda_max {h['eigenvalue']:.4g} (converged {h['converged']})")
     if "landscape" not in args.skip:
         r = args.resolution
-        land, t, c = timed(lambda: landscape(model, x, y, resolution=r, mean=data.mean, std=data.std))
+        land, t, c = timed(lambda: loss_landscape(model, x, y, resolution=r, mean=data.mean, std=data.std))
         per = t / r ** 2
         note = "" if r == 21 else f"; 21x21 extrapolated: wall {per * 441:.0f} s (CPU {c / r ** 2 * 441:.0f} s)"
         print(f"landscape {r}x{r} on {len(y)} images: wall {t:.1f} s (CPU {c:.1f} s), {per:.2f} s per point"

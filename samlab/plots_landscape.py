@@ -1,6 +1,6 @@
 """Loss-landscape figures (ESAM Fig. 4 / A.5 style): filled contours, 3-D surfaces and 1-D slices.
 
-Input: the dicts of :func:`samlab.sharpness.landscape` (``coords``, ``loss``, ``dims``, ``kind``). Several results
+Input: the dicts of :func:`samlab.sharpness.loss_landscape` (``coords``, ``loss``, ``dims``, ``kind``). Several results
 (one per model compared) share one colour/height scale so the panels can be read against each other. Figures are
 bare :class:`matplotlib.figure.Figure` objects, never registered with pyplot. Nothing computational imports
 this module.

@@ -13,10 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from samlab.data import ImageData
-from samlab.perturbation import neighbourhood_scale
 from samlab.sharpness import (HessianSpec, KeskarSpec, LandscapeSpec, MSharpnessSpec, adversarial_directions,
                               box_maximum, filter_normalize, grid_coordinates, hessian_max_eigenvalue,
-                              hessian_vector_product, keskar_sharpness, landscape, loss_landscape, m_sharpness,
+                              hessian_vector_product, keskar_sharpness, landscape_grid, loss_landscape, m_sharpness,
                               power_iteration, random_directions, stored_hessian_max_eigenvalue,
                               stored_keskar_sharpness, stored_landscape, stored_m_sharpness, worst_case_loss)
 from samlab.weights import conv_linear_weights
@@ -236,7 +235,7 @@ def test_same_seed_same_directions_for_every_model_of_one_architecture():
 
 def test_landscape_center_is_the_model_loss_and_grid_shapes():
     model, x, y = _setup()
-    out = landscape(model, x, y, resolution=5, span=0.5, batch_size=16, mean=MEAN, std=STD)
+    out = loss_landscape(model, x, y, resolution=5, span=0.5, batch_size=16, mean=MEAN, std=STD)
     from samlab.sharpness._common import eval_mode, prepare_inputs
     xf, yf = prepare_inputs(x, y, mean=MEAN, std=STD)
     with eval_mode(model), torch.no_grad():
@@ -244,12 +243,22 @@ def test_landscape_center_is_the_model_loss_and_grid_shapes():
     assert out["coords"] == [-0.5, -0.25, 0.0, 0.25, 0.5]
     assert out["loss"][2][2] == out["center_loss"] == pytest.approx(loss, rel=1e-6)
     assert len(out["loss"]) == 5 and all(len(r) == 5 for r in out["loss"])
-    one = landscape(model, x, y, dims=1, resolution=3, mean=MEAN, std=STD, draws=2)
+    one = loss_landscape(model, x, y, dims=1, resolution=3, mean=MEAN, std=STD, draws=2)
     assert one["loss"][1] == pytest.approx(loss, rel=1e-6) and len(one["loss"]) == 3
-    adv = landscape(model, x, y, kind="adversarial", resolution=3, eta=0.1, mean=MEAN, std=STD)
+    adv = loss_landscape(model, x, y, kind="adversarial", resolution=3, eta=0.1, mean=MEAN, std=STD)
     assert adv["loss"][1][1] == pytest.approx(loss, rel=1e-6)
     json.dumps(adv, allow_nan=False)
 
+
+def test_batchnorm_folding_gives_the_same_landscape():
+    # eval BN(conv(x; w + a d)) = folded conv with weight w s + a (d s): equal up to rounding.
+    model, x, y = _setup()
+    dirs = random_directions(conv_linear_weights(model), seed=2)
+    kw = dict(resolution=3, span=0.7, mean=MEAN, std=STD)
+    folded = landscape_grid(model, x, y, dirs, **kw)
+    plain = landscape_grid(model, x, y, dirs, fold_batchnorm=False, **kw)
+    np.testing.assert_allclose(folded["loss"], plain["loss"], rtol=1e-5)
+    assert folded["accuracy"] == plain["accuracy"]
 
 def test_adversarial_directions_are_eta_times_half_batch_gradients():
     model, x, y = _setup()
@@ -273,8 +282,8 @@ MEASURES = {
     "m_sharpness": lambda m, x, y: m_sharpness(m, x, y, m=20, method="samson", steps=2, seed=0, mean=MEAN, std=STD),
     "keskar": lambda m, x, y: keskar_sharpness(m, x, y, maxiter=2, subspace_dim=3, mean=MEAN, std=STD),
     "hessian": lambda m, x, y: hessian_max_eigenvalue(m, x, y, iters=3, mean=MEAN, std=STD),
-    "landscape": lambda m, x, y: landscape(m, x, y, resolution=3, draws=2, mean=MEAN, std=STD),
-    "adversarial": lambda m, x, y: landscape(m, x, y, kind="adversarial", resolution=3, mean=MEAN, std=STD),
+    "landscape": lambda m, x, y: loss_landscape(m, x, y, resolution=3, draws=2, mean=MEAN, std=STD),
+    "adversarial": lambda m, x, y: loss_landscape(m, x, y, kind="adversarial", resolution=3, mean=MEAN, std=STD),
 }
 
 
@@ -296,8 +305,8 @@ def test_measures_restore_weights_buffers_flags_grads_and_leave_the_global_rng(n
 
 def test_seeded_results_repeat():
     model, x, y = _setup()
-    a = landscape(model, x, y, resolution=3, seed=4, mean=MEAN, std=STD)
-    b = landscape(model, x, y, resolution=3, seed=4, mean=MEAN, std=STD)
+    a = loss_landscape(model, x, y, resolution=3, seed=4, mean=MEAN, std=STD)
+    b = loss_landscape(model, x, y, resolution=3, seed=4, mean=MEAN, std=STD)
     assert a["loss"] == b["loss"]
     h1 = hessian_max_eigenvalue(model, x, y, iters=3, seed=2, mean=MEAN, std=STD)
     h2 = hessian_max_eigenvalue(model, x, y, iters=3, seed=2, mean=MEAN, std=STD)
@@ -321,9 +330,9 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="eps=-0.001"):
         KeskarSpec(source_key="k", eps=-1e-3)
     with pytest.raises(ValueError, match="resolution=1"):
-        landscape(model, x, y, resolution=1, **kw)
+        loss_landscape(model, x, y, resolution=1, **kw)
     with pytest.raises(ValueError, match="span=0"):
-        landscape(model, x, y, span=0, **kw)
+        loss_landscape(model, x, y, span=0, **kw)
     with pytest.raises(ValueError, match="span=-1"):
         grid_coordinates(-1, 5)
     with pytest.raises(ValueError, match="m=0"):
@@ -367,8 +376,8 @@ def test_landscape_figures_have_labelled_axes():
     from samlab.plots_landscape import plot_landscape_1d, plot_landscape_contour, plot_landscape_surface
 
     model, x, y = _setup()
-    two = landscape(model, x, y, resolution=3, mean=MEAN, std=STD)
-    one = landscape(model, x, y, dims=1, resolution=3, mean=MEAN, std=STD)
+    two = loss_landscape(model, x, y, resolution=3, mean=MEAN, std=STD)
+    one = loss_landscape(model, x, y, dims=1, resolution=3, mean=MEAN, std=STD)
     for fig in (plot_landscape_contour([two, two], labels=["SGD", "SAM"]), plot_landscape_surface(two),
                 plot_landscape_1d([one], labels=["SGD"])):
         assert isinstance(fig, Figure)

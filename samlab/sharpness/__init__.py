@@ -17,7 +17,7 @@ from .hessian import (HessianSpec, hessian_max_eigenvalue, hessian_vector_produc
                       stored_hessian_max_eigenvalue)
 from .keskar import KESKAR_PARAMETERS, KeskarSpec, box_maximum, keskar_sharpness, stored_keskar_sharpness
 from .landscape import (LANDSCAPE_KINDS, LandscapeSpec, adversarial_directions, filter_normalize,
-                        grid_coordinates, landscape, loss_landscape, random_directions, stored_landscape)
+                        grid_coordinates, landscape_grid, loss_landscape, random_directions, stored_landscape)
 from .m_sharpness import MSharpnessSpec, m_sharpness, stored_m_sharpness, worst_case_loss
 
 __all__ = [
@@ -26,5 +26,5 @@ __all__ = [
     "HessianSpec", "hessian_vector_product", "power_iteration", "hessian_max_eigenvalue",
     "stored_hessian_max_eigenvalue",
     "LandscapeSpec", "LANDSCAPE_KINDS", "random_directions", "filter_normalize", "adversarial_directions",
-    "grid_coordinates", "loss_landscape", "landscape", "stored_landscape",
+    "grid_coordinates", "landscape_grid", "loss_landscape", "stored_landscape",
 ]

@@ -21,7 +21,8 @@ where the weights are exactly ``w``). Each grid point sets the weights to ``w + 
 ops, no model copy) and evaluates the mean cross-entropy and the accuracy over all samples in chunks of
 ``batch_size`` under ``inference_mode``, model in eval mode (BatchNorm running statistics, never updated). The
 inputs are normalised once and stored channels-last (image batches), which makes the CPU convolutions about 1.6x
-faster than NCHW on the small CNN; the weights keep their own layout. The exact weights and every module's training flag are restored afterwards; the
+faster than NCHW on the small CNN; each eval-mode BatchNorm that follows a conv is folded into a copy of that conv
+(the directions scaled by the same per-channel factor), which removes about a fifth of a forward pass. The exact weights and every module's training flag are restored afterwards; the
 global RNG is never used.
 """
 from __future__ import annotations
@@ -40,9 +41,9 @@ from ..weights import conv_linear_weights, replaced
 from ._common import eval_mode, json_float, prepare_inputs, select_samples, stored
 
 __all__ = ["LANDSCAPE_KINDS", "LandscapeSpec", "random_directions", "filter_normalize", "adversarial_directions",
-           "grid_coordinates", "loss_landscape", "landscape", "stored_landscape"]
+           "grid_coordinates", "landscape_grid", "loss_landscape", "stored_landscape"]
 
-#: The kinds of directions :func:`landscape` draws.
+#: The kinds of directions :func:`loss_landscape` draws.
 LANDSCAPE_KINDS = ("random", "adversarial")
 
 Direction = list[Tensor]
@@ -133,6 +134,66 @@ def adversarial_directions(model: nn.Module, x: Tensor, y: Tensor, *, eta: float
     return dirs
 
 
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _batchnorm_folded(model: nn.Module, weights: Sequence[Tensor],
+                      directions: list[Direction]) -> tuple[nn.Module, list[Tensor], list[Direction]] | None:
+    """An eval-mode copy of ``model`` with every BatchNorm that directly follows a conv (its only user) folded
+    into that conv, its weights in the order of ``weights`` and ``directions`` mapped onto them; None when the
+    model does not trace with ``torch.fx`` or has no such pair.
+
+    Eval BatchNorm is per-channel affine, ``bn(conv(x; w)) = conv(x; w s) + b'`` with ``s = gamma /
+    sqrt(var + eps)``, so ``bn(conv(x; w + a d))`` is the folded conv with weight ``w s + a (d s)``: the same
+    landscape (up to rounding) with one memory pass less per BatchNorm. The original model is not touched.
+    """
+    import copy
+
+    import torch.fx as fx
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    try:
+        gm = copy.deepcopy(fx.symbolic_trace(model)).eval()
+    except Exception:  # noqa: BLE001 - any model fx cannot trace is evaluated unfolded
+        return None
+    mods = dict(gm.named_modules())
+    pairs = []
+    for node in gm.graph.nodes:
+        prev = node.args[0] if node.args else None
+        if (node.op == "call_module" and isinstance(mods.get(node.target), nn.modules.batchnorm._BatchNorm)
+                and mods[node.target].track_running_stats and isinstance(prev, fx.Node)
+                and prev.op == "call_module" and isinstance(mods.get(prev.target), _CONVS)
+                and len(prev.users) == 1):
+            pairs.append((prev.target, node.target))
+    if not pairs:
+        return None
+    names = {id(q): n for n, q in model.named_parameters()}
+    if any(id(w) not in names for w in weights):
+        return None
+    scales: dict[str, Tensor] = {}
+    for conv_name, bn_name in pairs:
+        conv, bn = gm.get_submodule(conv_name), gm.get_submodule(bn_name)
+        s = torch.rsqrt(bn.running_var + bn.eps)
+        if bn.weight is not None:
+            s = s * bn.weight
+        scales[f"{conv_name}.weight"] = s.detach()
+        parent, _, leaf = conv_name.rpartition(".")
+        setattr(gm.get_submodule(parent) if parent else gm, leaf, fuse_conv_bn_eval(conv, bn))
+        parent, _, leaf = bn_name.rpartition(".")
+        setattr(gm.get_submodule(parent) if parent else gm, leaf, nn.Identity())
+    folded_weights = [gm.get_parameter(names[id(w)]) for w in weights]
+    out_dirs = []
+    for d in directions:
+        new = []
+        for t, w in zip(d, weights):
+            s = scales.get(names[id(w)])
+            new.append(t if s is None else t * s.reshape([-1] + [1] * (t.ndim - 1)).to(t.dtype))
+        out_dirs.append(new)
+    for q in gm.parameters():
+        q.requires_grad_(False)
+    return gm, folded_weights, out_dirs
+
+
 def grid_coordinates(span: float, resolution: int) -> list[float]:
     """``resolution`` evenly spaced values from ``-span`` to ``span``; exactly 0 in the middle when odd."""
     span = check_number("span", span, low=0.0, low_open=True)
@@ -141,14 +202,16 @@ def grid_coordinates(span: float, resolution: int) -> list[float]:
     return [span * (2 * i - r) / r for i in range(resolution)]
 
 
-def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, directions: Sequence[Sequence[Tensor]], *,
+def landscape_grid(model: nn.Module, x: Tensor, y: Tensor, directions: Sequence[Sequence[Tensor]], *,
                    span: float = 1.0, resolution: int = 21, batch_size: int = 1000,
                    mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                   device: torch.device | str | None = None, progress: bool = False) -> dict:
+                   device: torch.device | str | None = None, progress: bool = False,
+                   fold_batchnorm: bool = True) -> dict:
     """Loss and accuracy of ``model`` on ``(x, y)`` on the 1-D or 2-D grid spanned by ``directions`` (one or two
     direction lists matching :func:`samlab.weights.conv_linear_weights`). Keys: ``coords`` (the grid values),
     ``loss``/``accuracy`` (a list for 1-D; for 2-D ``loss[i][j]`` at ``(coords[i], coords[j])``, ``i`` along
-    ``d1``), ``center_loss`` (at ``w``), ``samples``, ``seconds``."""
+    ``d1``), ``center_loss`` (at ``w``), ``samples``, ``seconds``. ``fold_batchnorm`` evaluates a copy with each
+    conv's BatchNorm folded into it (same values up to rounding, faster; see :func:`_batchnorm_folded`)."""
     coords = grid_coordinates(span, resolution)
     batch_size = check_int("batch_size", batch_size, low=1)
     directions = [list(d) for d in directions]
@@ -165,6 +228,12 @@ def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, directions: Sequence[
     if x.ndim == 4:         # NHWC convolutions: ~1.6x faster on CPU (measured, small CNN, 1000 images)
         x = x.contiguous(memory_format=torch.channels_last)
     directions = [[t.to(device=w.device, dtype=w.dtype) for t, w in zip(d, weights)] for d in directions]
+    net = model
+    if fold_batchnorm:
+        with eval_mode(model):
+            folded = _batchnorm_folded(model, weights, directions)
+        if folded is not None:
+            net, weights, directions = folded
     w0 = [w.detach().clone() for w in weights]
     points = [(a,) for a in coords] if len(directions) == 1 else [(a, b) for a in coords for b in coords]
     losses, accs = [], []
@@ -176,7 +245,7 @@ def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, directions: Sequence[
     t0 = time.perf_counter()
     n = len(y)
     try:
-        with eval_mode(model), replaced(weights, w0), torch.inference_mode():
+        with eval_mode(model), eval_mode(net), replaced(weights, w0), torch.inference_mode():
             for point in points:
                 new = list(w0)
                 for c, d in zip(point, directions):
@@ -186,7 +255,7 @@ def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, directions: Sequence[
                 loss = torch.zeros((), dtype=torch.float64, device=y.device)
                 correct = torch.zeros((), dtype=torch.int64, device=y.device)
                 for start in range(0, n, batch_size):
-                    out = model(x[start:start + batch_size])
+                    out = net(x[start:start + batch_size])
                     yb = y[start:start + batch_size]
                     loss += F.cross_entropy(out, yb, reduction="sum").double()
                     correct += (out.argmax(1) == yb).sum()
@@ -215,7 +284,7 @@ def _mean_grids(grids: list) -> list:
     return sum(grids) / len(grids)
 
 
-def landscape(model: nn.Module, x: Tensor, y: Tensor, *, kind: str = "random", dims: int = 2, span: float = 1.0,
+def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, *, kind: str = "random", dims: int = 2, span: float = 1.0,
               resolution: int = 21, seed: int = 0, draws: int = 1, eta: float = 0.1, batch_size: int = 1000,
               mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
               device: torch.device | str | None = None, progress: bool = False) -> dict:
@@ -237,7 +306,7 @@ def landscape(model: nn.Module, x: Tensor, y: Tensor, *, kind: str = "random", d
             dirs = random_directions(weights, seed=seed + k, count=dims)
         else:
             dirs = adversarial_directions(model, x, y, eta=eta, seed=seed, mean=mean, std=std, device=device)[:dims]
-        results.append(loss_landscape(model, x, y, dirs, span=span, resolution=resolution, batch_size=batch_size,
+        results.append(landscape_grid(model, x, y, dirs, span=span, resolution=resolution, batch_size=batch_size,
                                       mean=mean, std=std, device=device, progress=progress))
     out = dict(results[0])
     if draws > 1:
@@ -250,7 +319,7 @@ def landscape(model: nn.Module, x: Tensor, y: Tensor, *, kind: str = "random", d
 
 @dataclass(frozen=True)
 class LandscapeSpec:
-    """Settings of :func:`landscape`, its data (``split``, a fixed subset of ``max_samples``) and the run it
+    """Settings of :func:`loss_landscape`, its data (``split``, a fixed subset of ``max_samples``) and the run it
     measures (``source_key``)."""
 
     source_key: str
@@ -283,10 +352,10 @@ class LandscapeSpec:
 
 def stored_landscape(spec: LandscapeSpec, model: nn.Module, data, *, store=None,
                      device: torch.device | str | None = None, progress: bool = False) -> dict:
-    """:func:`landscape` through the results store (keyed by ``spec``)."""
+    """:func:`loss_landscape` through the results store (keyed by ``spec``)."""
     def compute() -> dict:
         x, y = select_samples(*data.split(spec.split), spec.max_samples)
-        return landscape(model, x, y, mean=data.mean, std=data.std, device=device, progress=progress,
+        return loss_landscape(model, x, y, mean=data.mean, std=data.std, device=device, progress=progress,
                          **spec.settings())
 
     return stored(spec, compute, store)
