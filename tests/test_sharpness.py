@@ -391,3 +391,18 @@ def test_computation_does_not_import_plotting():
     code = "import sys, samlab.sharpness; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_measures_on_cuda_match_cpu():
+    model, x, y = _setup()
+    cpu = [m_sharpness(model, x, y, m=20, mean=MEAN, std=STD)["m_sharpness"],
+           loss_landscape(model, x, y, resolution=3, mean=MEAN, std=STD)["loss"],
+           hessian_max_eigenvalue(model, x, y, iters=3, mean=MEAN, std=STD)["iterates"]]
+    model.cuda()
+    gpu = [m_sharpness(model, x, y, m=20, mean=MEAN, std=STD)["m_sharpness"],
+           loss_landscape(model, x, y, resolution=3, mean=MEAN, std=STD)["loss"],
+           hessian_max_eigenvalue(model, x, y, iters=3, mean=MEAN, std=STD)["iterates"]]
+    for a, b in zip(cpu, gpu):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3)
+    assert keskar_sharpness(model, x, y, maxiter=2, mean=MEAN, std=STD)["sharpness"] >= 0

@@ -284,10 +284,10 @@ def _mean_grids(grids: list) -> list:
     return sum(grids) / len(grids)
 
 
-def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, *, kind: str = "random", dims: int = 2, span: float = 1.0,
-              resolution: int = 21, seed: int = 0, draws: int = 1, eta: float = 0.1, batch_size: int = 1000,
-              mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-              device: torch.device | str | None = None, progress: bool = False) -> dict:
+def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, *, kind: str = "random", dims: int = 2,
+                   span: float = 1.0, resolution: int = 21, seed: int = 0, draws: int = 1, eta: float = 0.1,
+                   batch_size: int = 1000, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                   device: torch.device | str | None = None, progress: bool = False) -> dict:
     """A loss landscape of ``model``: directions of ``kind`` (``"random"``, ``"adversarial"``), a ``dims``-D
     grid; random surfaces averaged over ``draws`` draws (seeds ``seed, seed + 1, ...``). JSON-able dict."""
     check_choice("kind", kind, LANDSCAPE_KINDS)
