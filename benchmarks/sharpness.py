@@ -17,19 +17,27 @@ and the process CPU time next to each wall time (on an otherwise idle machine wi
 
     python benchmarks/sharpness.py [--threads 2] [--repeats 3] [--samples 1000] [--resolution 21]
 
-Measured 2026-11-30, 2 threads on a 2-core AMD EPYC (AVX2) shared with other jobs, load average ~10-11
-(so this process got roughly a quarter of the machine; ``--resolution 5``):
+Measured 2026-11-30, 2 threads on a 2-core AMD EPYC (AVX2) shared with other jobs (so this process got a
+fraction of the machine). Two runs:
 
-    SGD epoch (10 x 128)            wall 23.7 s   CPU  6.3 s
-    m-sharpness SAMSON_2, 1 step    ratio 1.21 epochs (repeats 1.09, 1.48, 1.21)          target <= 1.6: met
-    Keskar, 10 its (11 evals)       wall 126 s    CPU 36 s    (5.3 epochs)
-    Hessian, 5 its (converged)      wall 178 s    CPU 52 s    (7.5 epochs)
-    landscape 5x5, 1000 images      1.81 s/point -> 21x21 extrapolated wall 799 s, CPU 209 s
-                                    target 21x21 <= 60 s: NOT met here; idle 2 cores ~ CPU / 2 ~ 105 s (estimate)
+    run 1 (load ~10-11, --resolution 5, before BatchNorm folding)
+      SGD epoch (10 x 128)            wall 23.7 s   CPU  6.3 s
+      m-sharpness SAMSON_2, 1 step    ratio 1.21 epochs (repeats 1.09, 1.48, 1.21)        target <= 1.6: met
+      Keskar, 10 its (11 evals)       wall 126 s    CPU 36 s    (5.3 epochs)
+      Hessian, 5 its (converged)      wall 178 s    CPU 52 s    (7.5 epochs)
+      landscape 5x5, 1000 images      1.81 s/point -> 21x21 extrapolated wall 799 s, CPU 209 s
+    run 2 (load ~6-9, --resolution 7, BatchNorm folded)
+      SGD epoch (10 x 128)            wall 17.6 s   CPU  6.4 s
+      m-sharpness SAMSON_2, 1 step    ratio 0.98 epochs (repeats 0.98, 1.47, 0.82)        target <= 1.6: met
+      Keskar, 10 its (11 evals)       wall 92 s     CPU 37 s    (5.2 epochs), sharpness 240.9 (after 1 epoch)
+      Hessian, 5 its (converged)      wall 118 s    CPU 51 s    (6.7 epochs), lambda_max 873
+      landscape 7x7, 1000 images      0.87 s/point -> 21x21 extrapolated wall 383 s, CPU 231 s
 
-Profile of one forward pass over 1000 images (channels-last): convolutions 53 %, eval BatchNorm 21 %, max-pool
-15 %, ReLU 4 %. Folding BatchNorm into the convolutions (directions scaled by the same per-channel factor) would
-save about a fifth; the rest is the convolutions themselves (~20 GFLOP per grid point).
+Landscape target (21x21 on 1000 images <= 60 s on 2 cores): NOT met. One grid point is one forward pass over
+1000 images, ~20 GFLOP for this CNN (10.3 M multiply-adds per image); 441 points are ~9 TFLOP, i.e. ~150 GFLOP/s
+sustained for 60 s, while a 1024^2 float32 matmul ran at ~11 GFLOP/s per thread here under load. The idle
+estimate from the CPU time is ~115 s (CPU / 2). Profile of one forward pass (channels-last, before folding):
+convolutions 53 %, eval BatchNorm 21 % (now folded away), max-pool 15 %, ReLU 4 %.
 """
 from __future__ import annotations
 
