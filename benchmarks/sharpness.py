@@ -97,7 +97,8 @@ def main() -> None:
         epochs.append((te, ce))
         msh.append((tm, cm))
     te = statistics.median(t for t, _ in epochs)
-    print(f"SGD epoch ({n_batches} batches of 128): median wall {te:.2f} s (CPU {statistics.median(c for _, c in epochs):.2f} s)")
+    ce = statistics.median(c for _, c in epochs)
+    print(f"SGD epoch ({n_batches} batches of 128): median wall {te:.2f} s (CPU {ce:.2f} s)")
     print(f"m-sharpness (SAMSON_2, m=128, 1 step, {out['n_batches']} batches): median wall "
           f"{statistics.median(t for t, _ in msh):.2f} s, ratio to the epoch {statistics.median(ratios):.2f} "
           f"(per repeat {', '.join(f'{r:.2f}' for r in ratios)}; target <= 1.6); value {out['m_sharpness']:.4g}")

@@ -406,3 +406,27 @@ def test_measures_on_cuda_match_cpu():
     for a, b in zip(cpu, gpu):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3)
     assert keskar_sharpness(model, x, y, maxiter=2, mean=MEAN, std=STD)["sharpness"] >= 0
+
+
+def test_store_wrappers_go_under_the_source_run_when_given_its_config(tmp_path):
+    import dataclasses
+
+    from samlab.runs import run_key
+
+    @dataclasses.dataclass(frozen=True)
+    class Source:
+        seed: int = 0
+
+    calls = []
+
+    class DerivedStore:
+        def get_or_compute_derived(self, source_config, spec, compute):
+            calls.append((source_config, spec))
+            return compute()
+
+    model = _trained_bn(_tiny_cnn(), torch.randn(16, 3, 8, 8))
+    spec = HessianSpec(source_key=run_key(Source()), iters=1, max_samples=10)
+    out = stored_hessian_max_eigenvalue(spec, model, _data(), store=DerivedStore(), source_config=Source())
+    assert out["iterations"] == 1 and calls == [(Source(), spec)]
+    with pytest.raises(ValueError, match="source_key"):
+        stored_hessian_max_eigenvalue(spec, model, _data(), store=DerivedStore(), source_config=Source(seed=1))

@@ -103,13 +103,25 @@ def select_samples(x: Tensor, y: Tensor, max_samples: int | None, seed: int = 0)
     return x[idx.to(x.device)], y[idx.to(y.device)]
 
 
-def stored(spec: Any, compute: Callable[[], dict], store: Any = None) -> dict:
-    """``compute()`` through the results store, keyed by ``spec`` (which holds its source run's ``source_key``)."""
-    if not isinstance(getattr(spec, "source_key", None), str) or not spec.source_key:
-        raise ValueError(f"{type(spec).__name__}.source_key must be the key of the run the model comes from "
-                         f"(samlab.runs.run_key(train_config)), got {getattr(spec, 'source_key', None)!r}")
-    if store is None:
-        from ..runs import RunStore
+def stored(spec: Any, compute: Callable[[], dict], store: Any = None, source_config: Any = None) -> dict:
+    """``compute()`` through the results store, keyed by ``spec`` (which holds its source run's ``source_key``).
 
+    With ``source_config`` (the source run's training config, whose :func:`samlab.runs.run_key` must equal
+    ``spec.source_key``) and a store that has ``get_or_compute_derived``, the result is stored under the source
+    run (recomputed when that run is retrained); otherwise it is a plain ``get_or_compute`` keyed by ``spec``.
+    """
+    key = getattr(spec, "source_key", None)
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{type(spec).__name__}.source_key must be the key of the run the model comes from "
+                         f"(samlab.runs.run_key(train_config)), got {key!r}")
+    from ..runs import RunStore, run_key
+
+    if store is None:
         store = RunStore()
+    if source_config is not None:
+        if run_key(source_config) != key:
+            raise ValueError(f"source_config has key {run_key(source_config)!r} but spec.source_key is {key!r}: "
+                             "the spec must name the run it measures")
+        if hasattr(store, "get_or_compute_derived"):
+            return store.get_or_compute_derived(source_config, spec, compute)
     return store.get_or_compute(spec, compute)

@@ -140,11 +140,11 @@ class HessianSpec:
                 if f.name not in ("source_key", "split", "max_samples")}
 
 
-def stored_hessian_max_eigenvalue(spec: HessianSpec, model: nn.Module, data, *, store=None,
+def stored_hessian_max_eigenvalue(spec: HessianSpec, model: nn.Module, data, *, store=None, source_config=None,
                                   device: torch.device | str | None = None) -> dict:
     """:func:`hessian_max_eigenvalue` through the results store (keyed by ``spec``)."""
     def compute() -> dict:
         x, y = select_samples(*data.split(spec.split), spec.max_samples)
         return hessian_max_eigenvalue(model, x, y, mean=data.mean, std=data.std, device=device, **spec.settings())
 
-    return stored(spec, compute, store)
+    return stored(spec, compute, store, source_config)

@@ -149,11 +149,11 @@ class KeskarSpec:
                 if f.name not in ("source_key", "split", "max_samples")}
 
 
-def stored_keskar_sharpness(spec: KeskarSpec, model: nn.Module, data, *, store=None,
+def stored_keskar_sharpness(spec: KeskarSpec, model: nn.Module, data, *, store=None, source_config=None,
                             device: torch.device | str | None = None) -> dict:
     """:func:`keskar_sharpness` through the results store (keyed by ``spec``)."""
     def compute() -> dict:
         x, y = select_samples(*data.split(spec.split), spec.max_samples)
         return keskar_sharpness(model, x, y, mean=data.mean, std=data.std, device=device, **spec.settings())
 
-    return stored(spec, compute, store)
+    return stored(spec, compute, store, source_config)

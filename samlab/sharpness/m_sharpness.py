@@ -231,7 +231,7 @@ class MSharpnessSpec:
                 if f.name not in ("source_key", "split", "max_samples")}
 
 
-def stored_m_sharpness(spec: MSharpnessSpec, model: nn.Module, data, *, store=None,
+def stored_m_sharpness(spec: MSharpnessSpec, model: nn.Module, data, *, store=None, source_config=None,
                        device: torch.device | str | None = None, progress: bool = False) -> dict:
     """:func:`m_sharpness` of ``model`` on ``data`` (an :class:`samlab.data.ImageData`) as ``spec`` says, loaded
     from the results store when it was computed before (keyed by ``spec``, which names the source run)."""
@@ -240,4 +240,4 @@ def stored_m_sharpness(spec: MSharpnessSpec, model: nn.Module, data, *, store=No
         return m_sharpness(model, x, y, mean=data.mean, std=data.std, device=device, progress=progress,
                            **spec.settings())
 
-    return stored(spec, compute, store)
+    return stored(spec, compute, store, source_config)
