@@ -46,18 +46,27 @@ def _value(z: np.ndarray, log: bool) -> np.ndarray:
     return np.log10(np.maximum(z, 1e-12)) if log else z
 
 
+def _range(zs: list[np.ndarray], k: int, shared: bool) -> tuple[float, float]:
+    pool = zs if shared else [zs[k]]
+    lo, hi = min(float(z.min()) for z in pool), max(float(z.max()) for z in pool)
+    return lo, (hi if hi > lo else lo + 1e-9)
+
+
 def plot_landscape_contour(results: Mapping | Sequence[Mapping], *, labels: Sequence[str] | None = None,
-                           levels: int = 20, log: bool = False, panel_size: tuple[float, float] = (3.6, 3.2),
-                           title: str | None = None) -> Figure:
-    """One filled-contour panel per 2-D landscape, a shared colour scale and colour bar (``log``: log10 loss)."""
+                           levels: int = 20, log: bool = False, shared_scale: bool = True,
+                           panel_size: tuple[float, float] = (3.6, 3.2), title: str | None = None) -> Figure:
+    """One filled-contour panel per 2-D landscape (``log``: log10 loss). ``shared_scale``: one colour scale and
+    colour bar for all panels (models compared); otherwise one per panel (a flat adversarial slice next to a
+    random one)."""
     results, labels = _as_list(results, labels)
     zs = [_value(z, log) for z in _grids(results, 2)]
-    lo, hi = min(float(z.min()) for z in zs), max(float(z.max()) for z in zs)
-    bounds = np.linspace(lo, hi if hi > lo else lo + 1e-9, levels + 1)
-    fig = Figure(figsize=(panel_size[0] * len(results) + 0.8, panel_size[1]), layout="constrained")
+    extra = 0.8 if shared_scale else 0.8 * len(results)
+    fig = Figure(figsize=(panel_size[0] * len(results) + extra, panel_size[1]), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(results), squeeze=False)[0])
+    cbar_label = "log$_{10}$ loss" if log else "loss (cross-entropy)"
     filled = None
-    for ax, r, z, label in zip(axes, results, zs, labels):
+    for k, (ax, r, z, label) in enumerate(zip(axes, results, zs, labels)):
+        bounds = np.linspace(*_range(zs, k, shared_scale), levels + 1)
         c = np.asarray(r["coords"], dtype=float)
         a, b = np.meshgrid(c, c, indexing="ij")          # loss[i][j] is at (coords[i], coords[j])
         filled = ax.contourf(a, b, z, levels=bounds, cmap="viridis")
@@ -65,29 +74,32 @@ def plot_landscape_contour(results: Mapping | Sequence[Mapping], *, labels: Sequ
         ax.plot([0], [0], marker="+", color="red", markersize=8)
         xl, yl = _axis_names(r)
         ax.set(xlabel=xl, ylabel=yl, title=label, aspect="equal")
-    cbar = fig.colorbar(filled, ax=list(axes), shrink=0.9)
-    cbar.set_label("log$_{10}$ loss" if log else "loss (cross-entropy)")
+        if not shared_scale:
+            fig.colorbar(filled, ax=ax, shrink=0.9).set_label(cbar_label)
+    if shared_scale:
+        fig.colorbar(filled, ax=list(axes), shrink=0.9).set_label(cbar_label)
     if title:
         fig.suptitle(title)
     return fig
 
 
 def plot_landscape_surface(results: Mapping | Sequence[Mapping], *, labels: Sequence[str] | None = None,
-                           log: bool = False, panel_size: tuple[float, float] = (3.8, 3.4),
-                           title: str | None = None, elev: float = 30.0, azim: float = -60.0) -> Figure:
-    """One 3-D surface panel per 2-D landscape, the same height range on every panel."""
+                           log: bool = False, shared_scale: bool = True,
+                           panel_size: tuple[float, float] = (3.8, 3.4), title: str | None = None,
+                           elev: float = 30.0, azim: float = -60.0) -> Figure:
+    """One 3-D surface panel per 2-D landscape; ``shared_scale``: the same height range on every panel."""
     results, labels = _as_list(results, labels)
     zs = [_value(z, log) for z in _grids(results, 2)]
-    lo, hi = min(float(z.min()) for z in zs), max(float(z.max()) for z in zs)
     fig = Figure(figsize=(panel_size[0] * len(results), panel_size[1]), layout="constrained")
     for k, (r, z, label) in enumerate(zip(results, zs, labels)):
+        lo, hi = _range(zs, k, shared_scale)
         ax = fig.add_subplot(1, len(results), k + 1, projection="3d")
         c = np.asarray(r["coords"], dtype=float)
         a, b = np.meshgrid(c, c, indexing="ij")
         ax.plot_surface(a, b, z, cmap="viridis", vmin=lo, vmax=hi, linewidth=0, antialiased=True)
-        ax.set_zlim(lo, hi if hi > lo else lo + 1e-9)
-        xl, yl = _axis_names(r)
-        ax.set(xlabel=r"$\alpha$", ylabel=r"$\beta$", zlabel="log$_{10}$ loss" if log else "loss", title=label)
+        ax.set_zlim(lo, hi)
+        ax.set(xlabel=r"$\alpha$", ylabel=r"$\beta$", title=label)
+        ax.set_zlabel("log$_{10}$ loss" if log else "loss", labelpad=10)
         ax.view_init(elev=elev, azim=azim)
     if title:
         fig.suptitle(title)

@@ -379,6 +379,8 @@ def test_landscape_figures_have_labelled_axes():
     two = loss_landscape(model, x, y, resolution=3, mean=MEAN, std=STD)
     one = loss_landscape(model, x, y, dims=1, resolution=3, mean=MEAN, std=STD)
     for fig in (plot_landscape_contour([two, two], labels=["SGD", "SAM"]), plot_landscape_surface(two),
+                plot_landscape_contour([two, two], shared_scale=False, log=True),
+                plot_landscape_surface([two, two], shared_scale=False),
                 plot_landscape_1d([one], labels=["SGD"])):
         assert isinstance(fig, Figure)
         axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
