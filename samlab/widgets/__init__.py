@@ -12,6 +12,7 @@ from .controls import P_CHOICES, c_slider, choice_selector, p_selector, range_sl
 from .core import Explorer, error_output, interactive_figure, render_outputs
 from .perturbation import perturbation_explorer
 from .scale_invariance import scale_invariance_explorer
+from .sharpness import sharpness_explorer
 from .stored_runs import stored_run_explorer
 from .variance import variance_explorer
 
@@ -19,4 +20,5 @@ __all__ = [
     "P_CHOICES", "rho_slider", "p_selector", "c_slider", "range_slider", "choice_selector",
     "Explorer", "interactive_figure", "render_outputs", "error_output",
     "scale_invariance_explorer", "perturbation_explorer", "variance_explorer", "stored_run_explorer",
+    "sharpness_explorer",
 ]

@@ -1,0 +1,407 @@
+"""Notebook 06's study (SAMSON sec. 6.3, appendix C, Figs. 3, 4, 7, 8, 9): sharpness against robustness.
+
+For every stored run of notebooks 04 and 05 (the population of :func:`population`), one sharpness measure (SAMSON's
+m-sharpness with p = 2 or inf, SAM's, ASAM's, Keskar et al.'s; :data:`MEASURES`) is set against the robustness gap,
+test accuracy at sigma_c = 0 minus at sigma_c = 0.4 with its std over noise draws (:func:`samlab.noise.robustness_gap`).
+The paper reports a "visual correlation"; :func:`correlation` gives numbers: Spearman's rho, Kendall's tau and
+Pearson's r with p-values (scipy.stats) and percentile bootstrap confidence intervals (seeded, resampling runs),
+per training configuration (plain, + noise, + clipping) and overall (:func:`correlation_table`). Everything is
+computed once per run and kept in the results store under that run (``get_or_compute_derived``).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable, Mapping, Sequence
+
+from ..checks import check_choice, check_int, check_number, check_scale
+from ..methods import method_key, method_name
+from .cifar import notebook_configs
+
+__all__ = ["MEASURES", "VARIANTS", "population", "variant_of", "metric_sizes", "measure_spec", "axis_label", "noise_kwargs",
+           "sharpness_values", "robustness_curves", "metric_rows", "metric_table", "correlation",
+           "correlation_table", "readings", "landscape_spec", "landscapes", "NotStored"]
+
+#: The measures of the paper's figures: what they are, their neighbourhood, and the figure.
+MEASURES: dict[str, dict[str, Any]] = {
+    "samson_2": dict(kind="m", method="samson", rho=0.5, p=2.0, eta=0.0, figure="Fig. 3",
+                     label="SAMSON's m-sharpness (p = 2)"),
+    "samson_inf": dict(kind="m", method="samson", rho=0.5, p=math.inf, eta=0.0, figure="Fig. 4",
+                       label="SAMSON's m-sharpness (p = ∞)"),
+    "sam": dict(kind="m", method="sam", rho=0.05, p=2.0, eta=0.0, figure="Fig. 7", label="SAM's m-sharpness"),
+    "asam": dict(kind="m", method="asam", rho=0.5, p=2.0, eta=0.0, figure="Fig. 8", label="ASAM's m-sharpness"),
+    "keskar": dict(kind="keskar", figure="Fig. 9", label="Keskar et al.'s sharpness"),
+}
+#: Training configurations the paper colours by.
+VARIANTS = ("plain", "noise", "clipping")
+
+
+class NotStored(Exception):
+    """Raised inside a compute callback to look a stored result up without computing it."""
+
+
+def _robustness_module() -> Any:
+    try:
+        from . import robustness
+    except ImportError:   # notebook 05's module is not on this branch yet
+        return None
+    return robustness
+
+
+def variant_of(config: Any) -> str:
+    """``"plain"``, ``"noise"`` (additive-noise training) or ``"clipping"`` (weight clipping)."""
+    rob = _robustness_module()
+    if rob is not None and hasattr(rob, "variant_of"):
+        return rob.variant_of(config)
+    get = (lambda k: config.get(k)) if isinstance(config, dict) else (lambda k: getattr(config, k, None))
+    if get("noise_sigma_g") is not None:
+        return "noise"
+    return "clipping" if get("clip") is not None or get("clip_std_alpha") is not None else "plain"
+
+
+def population(scale: str = "quick", dataset: str | None = None) -> dict[str, Any]:
+    """Notebook 04's runs plus notebook 05's population (when :mod:`samlab.experiments.robustness` exists), by name.
+
+    A config both notebooks train appears once (under notebook 05's name)."""
+    check_scale(scale)
+    out = dict(notebook_configs(scale, dataset))
+    rob = _robustness_module()
+    if rob is not None:
+        for name, cfg in rob.population(scale, dataset).items():
+            out = {k: c for k, c in out.items() if c != cfg}
+            out[name] = cfg
+    return out
+
+
+def metric_sizes(scale: str = "quick") -> dict[str, dict[str, Any]]:
+    """Subset sizes per scale: m-sharpness samples and m, Keskar samples and L-BFGS-B iterations, landscape grid.
+
+    quick (2 CPU cores, about 10 minutes for the whole population): m-sharpness on 1024 training samples with
+    m = 128 (the paper's CIFAR m), Keskar on 500 samples with 5 iterations, landscapes 11 x 11 on 500 samples.
+    smoke: tiny everything, and Keskar in a random 8-D subspace (the full-space box costs seconds per run)."""
+    check_scale(scale)
+    return {"smoke": dict(m_samples=32, m=16, keskar_samples=16, keskar_maxiter=1, keskar_subspace=8, land_samples=32,
+                          resolution=5, resolution_1d=5, span=1.0),
+            "quick": dict(m_samples=1024, m=128, keskar_samples=500, keskar_maxiter=5, keskar_subspace=None, land_samples=500,
+                          resolution=11, resolution_1d=21, span=1.0),
+            "paper": dict(m_samples=None, m=128, keskar_samples=None, keskar_maxiter=10, keskar_subspace=None, land_samples=1000,
+                          resolution=51, resolution_1d=101, span=1.0)}[scale]
+
+
+def measure_spec(measure: str, source_key: str, scale: str = "quick", *, rho: float | None = None,
+                 p: float | None = None, m: int | None = None, n_train: int | None = None) -> Any:
+    """The stored spec (:class:`samlab.sharpness.MSharpnessSpec` or ``KeskarSpec``) of ``measure`` for one run.
+
+    ``rho``/``p``/``m`` override the paper's neighbourhood and the scale's m (m-sharpness only); ``n_train``, the
+    run's number of training samples, bounds m (ValueError naming m when m <= 0 or larger than the data)."""
+    from ..sharpness import KeskarSpec, MSharpnessSpec
+
+    check_choice("measure", measure, tuple(MEASURES))
+    sizes, info = metric_sizes(scale), MEASURES[measure]
+    if info["kind"] == "keskar":
+        return KeskarSpec(source_key=source_key, maxiter=sizes["keskar_maxiter"], max_samples=sizes["keskar_samples"],
+                          subspace_dim=sizes["keskar_subspace"])
+    m = sizes["m"] if m is None else m
+    if isinstance(m, bool) or not isinstance(m, int) or m <= 0:
+        raise ValueError(f"m={m!r} must be a positive integer (the m-sharpness batch size)")
+    samples = sizes["m_samples"] if n_train is None or sizes["m_samples"] is None else min(sizes["m_samples"], n_train)
+    if n_train is not None and m > (samples or n_train):
+        raise ValueError(f"m={m} is larger than the {samples or n_train} training samples the measure runs on")
+    p = info["p"] if p is None else check_number("p", p, low=1.0, allow_inf=True)
+    if info["method"] != "samson":
+        p = 2.0
+    rho = info["rho"] if rho is None else check_number("rho", rho, low=0.0, low_open=True)
+    return MSharpnessSpec(source_key=source_key, method=info["method"], rho=rho, p=p, eta=info["eta"], m=m,
+                          max_samples=sizes["m_samples"])
+
+
+def axis_label(measure: str, *, rho: float | None = None, p: float | None = None, m: int | None = None,
+               scale: str = "quick") -> str:
+    """The x-axis label of ``measure``: what it is, its neighbourhood and its unit."""
+    from ..methods import format_p
+
+    check_choice("measure", measure, tuple(MEASURES))
+    info = MEASURES[measure]
+    if info["kind"] == "keskar":
+        s = metric_sizes(scale)
+        return f"Keskar sharpness, ε = 1e-3, {s['keskar_maxiter']} L-BFGS-B its. (% loss rise)"
+    rho = info["rho"] if rho is None else rho
+    p = info["p"] if p is None or info["method"] != "samson" else p
+    m = metric_sizes(scale)["m"] if m is None else m
+    name = {"samson": "SAMSON", "sam": "SAM", "asam": "ASAM"}[info["method"]]
+    pp = f", p = {format_p(p)}" if info["method"] == "samson" else ""
+    return f"{name} m-sharpness, ρ = {rho:g}{pp}, m = {m} (loss rise, nats)"
+
+
+def noise_kwargs(scale: str = "quick") -> dict[str, Any]:
+    """The :class:`samlab.noise.NoiseEvalConfig` fields: notebook 05's (its curves are reused) when that module
+    exists, else sigma_c 0, 0.2, 0.4 with 2 (smoke) / 5 (quick) / 10 (paper) draws."""
+    rob = _robustness_module()
+    if rob is not None and hasattr(rob, "noise_spec"):
+        return dict(rob.noise_spec(scale))
+    check_scale(scale)
+    return dict(sigmas=(0.0, 0.2, 0.4), draws={"smoke": 2, "quick": 5, "paper": 10}[scale], adabs=True,
+                calib_samples=64 if scale == "smoke" else None)
+
+
+def _derived(store: Any, config: Any, spec: Any, compute: Callable[[], dict] | None) -> dict:
+    def refuse() -> dict:
+        raise NotStored
+
+    return store.get_or_compute_derived(config, spec, compute or refuse)
+
+
+def sharpness_values(configs: Mapping[str, Any], measure: str, scale: str = "quick", *, store: Any = None,
+                     rho: float | None = None, p: float | None = None, m: int | None = None,
+                     only_stored: bool = False, progress: bool = False, loaded: dict | None = None
+                     ) -> tuple[dict[str, dict], list[str]]:
+    """``(results, missing)``: ``measure`` of every finished run in ``configs``, from the store or computed and
+    stored under the run; with ``only_stored`` nothing is computed and the runs without it are ``missing``.
+    ``loaded``: a dict the caller keeps (name -> :class:`samlab.train.LoadedRun`) so each run loads once."""
+    from ..runs import RunStore, run_key
+    from ..sharpness import stored_keskar_sharpness, stored_m_sharpness
+    from ..train import load_run
+
+    store = store if store is not None else RunStore()
+    cache = loaded if loaded is not None else {}
+    found, missing = {}, []
+    for name, cfg in configs.items():
+        if store.status(cfg) != "finished":
+            missing.append(name)
+            continue
+        n_train = cfg.max_train_samples
+        spec = measure_spec(measure, run_key(cfg), scale, rho=rho, p=p, m=m,
+                            n_train=n_train if m is not None and n_train else None)
+        try:
+            found[name] = _derived(store, cfg, spec, None)
+            continue
+        except NotStored:
+            if only_stored:
+                missing.append(name)
+                continue
+        run = cache[name] if name in cache else cache.setdefault(name, load_run(cfg, store=store))
+        if m is not None:
+            measure_spec(measure, run_key(cfg), scale, m=m, n_train=len(run.data.train_y))
+        if MEASURES[measure]["kind"] == "keskar":
+            found[name] = stored_keskar_sharpness(spec, run.model, run.data, store=store, source_config=cfg)
+        else:
+            found[name] = stored_m_sharpness(spec, run.model, run.data, store=store, source_config=cfg,
+                                             progress=progress)
+    return found, missing
+
+
+def robustness_curves(configs: Mapping[str, Any], scale: str = "quick", *, store: Any = None,
+                      only_stored: bool = False, progress: bool = False) -> tuple[dict[str, dict], list[str]]:
+    """``(curves, missing)``: the conductance-noise curve of every finished run (:func:`noise_kwargs`)."""
+    from ..noise import NoiseEvalConfig, stored_noise_curve
+    from ..runs import RunStore, run_key
+
+    store = store if store is not None else RunStore()
+    kw = noise_kwargs(scale)
+    found, missing = {}, []
+    for name, cfg in configs.items():
+        if store.status(cfg) != "finished":
+            missing.append(name)
+            continue
+        try:
+            found[name] = _derived(store, cfg, NoiseEvalConfig(source_key=run_key(cfg), **kw), None)
+        except NotStored:
+            if only_stored:
+                missing.append(name)
+            else:
+                found[name] = stored_noise_curve(cfg, kw, store=store, progress=progress)
+    return found, missing
+
+
+def metric_rows(configs: Mapping[str, Any], sharpness: Mapping[str, Mapping], curves: Mapping[str, Mapping], *,
+                low: float = 0.0, high: float = 0.4) -> list[dict[str, Any]]:
+    """One row per run with both a sharpness value and a noise curve: name, method key and name, variant,
+    sharpness, robustness gap (accuracy points at ``low`` minus at ``high``) and its std over draws.
+
+    ValueError naming ``low``/``high`` when a curve was not computed at that sigma_c."""
+    from ..noise import robustness_gap
+
+    rows = []
+    for name, cfg in configs.items():
+        if name not in sharpness or name not in curves:
+            continue
+        s = sharpness[name]
+        value = s["m_sharpness"] if "m_sharpness" in s else s["sharpness"]
+        gap, std = robustness_gap(curves[name], low, high)
+        rows.append({"name": name, "key": method_key(cfg), "method": method_name(cfg), "variant": variant_of(cfg),
+                     "sharpness": float(value), "gap": 100 * gap, "gap_std": 100 * std,
+                     "clean_acc": 100 * curves[name]["mean_acc"][list(curves[name]["sigmas"]).index(low)]})
+    return rows
+
+
+def metric_table(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """:func:`metric_rows` as a DataFrame indexed by run name."""
+    import pandas as pd
+
+    cols = ["method", "variant", "sharpness", "gap", "gap_std", "clean_acc"]
+    df = pd.DataFrame([{k: r[k] for k in cols} for r in rows], index=[r["name"] for r in rows], columns=cols)
+    return df.rename(columns={"gap": "robustness gap (points)", "gap_std": "gap std (points)",
+                              "clean_acc": "clean acc %"})
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+_STATS = ("spearman", "kendall", "pearson")
+
+
+def _stats(x: Any, y: Any) -> dict[str, tuple[float, float]]:
+    import numpy as np
+    from scipy import stats
+
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {k: (math.nan, math.nan) for k in _STATS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s, t, r = stats.spearmanr(x, y), stats.kendalltau(x, y), stats.pearsonr(x, y)
+    return {"spearman": (float(s[0]), float(s[1])), "kendall": (float(t[0]), float(t[1])),
+            "pearson": (float(r[0]), float(r[1]))}
+
+
+def correlation(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, seed: int = 0,
+                level: float = 0.95) -> dict[str, Any]:
+    """Spearman's rho, Kendall's tau and Pearson's r of ``(x, y)``, their p-values (scipy.stats, two-sided) and
+    percentile bootstrap intervals at ``level`` (``n_boot`` resamples of the pairs, ``numpy`` generator seeded
+    with ``seed``; resamples with a constant coordinate are skipped). Fewer than 3 pairs, or a constant
+    coordinate: NaN everywhere and a ``note`` saying why."""
+    import numpy as np
+
+    n_boot = check_int("n_boot", n_boot, low=1)
+    level = check_number("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D of the same length; got shapes {x.shape} and {y.shape}")
+    n = len(x)
+    out: dict[str, Any] = {"n": n, "note": ""}
+    nan = {k: (math.nan, math.nan) for k in _STATS}
+    if n < 3:
+        out["note"] = f"n = {n} < 3 runs: no correlation"
+        point = nan
+    else:
+        point = _stats(x, y)
+        if math.isnan(point["spearman"][0]):
+            out["note"] = "a coordinate is constant: no correlation"
+    boots: dict[str, list[float]] = {k: [] for k in _STATS}
+    if not out["note"]:
+        rng = np.random.default_rng(seed)
+        for _ in range(n_boot):
+            idx = rng.integers(0, n, n)
+            b = _stats(x[idx], y[idx])
+            for k in _STATS:
+                if not math.isnan(b[k][0]):
+                    boots[k].append(b[k][0])
+    alpha = (1 - level) / 2
+    for k in _STATS:
+        out[k], out[f"{k}_p"] = point[k]
+        vals = boots[k]
+        lo, hi = (np.quantile(vals, [alpha, 1 - alpha]) if len(vals) >= 10 else (math.nan, math.nan))
+        out[f"{k}_ci"] = (float(lo), float(hi))
+    out["n_boot_used"] = len(boots["spearman"])
+    return out
+
+
+def correlation_table(rows: Sequence[Mapping[str, Any]], *, n_boot: int = 2000, seed: int = 0,
+                      level: float = 0.95) -> Any:
+    """:func:`correlation` of sharpness against robustness gap per training configuration and over all runs."""
+    import pandas as pd
+
+    groups = {v: [r for r in rows if r["variant"] == v] for v in VARIANTS}
+    groups = {k: g for k, g in groups.items() if g}
+    groups["all"] = list(rows)
+    table = {}
+    for name, g in groups.items():
+        c = correlation([r["sharpness"] for r in g], [r["gap"] for r in g], n_boot=n_boot, seed=seed, level=level)
+        row = {"n": c["n"]}
+        for k, sym in (("spearman", "Spearman ρ"), ("kendall", "Kendall τ"), ("pearson", "Pearson r")):
+            row[sym] = c[k]
+            row[f"{sym} p"] = c[f"{k}_p"]
+            row[f"{sym} CI low"], row[f"{sym} CI high"] = c[f"{k}_ci"]
+        row["note"] = c["note"]
+        table[name] = row
+    df = pd.DataFrame.from_dict(table, orient="index")
+    df.index.name = "configuration"
+    return df
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    if any(math.isnan(v) for v in (*a, *b)):
+        return True
+    return not (a[1] < b[0] or b[1] < a[0])
+
+
+def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ") -> dict[str, str]:
+    """The paper's reading (strong correlation within each configuration; SAMSON's and ASAM's m-sharpness correlate
+    better than Keskar's) next to what ``tables`` (measure -> :func:`correlation_table`) show. A difference is
+    claimed only when the bootstrap intervals do not overlap."""
+    within = []
+    for measure, df in tables.items():
+        parts = []
+        for group, r in df.iterrows():
+            if r["n"] < 3 or math.isnan(r[stat]):
+                parts.append(f"{group}: n = {int(r['n'])}, no estimate")
+                continue
+            lo, hi = r[f"{stat} CI low"], r[f"{stat} CI high"]
+            sure = "CI above 0" if lo > 0 else ("CI below 0" if hi < 0 else "CI includes 0")
+            wide = ", wide" if hi - lo > 1 else ""
+            parts.append(f"{group}: {stat} {r[stat]:+.2f} [{lo:+.2f}, {hi:+.2f}] (n = {int(r['n'])}, {sure}{wide})")
+        within.append(f"{MEASURES[measure]['label']}: " + "; ".join(parts))
+    compare = []
+    if "keskar" in tables:
+        k = tables["keskar"].loc["all"]
+        for m in ("samson_2", "samson_inf", "asam", "sam"):
+            if m not in tables:
+                continue
+            r = tables[m].loc["all"]
+            a, b = (r[f"{stat} CI low"], r[f"{stat} CI high"]), (k[f"{stat} CI low"], k[f"{stat} CI high"])
+            if _overlap(a, b):
+                verdict = "the intervals overlap: no difference can be claimed"
+            else:
+                verdict = "higher than Keskar's (intervals apart)" if r[stat] > k[stat] else \
+                    "lower than Keskar's (intervals apart)"
+            compare.append(f"{MEASURES[m]['label']} {r[stat]:+.2f} vs Keskar {k[stat]:+.2f}: {verdict}")
+    n_all = max((int(df.loc["all", "n"]) for df in tables.values()), default=0)
+    return {"paper within": "strong (visual) correlation between sharpness and robustness within each training "
+                            "configuration (SAMSON sec. 6.3, Figs. 3-4)",
+            "ours within": " | ".join(within),
+            "paper across measures": "SAMSON's and ASAM's m-sharpness correlate better than Keskar et al.'s "
+                                     "(appendix C, Figs. 7-9)",
+            "ours across measures": "; ".join(compare) or "Keskar's measure not computed",
+            "caveat": f"{n_all} runs in all, one training seed each: with so few runs the bootstrap intervals are "
+                      "wide and the p-values weak; the paper had no numbers to compare with (visual reading only)."}
+
+
+# ------------------------------------------------------------------------------------------------ landscapes
+def landscape_spec(source_key: str, scale: str = "quick", *, dims: int = 2, seed: int = 0) -> Any:
+    """The :class:`samlab.sharpness.LandscapeSpec` of one run: random filter-normalised directions drawn with
+    ``seed`` (the same raw directions for every model of one architecture), the scale's grid and samples."""
+    from ..sharpness import LandscapeSpec
+
+    s = metric_sizes(scale)
+    dims = check_int("dims", dims, low=1, high=2)
+    return LandscapeSpec(source_key=source_key, kind="random", dims=dims, span=s["span"], seed=seed,
+                         resolution=s["resolution"] if dims == 2 else s["resolution_1d"],
+                         max_samples=s["land_samples"], batch_size=500)
+
+
+def landscapes(configs: Mapping[str, Any], scale: str = "quick", *, dims: int = 2, seed: int = 0,
+               store: Any = None, progress: bool = False) -> dict[str, dict]:
+    """The loss landscape of each finished run of ``configs`` (the same directions' seed for all), stored."""
+    from ..runs import RunStore, run_key
+    from ..sharpness import stored_landscape
+    from ..train import load_run
+
+    store = store if store is not None else RunStore()
+    out = {}
+    for name, cfg in configs.items():
+        spec = landscape_spec(run_key(cfg), scale, dims=dims, seed=seed)
+        try:
+            out[name] = _derived(store, cfg, spec, None)
+        except NotStored:
+            loaded = load_run(cfg, store=store)
+            out[name] = stored_landscape(spec, loaded.model, loaded.data, store=store, source_config=cfg,
+                                         progress=progress)
+    return out
+

@@ -1,0 +1,90 @@
+"""Notebook 06 (SAMSON Figs. 3, 4, 7, 8, 9): sharpness against robustness, one point per trained run.
+
+Colour says the training configuration (plain, + noise, + clipping; seaborn's colour-blind palette), the marker
+the method, and the vertical bar the std of the robustness gap over noise draws, as in the paper's figures.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .core import finish_axes, new_figure, set_suptitle
+
+__all__ = ["VARIANT_COLORS", "METHOD_MARKERS", "plot_sharpness_robustness", "variant_color"]
+
+_VARIANTS = ("plain", "noise", "clipping")
+_VARIANT_NAMES = {"plain": "plain", "noise": "+ additive noise", "clipping": "+ weight clipping"}
+#: One marker per method (the paper marks methods by shape).
+METHOD_MARKERS = {"SGD": "o", "SAM": "s", "ASAM": "^", "SAMSON_2": "D", "SAMSON_inf": "v", "ESAM": "P"}
+
+
+def _palette() -> dict[str, str]:
+    try:
+        import seaborn as sns
+
+        colors = sns.color_palette("colorblind", 3).as_hex()
+    except ImportError:  # pragma: no cover - seaborn is a declared dependency
+        colors = ["#0173b2", "#de8f05", "#029e73"]
+    return dict(zip(_VARIANTS, colors))
+
+
+#: Colour per training configuration.
+VARIANT_COLORS = _palette()
+
+
+def variant_color(variant: str) -> str:
+    """The colour of a training configuration (grey for an unknown one)."""
+    return VARIANT_COLORS.get(variant, "#7f7f7f")
+
+
+def _panel(ax, rows: Sequence[Mapping], xlabel: str, ylabel: str, title: str | None, log_x: bool) -> None:
+    for r in rows:
+        color = variant_color(r["variant"])
+        ax.errorbar(r["sharpness"], r["gap"], yerr=r.get("gap_std", 0.0), fmt="none", ecolor=color, elinewidth=1.0,
+                    capsize=2.5, alpha=0.8, zorder=2)
+        ax.scatter([r["sharpness"]], [r["gap"]], marker=METHOD_MARKERS.get(r["method"], "X"), s=42, color=color,
+                   edgecolor="black", linewidth=0.5, zorder=3)
+    if log_x and all(r["sharpness"] > 0 for r in rows):
+        ax.set_xscale("log")
+    finish_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title)
+
+
+def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabels: Mapping[str, str] | None = None,
+                              ylabel: str = "robustness gap: acc(σ_c=0) − acc(σ_c=0.4) (points)",
+                              titles: Mapping[str, str] | None = None, title: str | None = None, ncols: int = 3,
+                              log_x: bool = False, panel_size: tuple[float, float] = (3.8, 3.0)) -> Figure:
+    """One scatter panel per measure: sharpness (x) against the robustness gap (y, with its std over draws).
+
+    ``panels``: measure name -> rows with ``sharpness``, ``gap``, ``gap_std`` (accuracy points), ``variant``
+    (plain/noise/clipping) and ``method`` (e.g. ``SAMSON_2``; the marker). ``xlabels``/``titles`` per panel name
+    (the x label should say the measure's settings and unit); ``title``: the figure's (name the data set).
+    One legend below: colours for the configurations, markers for the methods present.
+    """
+    names = list(panels)
+    if not names:
+        raise ValueError("panels is empty: nothing to plot")
+    if any(not panels[k] for k in names):
+        empty = [k for k in names if not panels[k]]
+        raise ValueError(f"panels {empty} have no run with both a sharpness value and a noise curve")
+    ncols = min(ncols, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = new_figure(nrows, ncols, panel_size=panel_size, squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names):
+        _panel(ax, panels[name], (xlabels or {}).get(name, name), ylabel, (titles or {}).get(name), log_x)
+    rows = [r for k in names for r in panels[k]]
+    variants = [v for v in _VARIANTS if any(r["variant"] == v for r in rows)]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    handles = [Line2D([], [], color=variant_color(v), marker="o", ls="", markersize=7) for v in variants]
+    labels = [_VARIANT_NAMES.get(v, v) for v in variants]
+    handles += [Line2D([], [], color="0.4", marker=METHOD_MARKERS.get(m, "X"), ls="", markersize=7,
+                       markeredgecolor="black", markeredgewidth=0.5) for m in methods]
+    labels += methods
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), fontsize="small")
+    set_suptitle(fig, title)
+    return fig
+
