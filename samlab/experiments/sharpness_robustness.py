@@ -11,16 +11,17 @@ computed once per run and kept in the results store under that run (``get_or_com
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 from ..checks import check_choice, check_int, check_number, check_scale
 from ..methods import method_key, method_name
 from .cifar import notebook_configs
+from .correlation import correlation, correlation_table
 
-__all__ = ["MEASURES", "VARIANTS", "population", "variant_of", "metric_sizes", "measure_spec", "axis_label", "noise_kwargs",
-           "sharpness_values", "robustness_curves", "metric_rows", "metric_table", "correlation",
-           "correlation_table", "readings", "landscape_spec", "landscapes", "NotStored"]
+__all__ = ["MEASURES", "VARIANTS", "robustness_available", "population", "variant_of", "metric_sizes",
+           "measure_spec", "axis_label", "noise_kwargs", "sharpness_values", "robustness_curves", "metric_rows", "metric_table", "correlation",
+           "correlation_table", "readings", "landscape_spec", "landscapes", "NotStored", "data_title",
+           "all_sharpness"]
 
 #: The measures of the paper's figures: what they are, their neighbourhood, and the figure.
 MEASURES: dict[str, dict[str, Any]] = {
@@ -46,6 +47,11 @@ def _robustness_module() -> Any:
     except ImportError:   # notebook 05's module is not on this branch yet
         return None
     return robustness
+
+
+def robustness_available() -> bool:
+    """Whether notebook 05's module (:mod:`samlab.experiments.robustness`) is installed (its population joins)."""
+    return _robustness_module() is not None
 
 
 def variant_of(config: Any) -> str:
@@ -82,10 +88,10 @@ def metric_sizes(scale: str = "quick") -> dict[str, dict[str, Any]]:
     check_scale(scale)
     return {"smoke": dict(m_samples=32, m=16, keskar_samples=16, keskar_maxiter=1, keskar_subspace=8, land_samples=32,
                           resolution=5, resolution_1d=5, span=1.0),
-            "quick": dict(m_samples=1024, m=128, keskar_samples=500, keskar_maxiter=5, keskar_subspace=None, land_samples=500,
-                          resolution=11, resolution_1d=21, span=1.0),
-            "paper": dict(m_samples=None, m=128, keskar_samples=None, keskar_maxiter=10, keskar_subspace=None, land_samples=1000,
-                          resolution=51, resolution_1d=101, span=1.0)}[scale]
+            "quick": dict(m_samples=1024, m=128, keskar_samples=500, keskar_maxiter=5, keskar_subspace=None,
+                          land_samples=500, resolution=11, resolution_1d=21, span=1.0),
+            "paper": dict(m_samples=None, m=128, keskar_samples=None, keskar_maxiter=10, keskar_subspace=None,
+                          land_samples=1000, resolution=51, resolution_1d=101, span=1.0)}[scale]
 
 
 def measure_spec(measure: str, source_key: str, scale: str = "quick", *, rho: float | None = None,
@@ -124,13 +130,13 @@ def axis_label(measure: str, *, rho: float | None = None, p: float | None = None
     info = MEASURES[measure]
     if info["kind"] == "keskar":
         s = metric_sizes(scale)
-        return f"Keskar sharpness, ε = 1e-3, {s['keskar_maxiter']} L-BFGS-B its. (% loss rise)"
+        return f"Keskar sharpness (% loss rise)\nε = 1e-3, {s['keskar_maxiter']} L-BFGS-B iterations"
     rho = info["rho"] if rho is None else rho
     p = info["p"] if p is None or info["method"] != "samson" else p
     m = metric_sizes(scale)["m"] if m is None else m
     name = {"samson": "SAMSON", "sam": "SAM", "asam": "ASAM"}[info["method"]]
     pp = f", p = {format_p(p)}" if info["method"] == "samson" else ""
-    return f"{name} m-sharpness, ρ = {rho:g}{pp}, m = {m} (loss rise, nats)"
+    return f"{name} m-sharpness (loss rise, nats)\nρ = {rho:g}{pp}, m = {m}"
 
 
 def noise_kwargs(scale: str = "quick") -> dict[str, Any]:
@@ -142,6 +148,23 @@ def noise_kwargs(scale: str = "quick") -> dict[str, Any]:
     check_scale(scale)
     return dict(sigmas=(0.0, 0.2, 0.4), draws={"smoke": 2, "quick": 5, "paper": 10}[scale], adabs=True,
                 calib_samples=64 if scale == "smoke" else None)
+
+
+_DATA_NAMES = {"digits": "scikit-learn digits (offline stand-in for CIFAR-10)", "cifar10": "CIFAR-10",
+               "cifar100": "CIFAR-100", "mnist1d": "MNIST-1D"}
+
+
+def data_title(results: Sequence[Any], scale: str) -> str:
+    """What the figures were computed on, read from the stored summaries: model, data set (the offline stand-ins
+    named as such, never "CIFAR"), training/test samples, scale."""
+    results = [r for r in results if getattr(r, "summary", None)]
+    if not results:
+        raise ValueError("results holds no finished run to name the data of")
+    r = results[0]
+    d = r.summary.get("data", {})
+    name = d.get("name", getattr(r.config, "dataset", "?"))
+    return (f"{r.config.model} on {_DATA_NAMES.get(name, name)}, {d.get('n_train', '?')} training / "
+            f"{d.get('n_test', '?')} test samples, {scale} scale")
 
 
 def _derived(store: Any, config: Any, spec: Any, compute: Callable[[], dict] | None) -> dict:
@@ -188,6 +211,27 @@ def sharpness_values(configs: Mapping[str, Any], measure: str, scale: str = "qui
             found[name] = stored_m_sharpness(spec, run.model, run.data, store=store, source_config=cfg,
                                              progress=progress)
     return found, missing
+
+
+def all_sharpness(configs: Mapping[str, Any], scale: str = "quick", *, measures: Sequence[str] = tuple(MEASURES),
+                  store: Any = None, progress: bool = False) -> dict[str, dict[str, dict]]:
+    """measure -> run name -> result for every measure of ``measures`` (each run loaded once); prints how many
+    values were loaded from the store and how many computed."""
+    from ..runs import RunStore
+
+    store = store if store is not None else RunStore()
+    loaded: dict = {}
+    out, stored, computed = {}, 0, 0
+    for measure in measures:
+        have, _ = sharpness_values(configs, measure, scale, store=store, only_stored=True)
+        stored += len(have)
+        out[measure], missing = sharpness_values(configs, measure, scale, store=store, loaded=loaded,
+                                                 progress=progress)
+        computed += len(out[measure]) - len(have)
+        if missing:
+            print(f"{measure}: {len(missing)} run(s) not finished, left out: {', '.join(missing)}")
+    print(f"sharpness: loaded {stored} value(s) from {store.root}, computed {computed}")
+    return out
 
 
 def robustness_curves(configs: Mapping[str, Any], scale: str = "quick", *, store: Any = None,
@@ -244,88 +288,7 @@ def metric_table(rows: Sequence[Mapping[str, Any]]) -> Any:
                               "clean_acc": "clean acc %"})
 
 
-# ------------------------------------------------------------------------------------------------ statistics
-_STATS = ("spearman", "kendall", "pearson")
-
-
-def _stats(x: Any, y: Any) -> dict[str, tuple[float, float]]:
-    import numpy as np
-    from scipy import stats
-
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return {k: (math.nan, math.nan) for k in _STATS}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s, t, r = stats.spearmanr(x, y), stats.kendalltau(x, y), stats.pearsonr(x, y)
-    return {"spearman": (float(s[0]), float(s[1])), "kendall": (float(t[0]), float(t[1])),
-            "pearson": (float(r[0]), float(r[1]))}
-
-
-def correlation(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, seed: int = 0,
-                level: float = 0.95) -> dict[str, Any]:
-    """Spearman's rho, Kendall's tau and Pearson's r of ``(x, y)``, their p-values (scipy.stats, two-sided) and
-    percentile bootstrap intervals at ``level`` (``n_boot`` resamples of the pairs, ``numpy`` generator seeded
-    with ``seed``; resamples with a constant coordinate are skipped). Fewer than 3 pairs, or a constant
-    coordinate: NaN everywhere and a ``note`` saying why."""
-    import numpy as np
-
-    n_boot = check_int("n_boot", n_boot, low=1)
-    level = check_number("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"x and y must be 1-D of the same length; got shapes {x.shape} and {y.shape}")
-    n = len(x)
-    out: dict[str, Any] = {"n": n, "note": ""}
-    nan = {k: (math.nan, math.nan) for k in _STATS}
-    if n < 3:
-        out["note"] = f"n = {n} < 3 runs: no correlation"
-        point = nan
-    else:
-        point = _stats(x, y)
-        if math.isnan(point["spearman"][0]):
-            out["note"] = "a coordinate is constant: no correlation"
-    boots: dict[str, list[float]] = {k: [] for k in _STATS}
-    if not out["note"]:
-        rng = np.random.default_rng(seed)
-        for _ in range(n_boot):
-            idx = rng.integers(0, n, n)
-            b = _stats(x[idx], y[idx])
-            for k in _STATS:
-                if not math.isnan(b[k][0]):
-                    boots[k].append(b[k][0])
-    alpha = (1 - level) / 2
-    for k in _STATS:
-        out[k], out[f"{k}_p"] = point[k]
-        vals = boots[k]
-        lo, hi = (np.quantile(vals, [alpha, 1 - alpha]) if len(vals) >= 10 else (math.nan, math.nan))
-        out[f"{k}_ci"] = (float(lo), float(hi))
-    out["n_boot_used"] = len(boots["spearman"])
-    return out
-
-
-def correlation_table(rows: Sequence[Mapping[str, Any]], *, n_boot: int = 2000, seed: int = 0,
-                      level: float = 0.95) -> Any:
-    """:func:`correlation` of sharpness against robustness gap per training configuration and over all runs."""
-    import pandas as pd
-
-    groups = {v: [r for r in rows if r["variant"] == v] for v in VARIANTS}
-    groups = {k: g for k, g in groups.items() if g}
-    groups["all"] = list(rows)
-    table = {}
-    for name, g in groups.items():
-        c = correlation([r["sharpness"] for r in g], [r["gap"] for r in g], n_boot=n_boot, seed=seed, level=level)
-        row = {"n": c["n"]}
-        for k, sym in (("spearman", "Spearman ρ"), ("kendall", "Kendall τ"), ("pearson", "Pearson r")):
-            row[sym] = c[k]
-            row[f"{sym} p"] = c[f"{k}_p"]
-            row[f"{sym} CI low"], row[f"{sym} CI high"] = c[f"{k}_ci"]
-        row["note"] = c["note"]
-        table[name] = row
-    df = pd.DataFrame.from_dict(table, orient="index")
-    df.index.name = "configuration"
-    return df
-
-
+# ------------------------------------------------------------------------------------------------ readings
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     if any(math.isnan(v) for v in (*a, *b)):
         return True
@@ -365,10 +328,10 @@ def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ") -> dict[st
     n_all = max((int(df.loc["all", "n"]) for df in tables.values()), default=0)
     return {"paper within": "strong (visual) correlation between sharpness and robustness within each training "
                             "configuration (SAMSON sec. 6.3, Figs. 3-4)",
-            "ours within": " | ".join(within),
+            "ours within": "\n  " + "\n  ".join(within),
             "paper across measures": "SAMSON's and ASAM's m-sharpness correlate better than Keskar et al.'s "
                                      "(appendix C, Figs. 7-9)",
-            "ours across measures": "; ".join(compare) or "Keskar's measure not computed",
+            "ours across measures": "\n  " + "\n  ".join(compare) if compare else "Keskar's measure not computed",
             "caveat": f"{n_all} runs in all, one training seed each: with so few runs the bootstrap intervals are "
                       "wide and the p-values weak; the paper had no numbers to compare with (visual reading only)."}
 

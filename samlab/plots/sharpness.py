@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from .core import finish_axes, new_figure, set_suptitle
 
@@ -40,7 +41,7 @@ def variant_color(variant: str) -> str:
     return VARIANT_COLORS.get(variant, "#7f7f7f")
 
 
-def _panel(ax, rows: Sequence[Mapping], xlabel: str, ylabel: str, title: str | None, log_x: bool) -> None:
+def _panel(ax, rows: Sequence[Mapping], xlabel: str, ylabel: str | None, title: str | None, log_x: bool) -> None:
     for r in rows:
         color = variant_color(r["variant"])
         ax.errorbar(r["sharpness"], r["gap"], yerr=r.get("gap_std", 0.0), fmt="none", ecolor=color, elinewidth=1.0,
@@ -53,9 +54,9 @@ def _panel(ax, rows: Sequence[Mapping], xlabel: str, ylabel: str, title: str | N
 
 
 def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabels: Mapping[str, str] | None = None,
-                              ylabel: str = "robustness gap: acc(σ_c=0) − acc(σ_c=0.4) (points)",
+                              ylabel: str = "robustness gap (points)\nacc(σ_c = 0) − acc(σ_c = 0.4)",
                               titles: Mapping[str, str] | None = None, title: str | None = None, ncols: int = 3,
-                              log_x: bool = False, panel_size: tuple[float, float] = (3.8, 3.0)) -> Figure:
+                              log_x: bool = False, panel_size: tuple[float, float] = (4.4, 3.4)) -> Figure:
     """One scatter panel per measure: sharpness (x) against the robustness gap (y, with its std over draws).
 
     ``panels``: measure name -> rows with ``sharpness``, ``gap``, ``gap_std`` (accuracy points), ``variant``
@@ -71,11 +72,14 @@ def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabel
         raise ValueError(f"panels {empty} have no run with both a sharpness value and a noise curve")
     ncols = min(ncols, len(names))
     nrows = math.ceil(len(names) / ncols)
-    fig, axes = new_figure(nrows, ncols, panel_size=panel_size, squeeze=False)
+    fig, axes = new_figure(nrows, ncols, panel_size=panel_size, squeeze=False, sharey=True)
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
-    for ax, name in zip(axes.flat, names):
-        _panel(ax, panels[name], (xlabels or {}).get(name, name), ylabel, (titles or {}).get(name), log_x)
+    for k, (ax, name) in enumerate(zip(axes.flat, names)):
+        _panel(ax, panels[name], (xlabels or {}).get(name, name), ylabel if k % ncols == 0 else None,
+               (titles or {}).get(name), log_x)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.tick_params(labelleft=True)
     rows = [r for k in names for r in panels[k]]
     variants = [v for v in _VARIANTS if any(r["variant"] == v for r in rows)]
     methods = list(dict.fromkeys(r["method"] for r in rows))

@@ -86,7 +86,7 @@ def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping]
 
     def describe_run(measure: str, rho: float, p: float, m: int, include: tuple) -> str:
         miss = missing(measure, rho, p, m, include)
-        what = sr.axis_label(measure, scale=scale, **args(measure, rho, p, m))
+        what = sr.axis_label(measure, scale=scale, **args(measure, rho, p, m)).replace("\n", ", ")
         return (f"Not stored yet: {what} for {len(miss)} run(s) ({', '.join(miss)}). Click Run to compute and store "
                 "it (each run loads its weights; seconds per run at quick scale, Keskar's the slowest).")
 
