@@ -130,12 +130,13 @@ def axis_label(measure: str, *, rho: float | None = None, p: float | None = None
     info = MEASURES[measure]
     if info["kind"] == "keskar":
         s = metric_sizes(scale)
-        return f"Keskar sharpness (% loss rise)\nε = 1e-3, {s['keskar_maxiter']} L-BFGS-B iterations"
+        sub = f", {s['keskar_subspace']}-D subspace" if s["keskar_subspace"] else ""
+        return f"Keskar sharpness (% loss rise)\nε = 1e-3, {s['keskar_maxiter']} L-BFGS-B iterations{sub}"
     rho = info["rho"] if rho is None else rho
     p = info["p"] if p is None or info["method"] != "samson" else p
     m = metric_sizes(scale)["m"] if m is None else m
     name = {"samson": "SAMSON", "sam": "SAM", "asam": "ASAM"}[info["method"]]
-    pp = f", p = {format_p(p)}" if info["method"] == "samson" else ""
+    pp = f", p = {format_p(p)}" if info["method"] == "samson" else (", η = 0" if info["method"] == "asam" else "")
     return f"{name} m-sharpness (loss rise, nats)\nρ = {rho:g}{pp}, m = {m}"
 
 
