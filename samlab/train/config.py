@@ -21,12 +21,22 @@ def _image_models() -> tuple[str, ...]:
 
 
 def _image_datasets() -> tuple[str, ...]:
-    from ..data import IMAGE_DATASETS
+    from ..data import IMAGE_DATASETS, MNIST1D_DATASETS
 
-    return tuple(IMAGE_DATASETS)
+    return (*IMAGE_DATASETS, *MNIST1D_DATASETS)
 
 
 IMAGE_MODELS = _image_models()
+
+
+def _check_input_kind(model: str, dataset: str) -> None:
+    """MNIST-1D models take MNIST-1D signals and nothing else; the image models take images."""
+    from ..data import MNIST1D_DATASETS
+    from ..models import MNIST1D_MODELS
+
+    if (model in MNIST1D_MODELS) != (dataset in MNIST1D_DATASETS):
+        raise ValueError(f"model={model!r} does not take dataset={dataset!r}: the models "
+                         f"{', '.join(MNIST1D_MODELS)} go with dataset 'mnist1d', the others with image data sets")
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("adaptive_params", self.adaptive_params, ("weights", "all"))
         check_choice("device", self.device, DEVICES)
+        _check_input_kind(self.model, self.dataset)
         geometry = "sam" if m == "esam" else m
         # rho: 0 for plain training, > 0 for the sharpness-aware methods.
         if m == "sgd":

@@ -47,7 +47,7 @@ from .config import TrainConfig, _image_datasets
 def available_dataset(name: str = "cifar10") -> str:
     """``name`` when its files are on disk (``data/<name>``), else ``"digits"``: what quick-scale runs train on."""
     check_choice("name", name, _image_datasets())
-    if name == "digits":
+    if name in ("digits", "mnist1d"):  # generated offline
         return name
     from torchvision.datasets import CIFAR10, CIFAR100
 
@@ -64,6 +64,14 @@ def _derived_seed(seed: int, purpose: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}".encode()).digest()[:8], "little") >> 1
 
 
+def _iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, **kwargs: Any) -> Iterable:
+    """``iterate_batches`` for uint8 images, ``iterate_signal_batches`` for float signals (MNIST-1D)."""
+    from ..data import iterate_batches, iterate_signal_batches
+
+    batches = iterate_signal_batches if x.is_floating_point() else iterate_batches
+    return batches(x, y, batch_size, **kwargs)
+
+
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed (seed 0) random subset of ``n`` samples, kept in the original order; everything when n is None."""
     if n is None or n >= len(y):
@@ -73,10 +81,11 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tens
 
 
 def _load_data(config: TrainConfig) -> Any:
-    from ..data import load_image_dataset
+    from ..data import MNIST1D_DATASETS, load_image_dataset, load_mnist1d
 
     try:
-        data = load_image_dataset(config.dataset, allow_fallback=False, seed=0)
+        data = (load_mnist1d(seed=0, verbose=False) if config.dataset in MNIST1D_DATASETS else
+                load_image_dataset(config.dataset, allow_fallback=False, seed=0))
     except RuntimeError as err:
         raise RuntimeError(f"{err} (A TrainConfig never falls back silently: for an offline run use "
                            "dataset='digits', which samlab.train.available_dataset() picks.)") from err
@@ -128,15 +137,13 @@ def _make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequence[float], std: Sequence[float],
              batch_size: int = 500, device: str | torch.device | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode on uint8 images ``x``."""
-    from ..data import iterate_batches
-
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     try:
-        for xb, yb in iterate_batches(x, y, batch_size, train=False, mean=mean, std=std, device=device):
+        for xb, yb in _iterate_batches(x, y, batch_size, train=False, mean=mean, std=std, device=device):
             out = model(xb)
             loss += F.cross_entropy(out, yb, reduction="sum").double()
             correct += (out.argmax(1) == yb).sum()
@@ -238,7 +245,6 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
         result = store.load(config)
         assert result is not None
         return result
-    from ..data import iterate_batches
     from ..models import create_model
 
     dev = resolve_device(device if device is not None else config.device)
@@ -275,8 +281,8 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
             lr = getattr(opt, "base_optimizer", opt).param_groups[0]["lr"]
             if progress:
                 inner = tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
-            batches = iterate_batches(train_x, train_y, config.batch_size, train=True, mean=data.mean,
-                                      std=data.std, device=dev, generator=gen, augment=config.augment)
+            batches = _iterate_batches(train_x, train_y, config.batch_size, train=True, mean=data.mean,
+                                       std=data.std, device=dev, generator=gen, augment=config.augment)
             tr_loss, tr_acc, seen, seconds = train_epoch(model, opt, batches, n_batches, dev, inner)
             if inner is not None:
                 inner.close()
