@@ -7,7 +7,8 @@ accuracy, the CNN near 90 %. The study asks where sharpness-aware training close
 Choices (ours, the MNIST-1D paper has no sharpness-aware protocol):
 
 * Base optimizer SGD (lr 0.1, momentum 0.9, weight decay 5e-4, cosine, batch 100), as in the CIFAR papers; the
-  Adam baseline uses the MNIST-1D authors' lr 1e-2 (their ``notebooks/train.py``), no weight decay, cosine.
+  Adam baseline uses the MNIST-1D authors' lr 1e-2 (their ``notebooks/train.py``), no weight decay, cosine
+  (:data:`samlab.papers.MNIST1D_PROTOCOL`; epochs per scale below, 200 at paper scale).
 * rho is chosen per (model, method) on the 400 calibration signals (cut from train, never trained on), never on
   test: :func:`select_rho`. Test accuracy is then reported at that rho, mean and a t-based 95 % interval over seeds.
 * A difference is claimed only when the two 95 % intervals do not overlap (:func:`takeaways`).
@@ -24,6 +25,7 @@ import torch
 
 from ..checks import check_scale
 from ..methods import method_name
+from ..papers import MNIST1D_PROTOCOL
 from ..train import TrainConfig
 
 __all__ = ["StudyScale", "study_scale", "study_configs", "run_study", "run_rows", "summarize", "select_rho",
@@ -35,8 +37,9 @@ DATASET_NAME = "MNIST-1D"
 METHOD_ORDER = ("SGD", "Adam", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
 _GEOMETRY = {"SAM": dict(method="sam"), "ASAM": dict(method="asam"), "SAMSON_2": dict(method="samson", p=2.0),
              "SAMSON_inf": dict(method="samson", p=math.inf)}
-_SGD = dict(base="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4)
-_ADAM = dict(base="adam", lr=1e-2, momentum=0.9, weight_decay=0.0)
+_OPTIMIZER_FIELDS = ("base", "lr", "momentum", "weight_decay", "schedule", "dataset", "augment")
+_SGD = {k: MNIST1D_PROTOCOL["sgd"][k] for k in _OPTIMIZER_FIELDS}
+_ADAM = {k: MNIST1D_PROTOCOL["adam"][k] for k in _OPTIMIZER_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,8 @@ def study_configs(scale: str = "quick") -> list[TrainConfig]:
     s = study_scale(scale)
     out = []
     for model, epochs, grid in s.models:
-        common = dict(model=model, dataset="mnist1d", epochs=epochs, batch_size=s.batch_size, schedule="cosine",
-                      augment=False, max_train_samples=s.max_train_samples, max_test_samples=s.max_test_samples)
+        common = dict(model=model, epochs=epochs, batch_size=s.batch_size, max_train_samples=s.max_train_samples,
+                      max_test_samples=s.max_test_samples)
         for seed in s.seeds:
             out.append(TrainConfig(method="sgd", seed=seed, **_SGD, **common))
             out.append(TrainConfig(method="sgd", seed=seed, **_ADAM, **common))
