@@ -1,4 +1,4 @@
-"""MNIST-1D: the loader (generation, cache, calibration split), the paper's models, train() on it, presets, the study."""
+"""MNIST-1D: the loader (generation, cache, calibration split), the paper's models, train() on it, presets, study."""
 from __future__ import annotations
 
 import math
@@ -256,3 +256,15 @@ def test_study_figures_name_the_data_set():
     assert "MNIST-1D" in fig.texts[0].get_text()
     with pytest.raises(ValueError, match="no runs"):
         plot_rho_sweep(summary, "other")
+
+
+def test_paired_difference_pairs_runs_by_seed():
+    from samlab.experiments.mnist1d import paired_difference, takeaways
+
+    rows = [{"model": "m", "method": "SGD", "rho": 0.0, "seed": s, "test_acc": a} for s, a in enumerate([50, 60, 70])]
+    rows += [{"model": "m", "method": "SAM", "rho": 0.1, "seed": s, "test_acc": a} for s, a in enumerate([51, 61, 71])]
+    rows += [{"model": "m", "method": "SAM", "rho": 0.2, "seed": 0, "test_acc": 99.0}]  # another rho: left out
+    assert paired_difference(rows, "m", "SAM", 0.1, "SGD") == (1.0, 0.0)  # the seed spread cancels
+    summary = [_entry("m", "SGD", 0.0, 60.0, 24.8, 60.0), _entry("m", "SAM", 0.1, 61.0, 24.8, 61.0)]
+    text = "\n".join(takeaways(summary, rows))
+    assert "within the seed spread of SGD (+1.0) [paired by seed: +1.0 +- 0.0]" in text

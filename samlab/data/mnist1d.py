@@ -115,7 +115,8 @@ def generate_mnist1d() -> dict[str, np.ndarray]:
 def _check_arrays(arrays: dict[str, np.ndarray]) -> None:
     """Shapes, label range and balance of the default data set; raises RuntimeError naming what is off."""
     x, y, xt, yt = arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
-    want = {"x": (_N_TRAIN, MNIST1D_LENGTH), "y": (_N_TRAIN,), "x_test": (_N_TEST, MNIST1D_LENGTH), "y_test": (_N_TEST,)}
+    want = {"x": (_N_TRAIN, MNIST1D_LENGTH), "y": (_N_TRAIN,), "x_test": (_N_TEST, MNIST1D_LENGTH),
+            "y_test": (_N_TEST,)}
     for key, shape in want.items():
         if arrays[key].shape != shape:
             raise RuntimeError(f"MNIST-1D {key} has shape {arrays[key].shape}, expected {shape}")
@@ -165,7 +166,7 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray], args: dict[str, Any]
 
 def load_mnist1d(*, root: str | os.PathLike | None = None, calibration_size: int | None = None, seed: int = 0,
                  regenerate: bool = False, verbose: bool = True) -> SignalData:
-    """MNIST-1D as :class:`SignalData`: read from the cache under ``root`` (default ``data_dir()/mnist1d``) or generate it.
+    """MNIST-1D as :class:`SignalData`, read from the cache under ``root`` (default ``data_dir()/mnist1d``) or made.
 
     ``calibration_size`` signals (default ``min(1000, n_train // 10)`` = 400, as for the image sets) are cut from
     the 4000 training signals with ``seed``; they are never trained on and never overlap test. A cache made with
@@ -195,7 +196,8 @@ def load_mnist1d(*, root: str | os.PathLike | None = None, calibration_size: int
     perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))
     calib_idx, keep_idx = perm[:calibration_size].sort().values, perm[calibration_size:].sort().values
     data = SignalData(train_x=x[keep_idx], train_y=y[keep_idx],
-                      test_x=torch.from_numpy(arrays["x_test"]).unsqueeze(1), test_y=torch.from_numpy(arrays["y_test"]),
+                      test_x=torch.from_numpy(arrays["x_test"]).unsqueeze(1),
+                      test_y=torch.from_numpy(arrays["y_test"]),
                       calib_x=x[calib_idx], calib_y=y[calib_idx], num_classes=_N_CLASSES, name="mnist1d",
                       classes=tuple(str(c) for c in range(_N_CLASSES)))
     if verbose or not source.startswith("read"):

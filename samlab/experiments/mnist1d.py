@@ -29,7 +29,7 @@ from ..papers import MNIST1D_PROTOCOL
 from ..train import TrainConfig
 
 __all__ = ["StudyScale", "study_scale", "study_configs", "run_study", "run_rows", "summarize", "select_rho",
-           "selected_table", "takeaways", "timing", "mean_ci", "DATASET_NAME", "METHOD_ORDER"]
+           "selected_table", "takeaways", "paired_difference", "timing", "mean_ci", "DATASET_NAME", "METHOD_ORDER"]
 
 #: What every figure and table of this study says it used.
 DATASET_NAME = "MNIST-1D"
@@ -188,10 +188,23 @@ def _interval(e: dict, key: str = "test_acc") -> tuple[float, float]:
     return e[key] - half, e[key] + half
 
 
-def takeaways(summary: Sequence[dict]) -> list[str]:
+def paired_difference(rows: Sequence[dict], model: str, method: str, rho: float, reference: str) -> tuple[float, float]:
+    """Test accuracy of ``method`` at ``rho`` minus ``reference``'s, paired by seed: mean and 95 % half-width.
+
+    Runs with the same seed share the initial weights and the batch order, so the paired interval is usually
+    narrower than the two intervals side by side; it is reported, but claims use the stricter non-overlap rule.
+    """
+    ref = {r["seed"]: r["test_acc"] for r in rows if r["model"] == model and r["method"] == reference}
+    diffs = [r["test_acc"] - ref[r["seed"]] for r in rows
+             if r["model"] == model and r["method"] == method and r["rho"] == rho and r["seed"] in ref]
+    return mean_ci(diffs)
+
+
+def takeaways(summary: Sequence[dict], rows: Sequence[dict] | None = None) -> list[str]:
     """Sentences computed from the results: each SAM variant (at its selected rho) against SGD and Adam.
 
     "higher"/"lower" only when the 95 % intervals over seeds do not overlap; otherwise "within the seed spread".
+    With ``rows`` (:func:`run_rows`), the seed-paired difference and its interval are added in brackets.
     """
     chosen = select_rho(summary)
     lines = []
@@ -213,11 +226,15 @@ def takeaways(summary: Sequence[dict]) -> list[str]:
                 rlo, rhi = _interval(by[ref])
                 diff = e["test_acc"] - by[ref]["test_acc"]
                 if lo > rhi:
-                    parts.append(f"higher than {ref} by {diff:.1f} points")
+                    part = f"higher than {ref} by {diff:.1f} points"
                 elif hi < rlo:
-                    parts.append(f"lower than {ref} by {-diff:.1f} points")
+                    part = f"lower than {ref} by {-diff:.1f} points"
                 else:
-                    parts.append(f"within the seed spread of {ref} ({diff:+.1f})")
+                    part = f"within the seed spread of {ref} ({diff:+.1f})"
+                if rows is not None:
+                    pm, ph = paired_difference(rows, model, name, e["rho"], ref)
+                    part += f" [paired by seed: {pm:+.1f} +- {ph:.1f}]"
+                parts.append(part)
             gap = e["gap"] - by["SGD"]["gap"] if "SGD" in by else math.nan
             lines.append(f"  {name} (rho {e['rho']:g}, chosen on calibration): {e['test_acc']:.1f}% test, "
                          f"{'; '.join(parts)}; train-test gap {gap:+.1f} points against SGD.")
