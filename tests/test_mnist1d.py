@@ -268,3 +268,12 @@ def test_paired_difference_pairs_runs_by_seed():
     summary = [_entry("m", "SGD", 0.0, 60.0, 24.8, 60.0), _entry("m", "SAM", 0.1, 61.0, 24.8, 61.0)]
     text = "\n".join(takeaways(summary, rows))
     assert "within the seed spread of SGD (+1.0) [paired by seed: +1.0 +- 0.0]" in text
+
+
+def test_takeaways_warn_when_the_baseline_has_not_fitted():
+    from samlab.experiments.mnist1d import takeaways
+
+    fitted = [_entry("m", "SGD", 0.0, 60.0, 1.0, 60.0, train=99.0)]
+    unfitted = [_entry("m", "SGD", 0.0, 60.0, 1.0, 60.0, train=90.0)]
+    assert not any("Caveat" in line for line in takeaways(fitted))
+    assert any("Caveat" in line and "90.0%" in line for line in takeaways(unfitted))

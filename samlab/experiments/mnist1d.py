@@ -200,6 +200,10 @@ def paired_difference(rows: Sequence[dict], model: str, method: str, rho: float,
     return mean_ci(diffs)
 
 
+#: Train accuracy (%) below which a network has not fitted its training set (a takeaways caveat).
+_FITTED = 97.0
+
+
 def takeaways(summary: Sequence[dict], rows: Sequence[dict] | None = None) -> list[str]:
     """Sentences computed from the results: each SAM variant (at its selected rho) against SGD and Adam.
 
@@ -214,6 +218,9 @@ def takeaways(summary: Sequence[dict], rows: Sequence[dict] | None = None) -> li
             e = by["SGD"]
             lines.append(f"{model} on {DATASET_NAME}: SGD reaches {e['test_acc']:.1f}% test, {e['train_acc']:.1f}% "
                          f"train (gap {e['gap']:.1f} points, {e['n']} seeds).")
+            if e["train_acc"] < _FITTED:
+                lines.append(f"  Caveat: SGD fits only {e['train_acc']:.1f}% of the training signals at this scale, so "
+                             "differences here say more about how fast a method fits than about generalization.")
         for name in METHOD_ORDER[2:]:
             if name not in by:
                 continue
