@@ -64,7 +64,7 @@ _SCALES = {
     "smoke": StudyScale(models=(("mnist1d_mlp", 1, _DEFAULT_RHO),), seeds=(0, 1), batch_size=50,
                         max_train_samples=200, max_test_samples=200),
     # minutes: the MLP (large gap) over a 3-point rho grid, the CNN (small gap) at the papers' default rho
-    "quick": StudyScale(models=(("mnist1d_mlp", 30, _SAM_GRID), ("mnist1d_cnn", 15, _DEFAULT_RHO)),
+    "quick": StudyScale(models=(("mnist1d_mlp", 30, _SAM_GRID), ("mnist1d_cnn", 25, _DEFAULT_RHO)),
                         seeds=(0, 1, 2, 3, 4)),
     # the MNIST-1D authors' length (8000 steps of 100 = 200 epochs), wider grid, more seeds, the BN CNN too
     "paper": StudyScale(models=(("mnist1d_mlp", 200, _WIDE_GRID), ("mnist1d_cnn", 200, _WIDE_GRID),
