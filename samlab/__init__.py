@@ -11,7 +11,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "checks", "paths", "methods", "perturbation", "optim", "data", "models", "train", "runs", "papers",
+    "checks", "paths", "methods", "perturbation", "budget", "weights", "batchnorm", "optim", "data", "models",
+    "evaluate", "train", "runs", "papers", "noise", "analog",
     "experiments", "plots", "widgets", "notebooks", "cli",
 )
 

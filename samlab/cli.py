@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any, Sequence
 
+from . import paths
 from .checks import SCALES
 
 __all__ = ["main", "build_parser"]
@@ -65,8 +66,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     from . import train as T
     from .data import IMAGE_DATASETS
 
+    from .perturbation import ADAPTIVE_PARAMS
+
     choices = {"model": T.IMAGE_MODELS, "dataset": IMAGE_DATASETS, "method": T.METHODS, "base": T.BASES,
-               "schedule": T.SCHEDULES, "adaptive_params": ("weights", "all"), "device": T.DEVICES}
+               "schedule": T.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": T.DEVICES}
     ints = {"epochs": 1, "batch_size": 1, "lr_step_every": 1, "seed": 0, "max_train_samples": 1,
             "max_test_samples": 1}
     group = parser.add_argument_group("run settings (TrainConfig fields; default: the preset's, else TrainConfig's)")
@@ -165,6 +168,7 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
         torch.set_num_threads(args.threads)
     store = RunStore()
+    print(f"samlab: {paths.describe()}", flush=True)
     if args.dry_run:
         for c in configs:
             print(f"{c.label:22s} {c.model:12s} {c.dataset:9s} rho={c.rho:g} epochs={c.epochs} "
@@ -255,9 +259,10 @@ def _select_notebooks(only: str | None, parser: argparse.ArgumentParser) -> list
 def _cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .notebooks import run_notebook
 
-    paths = _select_notebooks(args.only, parser)
+    notebooks = _select_notebooks(args.only, parser)
+    print(f"samlab: {paths.describe()}", flush=True)
     failed, total = [], time.perf_counter()
-    for path in paths:
+    for path in notebooks:
         t0 = time.perf_counter()
         print(f"{path.name}: running at {args.scale} scale ...", flush=True)
         try:
@@ -267,7 +272,7 @@ def _cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             failed.append(path.name)
             print(f"{path.name}: FAILED after {time.perf_counter() - t0:.1f} s: {type(err).__name__}: "
                   f"{str(err).strip().splitlines()[-1] if str(err).strip() else ''}", file=sys.stderr, flush=True)
-    print(f"{len(paths) - len(failed)}/{len(paths)} notebooks ran in {time.perf_counter() - total:.1f} s")
+    print(f"{len(notebooks) - len(failed)}/{len(notebooks)} notebooks ran in {time.perf_counter() - total:.1f} s")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_choice
+from .checks import check_choice, check_int
 
 __all__ = [
     "MODELS", "create_model", "model_names", "ResNet", "BasicBlock", "Bottleneck", "VGG", "MobileNetV2", "DenseNet",
@@ -445,12 +445,20 @@ def model_names() -> tuple[str, ...]:
     return tuple(MODELS)
 
 
-def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Module:
+def create_model(name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs) -> nn.Module:
     """Build a registered network; ``num_classes=None`` keeps its own default (10, or 2 for ``table2_mlp``).
 
-    Initialisation draws from torch's global RNG, so ``torch.manual_seed(s)`` before this call fixes the weights.
+    Initialisation can only draw from torch's global RNG. With ``seed`` it runs inside
+    ``torch.random.fork_rng()`` with the CPU generator seeded from ``seed``: the weights depend on ``seed`` alone
+    (the same as ``torch.manual_seed(seed)`` then this call) and the caller's global RNG state is left untouched.
+    Without ``seed`` it draws from the global RNG as it stands (the trainer seeds a forked one itself).
     """
     check_choice("name", name, MODELS)
     if num_classes is not None:
         kwargs["num_classes"] = _check_positive_int("num_classes", num_classes)
-    return MODELS[name](**kwargs)
+    if seed is None:
+        return MODELS[name](**kwargs)
+    seed = check_int("seed", seed, low=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return MODELS[name](**kwargs)

@@ -4,22 +4,48 @@ One class, :class:`SAM`, wraps any base optimizer (SGD, Adam, ...). Each step
 
 1. computes the gradient at ``w`` (the *ascent* pass),
 2. moves to ``w + eps`` with ``eps`` the method's worst-case perturbation
-   (:func:`samlab.perturbation.worst_case_perturbation`: SAM eq. 2, ASAM eq. 4, SAMSON eq. 6),
+   (:func:`samlab.perturbation.worst_case_perturbation`: SAM eq. 2, ASAM eq. 4, SAMSON eq. 6), through
+   :func:`samlab.weights.perturbed`,
 3. computes the gradient at ``w + eps`` (the *descent* pass),
 4. restores ``w`` exactly (a copy, not a subtraction) and lets the base optimizer update ``w`` with it,
-5. optionally clips conv/linear weights to ``[-c, c]`` (SAMSON Algorithm 1).
+5. optionally clips conv/linear weights to ``[-c, c]`` (SAMSON Algorithm 1) -- a
+   :func:`samlab.weights.clip_weights` step hook on the base optimizer, the same code path as plain SGD + clip.
+
+Which tensors ASAM/SAMSON's transform ``T`` applies to is ``adaptive_params`` (a rule of
+:data:`samlab.perturbation.ADAPTIVE_PARAMS`; ``None`` takes the method's default: ``"weights"`` for SAM and ASAM,
+``"weights_only"`` for SAMSON; the argument and the measured budget shares are in :mod:`samlab.perturbation`
+and :mod:`samlab.budget`). ``"named_weight"`` (the official ASAM code's rule) needs parameter names: pass
+``model.named_parameters()`` (torch optimizers then carry ``param_names``) or ``model=``.
 
 ESAM (Du et al., ICLR 2022, Algorithm 1):
 
 * ``beta < 1`` (Stochastic Weight Perturbation): each parameter tensor joins the perturbation with
-  probability ``beta``; tensors left out get ``requires_grad=False`` during the ascent pass, so autograd
-  computes no weight gradient for them (the saving), and the perturbation is scaled by ``1/beta`` (eq. 6).
-  The norm in the denominator runs over the chosen tensors only.
+  probability ``beta`` and the perturbation is scaled by ``1/beta``. ``swp_normalization`` says how:
+
+  - ``"official"`` (default; the authors' code, github.com/dydjw9/Efficient_SAM ``utils/Esam.py``): tensors left
+    out get ``requires_grad=False`` during the ascent pass, so autograd computes no weight gradient for them
+    (the saving), and ``eps = (rho / beta) T^2 g / ||T g||`` with the norm over the *chosen* tensors only. Every
+    draw has ``||T^{-1} eps|| = rho / beta``, and ``E[eps]`` is NOT ``eps*``: for tensor ``n``, with
+    ``a_k = ||T_k g_k||^2`` and masks ``m_k ~ Bern(beta)``,
+    ``E[eps_n] = rho T_n^2 g_n E[1 / sqrt(a_n + sum_{k != n} m_k a_k)]`` (larger than ``eps*_n``, whose
+    denominator is ``sqrt(sum_k a_k)``; measured: ``E[eps]`` projects to 1.23x ``eps*`` on a 10-layer width-32
+    MLP at initialisation, beta 0.6, 3000 draws, against 1.01x for ``"paper"``).
+  - ``"paper"`` (ESAM eq. 6): ``eps = m * eps* / beta`` with ``eps*`` computed over ALL tensors, so
+    ``E[eps] = eps*`` exactly (the paper's unbiasedness argument, sec. 2.2). The full norm needs every gradient,
+    so the ascent pass computes them all: this variant has SWP's statistics but not its saving.
+
+  The default stays ``"official"``: it is what ESAM's reported speed-ups and accuracies were measured with,
+  it is the only variant that saves computation, and results already stored under it keep their keys (the
+  trainer omits fields at their default from the key).
 * ``gamma < 1`` (Sharpness-sensitive Data Selection): after perturbing, the per-sample losses at
   ``w + eps`` are computed without gradient, the ``ceil(gamma * B)`` samples whose loss rose most are
   kept, and the descent pass (forward + backward) runs on them only.
 
 Both work with every method (sam, asam, samson).
+
+Randomness (the rule for all of samlab): samlab never draws from, nor reseeds, torch's global RNG. Every random
+draw takes an explicit ``torch.Generator`` seeded from a ``seed``. Here the only draw is SWP's mask: from
+``generator`` if given, else from a private generator seeded with ``seed`` (default 0).
 
 Two calling conventions
 -----------------------
@@ -40,11 +66,12 @@ For hand-written loops::
     opt.first_step(zero_grad=True)      # w -> w + eps
     with opt.perturbed():               # keeps BatchNorm running statistics from the first pass
         loss_fn(model(x), y).backward()
-    opt.second_step(zero_grad=True)     # restore w, base update, clip
+    opt.second_step(zero_grad=True)     # restore w, base update (+ clip hook)
 
-BatchNorm running statistics come from the first pass only: every pass at ``w + eps`` runs inside
-:func:`frozen_norm_statistics`, which snapshots the running mean/variance/count of every BatchNorm module
-that runs in training mode and restores them afterwards (no ``model`` argument needed).
+BatchNorm running statistics come from the first pass only when ``model=`` is given: every pass at ``w + eps``
+(the descent pass, and SDS's selection pass) runs inside :func:`samlab.batchnorm.frozen_statistics` of that
+model. Without ``model`` nothing is frozen: those passes update the running statistics like any training-mode
+forward (as in most public SAM code); no global hook is installed.
 
 ``rho = 0`` makes ``step`` exactly the base optimizer (one pass, no perturbation). ``state_dict()``
 holds the base optimizer's state (momentum, Adam moments) and the SWP random generator, so a save/load
@@ -59,40 +86,17 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
-from .checks import check_choice, check_number
-from .perturbation import (_TINY, _finish, _global_norm, _scaled_gradients, check_method_args,
-                           neighbourhood_scale)
+from .batchnorm import frozen_statistics
+from .checks import check_choice, check_int, check_number
+from .perturbation import (_TINY, ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, _finish, _global_norm, _scaled_gradients,
+                           adaptive_flags, check_method_args, neighbourhood_scale, perturbed_flags)
+from .weights import clip_weights, conv_linear_weights, perturbed
 
-__all__ = ["SAM", "frozen_norm_statistics", "sample_loss_fn"]
+__all__ = ["SAM", "SWP_NORMALIZATIONS", "sample_loss_fn"]
 
 _SAM_KEYS = ("method", "rho", "p", "eta", "adaptive_params", "beta", "gamma", "clip")
-
-
-@contextlib.contextmanager
-def frozen_norm_statistics() -> Iterator[None]:
-    """Run a forward pass without changing any BatchNorm running statistics (restored exactly on exit).
-
-    A global forward pre-hook snapshots ``running_mean``, ``running_var`` and ``num_batches_tracked`` of
-    each BatchNorm module the first time it runs in training mode inside the block.
-    """
-    saved: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {}
-
-    def hook(module: nn.Module, _inputs: Any) -> None:
-        if (isinstance(module, nn.modules.batchnorm._NormBase) and module.training
-                and module.track_running_stats and module not in saved):
-            saved[module] = [(b, b.detach().clone()) for b in
-                             (module.running_mean, module.running_var, module.num_batches_tracked)
-                             if b is not None]
-
-    handle = nn.modules.module.register_module_forward_pre_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-        with torch.no_grad():
-            for pairs in saved.values():
-                for buf, copy in pairs:
-                    buf.copy_(copy)
+#: How SWP scales the masked perturbation (see the module docstring): the authors' code or ESAM eq. 6.
+SWP_NORMALIZATIONS = ("official", "paper")
 
 
 def sample_loss_fn(model: nn.Module, inputs: Tensor, targets: Tensor,
@@ -111,24 +115,35 @@ class SAM(torch.optim.Optimizer):
     """Sharpness-aware minimisation around any base optimizer: SAM, ASAM, SAMSON, plus ESAM's beta/gamma.
 
     ``rho=None``/``eta=None`` take the method's paper default (SAM rho 0.05; ASAM and SAMSON rho 0.5;
-    eta 0.01 for ASAM, 0 for SAMSON). ``adaptive_params="weights"`` applies ASAM/SAMSON's transform to
-    tensors with ``ndim > 1`` only (the official ASAM behaviour); ``"all"`` to biases too.
-    ``base_kwargs`` go to ``base_optimizer`` (``lr``, ``momentum``, ``weight_decay``, ...).
-    All options may differ per parameter group; the perturbation norm is one norm over all groups.
+    eta 0.01 for ASAM, 0 for SAMSON). ``adaptive_params=None`` takes the method's rule
+    (:data:`samlab.perturbation.DEFAULT_ADAPTIVE`). ``swp_normalization`` chooses ESAM's SWP scaling
+    (``"official"`` or ``"paper"``, module docstring). ``clip`` clamps conv/linear weights to ``[-clip, clip]``
+    after each step (SAMSON Algorithm 1). ``model``: the network whose BatchNorm statistics are frozen during the
+    passes at ``w + eps``, whose conv/linear weights ``clip`` acts on (without it: tensors with ``ndim > 1``) and
+    whose parameter names ``"named_weight"`` reads. ``seed`` seeds the SWP generator when ``generator`` is
+    ``None``. ``base_kwargs`` go to ``base_optimizer`` (``lr``, ``momentum``, ``weight_decay``, ...).
+    All options in ``_SAM_KEYS`` may differ per parameter group; the perturbation norm is one norm over all groups.
     """
 
     def __init__(self, params: Iterable[Any], base_optimizer: type[torch.optim.Optimizer], *,
                  method: str = "sam", rho: float | None = None, p: float = 2.0, eta: float | None = None,
-                 adaptive_params: str = "weights", beta: float = 1.0, gamma: float = 1.0,
-                 clip: float | None = None, generator: torch.Generator | None = None,
-                 **base_kwargs: Any) -> None:
+                 adaptive_params: str | None = None, beta: float = 1.0, gamma: float = 1.0,
+                 swp_normalization: str = "official", clip: float | None = None, model: nn.Module | None = None,
+                 seed: int = 0, generator: torch.Generator | None = None, **base_kwargs: Any) -> None:
         if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, torch.optim.Optimizer)):
             raise ValueError(f"base_optimizer={base_optimizer!r} must be a torch.optim.Optimizer class "
                              "such as torch.optim.SGD or torch.optim.Adam")
+        if model is not None and not isinstance(model, nn.Module):
+            raise ValueError(f"model={model!r} must be a torch.nn.Module (the network being trained) or None")
+        self.swp_normalization = check_choice("swp_normalization", swp_normalization, SWP_NORMALIZATIONS)
+        seed = int(check_int("seed", seed, low=0))  # type: ignore[arg-type]
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator={generator!r} must be a torch.Generator or None (then seed={seed} is used)")
         defaults = dict(method=method, rho=rho, p=p, eta=eta, adaptive_params=adaptive_params,
                         beta=beta, gamma=gamma, clip=clip)
-        self._check_options(defaults)
+        self._check_options(dict(defaults))  # fail at once; the raw defaults (None = method default) are kept
         super().__init__(params, {**defaults, **base_kwargs})
+        self.model = model
         for group in self.param_groups:
             self._check_options(group)
         self.base_optimizer = base_optimizer(self.param_groups, **base_kwargs)
@@ -136,25 +151,38 @@ class SAM(torch.optim.Optimizer):
         self.param_groups = self.base_optimizer.param_groups
         self.state = self.base_optimizer.state
         self.defaults.update(self.base_optimizer.defaults)
-        if generator is None:
-            generator = torch.Generator()
-            generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
-        self.generator = generator
-        self._backup: dict[Tensor, Tensor] = {}
-        self._perturbed: list[Tensor] = []
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(seed)
+        self._undo: contextlib.ExitStack | None = None
         self._swp_mask: dict[Tensor, bool] | None = None
+        self._clip_handles: list[Any] = []
+        for group in self.param_groups:
+            self._check_names(group)
+        self._register_clips()
 
     # ----------------------------------------------------------------------------------- validation
     @staticmethod
     def _check_options(group: dict[str, Any]) -> None:
-        """Refuse bad options at once, naming the argument, the value and what is allowed."""
+        """Refuse bad options at once, naming the argument, the value and what is allowed; fill defaults."""
         method, rho, p, eta = check_method_args(group["method"], group["rho"], group["p"], group["eta"])
         group.update(method=method, rho=rho, p=p, eta=eta)
-        check_choice("adaptive_params", group["adaptive_params"], ("weights", "all"))
+        if group["adaptive_params"] is None:
+            group["adaptive_params"] = DEFAULT_ADAPTIVE[method]
+        check_choice("adaptive_params", group["adaptive_params"], ADAPTIVE_PARAMS)
         group["beta"] = check_number("beta", group["beta"], low=0.0, high=1.0, low_open=True)
         group["gamma"] = check_number("gamma", group["gamma"], low=0.0, high=1.0, low_open=True)
         if group["clip"] is not None:
             group["clip"] = check_number("clip", group["clip"], low=0.0, low_open=True)
+
+    def _names(self, group: dict[str, Any]) -> list[str | None]:
+        """Parameter names of a group: torch's ``param_names`` (named_parameters), else from ``model``."""
+        if group.get("param_names") is not None:
+            return list(group["param_names"])
+        by_id = {} if self.model is None else {id(w): n for n, w in self.model.named_parameters()}
+        return [by_id.get(id(w)) for w in group["params"]]
+
+    def _check_names(self, group: dict[str, Any]) -> None:
+        if group["adaptive_params"] == "named_weight":
+            adaptive_flags(group["params"], "named_weight", self._names(group))
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if not hasattr(self, "base_optimizer"):  # during __init__
@@ -164,6 +192,8 @@ class SAM(torch.optim.Optimizer):
             param_group.setdefault(key, self.defaults[key])
         self._check_options(param_group)
         self.base_optimizer.add_param_group(param_group)
+        self._check_names(self.param_groups[-1])
+        self._register_clips()
 
     # ------------------------------------------------------------------------------------- helpers
     @property
@@ -180,9 +210,22 @@ class SAM(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.base_optimizer.zero_grad(set_to_none=set_to_none)
 
+    def _register_clips(self) -> None:
+        """One :func:`samlab.weights.clip_weights` hook on the base optimizer per group with ``clip``."""
+        for handle in self._clip_handles:
+            handle.remove()
+        self._clip_handles = []
+        conv_linear = None if self.model is None else {id(w) for w in conv_linear_weights(self.model)}
+        for group in self.param_groups:
+            if group["clip"] is not None:
+                ws = [w for w in group["params"]
+                      if (w.ndim > 1 if conv_linear is None else id(w) in conv_linear)]
+                self._clip_handles.append(clip_weights(self.base_optimizer, ws, group["clip"]))
+
     @contextlib.contextmanager
     def ascent(self) -> Iterator[None]:
-        """Context for the ascent pass: draws the SWP mask and switches off gradients of left-out tensors."""
+        """Context for the ascent pass: draws the SWP mask; with ``swp_normalization="official"`` it also
+        switches off gradients of the tensors left out (the saving)."""
         if all(g["beta"] >= 1.0 for g in self.param_groups):
             self._swp_mask = None
             yield
@@ -197,91 +240,82 @@ class SAM(torch.optim.Optimizer):
                 if not keep and w.requires_grad:
                     off.append(w)
         self._swp_mask = mask
-        if any(mask.values()):
-            for w in off:
-                w.requires_grad_(False)
-        else:
-            # Every tensor left out (probability (1 - beta)^tensors): eps = 0. Gradients stay on so that the
-            # ascent pass can still call backward; the step is then a plain step at w.
+        if self.swp_normalization == "paper" or not any(mask.values()):
+            # "paper" needs every gradient for the full norm. When every tensor is left out (probability
+            # (1 - beta)^tensors) eps = 0; gradients stay on so that the ascent pass can still call backward.
             off = []
+        for w in off:
+            w.requires_grad_(False)
         try:
             yield
         finally:
             for w in off:
                 w.requires_grad_(True)
 
-    @staticmethod
-    def perturbed() -> contextlib.AbstractContextManager[None]:
-        """Context for passes at ``w + eps``: BatchNorm running statistics are left untouched."""
-        return frozen_norm_statistics()
+    def perturbed(self) -> contextlib.AbstractContextManager[Any]:
+        """Context for passes at ``w + eps``: ``model``'s BatchNorm running statistics are left untouched
+        (nothing is frozen without ``model``)."""
+        return contextlib.nullcontext() if self.model is None else frozen_statistics(self.model)
 
     # ---------------------------------------------------------------------------------- the steps
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
         """Move every chosen tensor from ``w`` to ``w + eps`` (eps from the current ``.grad``)."""
+        self._restore()  # a perturbation is always taken from w, never stacked
         mask = self._swp_mask or {}
-        plan = []  # per group: (params, scales, T*g, rho_eff)
+        paper = self.swp_normalization == "paper"
+        plan = []  # per group: (params, keep, scales, T*g, rho_eff)
         everything: list[Tensor] = []
         for group in self.param_groups:
             if group["rho"] == 0:
                 continue
-            ws = [w for w in group["params"] if w.grad is not None and mask.get(w, True)]
-            if not ws:
+            rule = group["adaptive_params"]
+            names = self._names(group) if rule == "named_weight" else None
+            params = group["params"]
+            flags = adaptive_flags(params, rule, names)
+            idx = [i for i, (w, on) in enumerate(zip(params, perturbed_flags(params, rule)))
+                   if on and w.grad is not None and (paper or mask.get(w, True))]
+            if not idx:
                 continue
-            adaptive = [group["adaptive_params"] == "all" or w.ndim > 1 for w in ws]
+            ws = [params[i] for i in idx]
             scales = neighbourhood_scale(ws, method=group["method"], p=group["p"], eta=group["eta"],
-                                         adaptive=adaptive)
+                                         adaptive=[flags[i] for i in idx])
             tg = _scaled_gradients([w.grad for w in ws], scales)
-            plan.append((ws, scales, tg, group["rho"] / group["beta"]))
+            keep = [mask.get(w, True) for w in ws]
+            plan.append((ws, keep, scales, tg, group["rho"] / group["beta"]))
             everything.extend(tg)
         self._swp_mask = None
-        self._perturbed = []
-        if not plan:
-            if zero_grad:
-                self.zero_grad()
-            return
-        norm = _global_norm(everything)
-        inv = torch.where(norm > 0, 1.0 / norm.clamp_min(_TINY), torch.zeros_like(norm))
-        for ws, scales, tg, rho_eff in plan:
-            eps = _finish(tg, scales, inv * rho_eff)
-            backups = [self._backup_for(w) for w in ws]
-            torch._foreach_copy_(backups, ws)
-            torch._foreach_add_(ws, eps)
-            self._perturbed.extend(ws)
+        if plan:
+            norm = _global_norm(everything)   # "official": chosen tensors only; "paper": all tensors
+            inv = torch.where(norm > 0, 1.0 / norm.clamp_min(_TINY), torch.zeros_like(norm))
+            targets: list[Tensor] = []
+            deltas: list[Tensor] = []
+            for ws, keep, scales, tg, rho_eff in plan:
+                eps = _finish(tg, scales, inv * rho_eff)
+                targets += [w for w, k in zip(ws, keep) if k]
+                deltas += [e for e, k in zip(eps, keep) if k]
+            if targets:
+                stack = contextlib.ExitStack()
+                stack.enter_context(perturbed(targets, deltas))
+                self._undo = stack
         if zero_grad:
             self.zero_grad()
-
-    def _backup_for(self, w: Tensor) -> Tensor:
-        b = self._backup.get(w)
-        if b is None or b.shape != w.shape or b.device != w.device or b.dtype != w.dtype:
-            b = self._backup[w] = torch.empty_like(w, memory_format=torch.preserve_format)
-        return b
 
     @torch.no_grad()
     def _restore(self) -> None:
-        if self._perturbed:
-            torch._foreach_copy_(self._perturbed, [self._backup[w] for w in self._perturbed])
-            self._perturbed = []
+        """Back to ``w`` exactly (the copy :func:`samlab.weights.perturbed` kept)."""
+        if self._undo is not None:
+            undo, self._undo = self._undo, None
+            undo.close()
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
-        """Restore ``w`` exactly, apply the base optimizer with the gradient at ``w + eps``, then clip."""
+        """Restore ``w`` exactly, apply the base optimizer with the gradient at ``w + eps`` (its step hooks,
+        such as ``clip``, run after it)."""
         self._restore()
         self.base_optimizer.step()
-        self._clip()
         if zero_grad:
             self.zero_grad()
-
-    @torch.no_grad()
-    def _clip(self) -> None:
-        """SAMSON Algorithm 1's optional weight clipping of conv/linear weights to ``[-c, c]``."""
-        for group in self.param_groups:
-            c = group["clip"]
-            if c is not None:
-                ws = [w for w in group["params"] if w.ndim > 1]
-                if ws:
-                    torch._foreach_clamp_min_(ws, -c)
-                    torch._foreach_clamp_max_(ws, c)
 
     def step(self, closure: Callable[[], Tensor] | None = None, *,
              sample_loss: Callable[[Tensor | None], Tensor] | None = None) -> Tensor:
@@ -296,7 +330,6 @@ class SAM(torch.optim.Optimizer):
         if not self._needs_perturbation:
             loss = self._pass(closure, sample_loss)[0]
             self.base_optimizer.step()
-            self._clip()
             return loss
         try:
             with self.ascent():
@@ -353,10 +386,12 @@ class SAM(torch.optim.Optimizer):
         self.state = self.base_optimizer.state
         for group in self.param_groups:
             self._check_options(group)
+            self._check_names(group)
+        self._register_clips()
         if extra is not None:
             self.generator.set_state(extra["generator"])
 
     def __repr__(self) -> str:
         g = self.param_groups[0]
         opts = ", ".join(f"{k}={g[k]!r}" for k in _SAM_KEYS)
-        return f"SAM({type(self.base_optimizer).__name__}, {opts})"
+        return f"SAM({type(self.base_optimizer).__name__}, {opts}, swp_normalization={self.swp_normalization!r})"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from samlab import cli
+from samlab import cli, paths
 from samlab.runs import RunStore
 
 TINY = ["--model", "small_cnn", "--dataset", "digits", "--epochs", "1", "--max-train-samples", "64",
@@ -36,7 +36,7 @@ def run(capsys, *argv):
 def test_bad_input_is_refused_before_training(capsys, argv, match, monkeypatch):
     from samlab.train import loop
 
-    monkeypatch.setattr(loop, "_load_data", lambda *a: pytest.fail("loaded data despite bad input"))
+    monkeypatch.setattr(loop, "run_data", lambda *a: pytest.fail("loaded data despite bad input"))
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2
@@ -47,7 +47,8 @@ def test_list_presets_and_dry_run(capsys):
     code, out, _ = run(capsys, "train", "--list-presets")
     assert code == 0 and "samson-table1-resnet34-cifar10 " in out and "esam-table1-resnet18-cifar10 " in out
     code, out, _ = run(capsys, "train", "--preset", "samson-table2-resnet50-cifar100", "--dry-run")
-    lines = out.strip().splitlines()
+    where, *lines = out.strip().splitlines()
+    assert where.startswith("samlab: data: ") and " results: " in where  # where results go, said first
     assert code == 0 and len(lines) == 5
     assert [line.split()[0] for line in lines] == ["SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf"]
     assert "rho=1" in lines[2] and "status=missing" in lines[0]
@@ -66,6 +67,7 @@ def test_train_then_runs_lists_it(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMLAB_RUNS", str(tmp_path))
     code, out, _ = run(capsys, "train", *TINY, "--method", "samson", "--p", "inf", "--rho", "0.5")
     assert code == 0 and "training 1 run" in out and "SAMSON_inf" in out and "test acc" in out
+    assert out.splitlines()[0] == f"samlab: {paths.describe()}" and f"results: {tmp_path}" in out
     code, out, _ = run(capsys, "train", *TINY, "--method", "samson", "--p", "inf", "--rho", "0.5")
     assert "loaded 1 run" in out and "training" not in out
     (result,) = RunStore(tmp_path).list_runs()
@@ -119,6 +121,8 @@ def test_reproduce_runs_the_chosen_notebooks_and_reports_times(capsys, tmp_path,
     monkeypatch.setattr(nb, "notebook_paths", lambda: paths)
     monkeypatch.setattr(nb, "run_notebook", fake_run)
     code, out, _ = run(capsys, "reproduce", "--scale", "smoke", "--only", "01,04")
+    from samlab.paths import describe
+    assert out.splitlines()[0] == f"samlab: {describe()}"
     assert code == 0 and ran == [("01_a.ipynb", "smoke"), ("04_cifar_training.ipynb", "smoke")]
     assert "01_a.ipynb: " in out and " s  -> " in out and "2/2 notebooks ran" in out
     ran.clear()

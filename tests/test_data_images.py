@@ -8,8 +8,9 @@ import pytest
 import torch
 import torchvision
 
-from samlab.data.images import (CIFAR_STATS, ImageData, augment_batch, download_dataset, iterate_batches,
-                                load_image_dataset, normalize, random_crop, random_flip)
+from samlab.data.images import (CIFAR_STATS, ImageData, augment_batch, available_dataset, clear_dataset_cache,
+                                dataset_available, download_dataset, iterate_batches, load_image_dataset,
+                                load_training_data, normalize, random_crop, random_flip, subset)
 
 N_PER_BATCH, N_TEST = 6, 8
 
@@ -112,6 +113,7 @@ def test_digits_fallback_loads_offline_and_says_so(tmp_path, capsys):
 
 
 def test_digits_test_split_is_fixed_and_plain_digits_is_not_a_fallback(capsys):
+    clear_dataset_cache()
     a = load_image_dataset("digits", seed=0, calibration_size=50)
     b = load_image_dataset("digits", seed=5, calibration_size=50)
     assert not a.is_fallback and a.name == "digits" and "loaded digits" in capsys.readouterr().out
@@ -228,3 +230,50 @@ def test_download_without_network_raises_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", no_network)
     with pytest.raises(RuntimeError, match="could not download cifar10 into .*offline digits fallback"):
         download_dataset("cifar10", root=tmp_path)
+
+
+# --------------------------------------------------------------------------------------------- availability, cache
+def test_one_availability_check_for_loader_and_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMLAB_DATA", str(tmp_path))
+    assert dataset_available("digits") and available_dataset("cifar100") == "digits"
+    assert not dataset_available("cifar10") and available_dataset("cifar10") == "digits"
+    write_tiny_cifar(tmp_path / "cifar10", "cifar10")
+    assert dataset_available("cifar10") and available_dataset("cifar10") == "cifar10"
+    (tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_3").unlink()
+    assert not dataset_available("cifar10")
+    with pytest.raises(RuntimeError, match="lacks data_batch_3"):
+        load_image_dataset("cifar10", allow_fallback=False, verify=False)
+    from samlab import train
+    assert train.available_dataset is available_dataset  # one function, not two checks
+    with pytest.raises(ValueError, match="name='mnist'"):
+        dataset_available("mnist")
+
+
+def test_a_data_set_is_read_once_per_process_and_again_when_a_file_changes(tmp_path, capsys):
+    clear_dataset_cache()
+    write_tiny_cifar(tmp_path, "cifar10")
+    a = load_image_dataset("cifar10", root=tmp_path, verify=False, calibration_size=2)
+    b = load_image_dataset("cifar10", root=tmp_path, verify=False, calibration_size=2)
+    assert b is a and capsys.readouterr().out.count("samlab: loaded cifar10") == 1
+    c = load_image_dataset("cifar10", root=tmp_path, verify=False, calibration_size=2, seed=1)
+    assert c is not a and "loaded cifar10" in capsys.readouterr().out  # another split: its own entry
+    import shutil
+    shutil.rmtree(tmp_path / "cifar-10-batches-py")
+    truth = write_tiny_cifar(tmp_path, "cifar10", seed=9)  # new contents: read again
+    d = load_image_dataset("cifar10", root=tmp_path, verify=False, calibration_size=0)
+    assert np.array_equal(d.test_x.numpy(), truth["test_x"]) and "loaded cifar10" in capsys.readouterr().out
+
+
+def test_training_data_is_the_fixed_subset_and_loads_once(capsys):
+    clear_dataset_cache()
+    a = load_training_data("digits", max_train_samples=40, max_test_samples=30)
+    b = load_training_data("digits", max_train_samples=40, max_test_samples=30)
+    assert b is a and capsys.readouterr().out.count("loaded digits") == 1
+    full = load_image_dataset("digits", seed=0)
+    idx = torch.randperm(len(full.train_y), generator=torch.Generator().manual_seed(0))[:40].sort().values
+    assert torch.equal(a.train_x, full.train_x[idx]) and torch.equal(a.train_y, full.train_y[idx])
+    assert len(a.test_y) == 30 and torch.equal(a.calib_x, full.calib_x)
+    x, y = subset(full.test_x, full.test_y, None)
+    assert x is full.test_x and y is full.test_y
+    with pytest.raises(RuntimeError, match="never falls back"):
+        load_training_data("cifar100") if not dataset_available("cifar100") else pytest.skip("CIFAR-100 present")

@@ -61,6 +61,21 @@ def test_init_is_deterministic_under_manual_seed():
     assert not torch.equal(a.fc.weight, c.fc.weight)
 
 
+def test_seeded_init_leaves_the_global_rng_alone_and_matches_manual_seed():
+    torch.manual_seed(0)
+    reference = create_model("small_cnn")
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = create_model("small_cnn", seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(a.state_dict()[k], v) for k, v in reference.state_dict().items())
+    b = create_model("small_cnn", seed=1)
+    assert not torch.equal(a.classifier.weight if hasattr(a, "classifier") else next(a.parameters()),
+                           b.classifier.weight if hasattr(b, "classifier") else next(b.parameters()))
+    with pytest.raises(ValueError, match="seed=-1"):
+        create_model("small_cnn", seed=-1)
+
+
 def test_table2_mlp_is_reproduced_as_printed():
     model = create_model("table2_mlp")
     kinds = [type(m).__name__ for m in model]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from samlab.optim import SAM, frozen_norm_statistics, sample_loss_fn
+from samlab.optim import SAM, sample_loss_fn
 
 T = torch.tensor
 
@@ -102,7 +102,7 @@ def test_batchnorm_statistics_come_from_the_first_pass_only():
     model = make_net()
     ref = copy.deepcopy(model)
     x, y = batch()
-    opt = SAM(model.parameters(), torch.optim.SGD, method="samson", rho=2.0, lr=0.1)
+    opt = SAM(model.parameters(), torch.optim.SGD, method="samson", rho=2.0, lr=0.1, model=model)
     opt.step(ce_closure(model, opt, x, y))
     ref(x)  # one training-mode forward at w
     for name in ("running_mean", "running_var", "num_batches_tracked"):
@@ -113,19 +113,11 @@ def test_batchnorm_statistics_with_sds_three_passes():
     model = make_net()
     ref = copy.deepcopy(model)
     x, y = batch()
-    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.5, gamma=0.5, lr=0.1)
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.5, gamma=0.5, lr=0.1, model=model)
     opt.step(sample_loss=sample_loss_fn(model, x, y))
     ref(x)
     assert torch.equal(model[1].running_mean, ref[1].running_mean)
     assert torch.equal(model[1].num_batches_tracked, ref[1].num_batches_tracked)
-
-
-def test_frozen_norm_statistics_restores_buffers():
-    bn = nn.BatchNorm1d(3)
-    with frozen_norm_statistics():
-        bn(torch.randn(5, 3) + 10)
-    assert torch.equal(bn.running_mean, torch.zeros(3))
-    assert bn.num_batches_tracked.item() == 0
 
 
 @pytest.mark.parametrize("base, kw", [(torch.optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=5e-4)),
@@ -370,3 +362,184 @@ def test_swp_leaving_out_every_tensor_is_a_plain_step():
     assert loss.item() == pytest.approx(2.0)
     # plain gradient step at w: grad = mean(x) * 2 w / 5 = 2 * 2 w / 5
     torch.testing.assert_close(w.detach(), T([[1.0 - 0.8, 2.0 - 1.6]]))
+
+
+# ------------------------------------------------------------------------------- randomness: one rule
+def swp_run(**kw):
+    model = make_net(bn=False)
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.3, beta=0.5, lr=0.1, **kw)
+    run_steps(model, opt, 3)
+    return model
+
+
+def test_swp_never_touches_the_global_rng():
+    torch.manual_seed(123)
+    model = nn.Linear(4, 3)            # built (global RNG) before taking the state
+    state = torch.get_rng_state()
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.3, beta=0.5, lr=0.1)
+    x, y = batch()
+    for _ in range(3):
+        opt.step(ce_closure(model, opt, x, y))
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_seed_gives_the_same_run_as_an_explicit_generator():
+    a = swp_run(seed=5)
+    b = swp_run(generator=torch.Generator().manual_seed(5))
+    c = swp_run()                      # seed 0 by default: deterministic too
+    d = swp_run()
+    for (k, v), (_, r), (_, u), (_, t) in zip(a.state_dict().items(), b.state_dict().items(),
+                                              c.state_dict().items(), d.state_dict().items()):
+        assert torch.equal(v, r), k
+        assert torch.equal(u, t), k
+
+
+# ------------------------------------------------------------------- ESAM SWP: paper vs official scaling
+def swp_mean_perturbation(normalization, draws=4000):
+    """Mean eps over SWP draws for L = <c_a, a> + <c_b, b>: fixed gradients g_a = [[3, 4]], g_b = [12]."""
+    a, b = nn.Parameter(torch.zeros(1, 2)), nn.Parameter(torch.zeros(1))
+    c_a, c_b = T([[3.0, 4.0]]), T([12.0])
+    opt = SAM([a, b], torch.optim.SGD, rho=1.0, beta=0.5, lr=0.0, swp_normalization=normalization, seed=0)
+    total_a, total_b = torch.zeros(1, 2), torch.zeros(1)
+    for _ in range(draws):
+        with opt.ascent():
+            ((c_a * a).sum() + (c_b * b).sum()).backward()
+        opt.first_step(zero_grad=True)
+        total_a += a.detach()
+        total_b += b.detach()
+        opt.second_step()              # lr 0: back to w = 0 exactly
+    assert torch.equal(a.detach(), torch.zeros(1, 2)) and torch.equal(b.detach(), torch.zeros(1))
+    return total_a / draws, total_b / draws
+
+
+def test_swp_paper_normalization_is_unbiased():
+    # ESAM eq. 6: eps = m eps* / beta with eps* = rho g / ||g|| over ALL tensors (||g|| = 13): E[eps] = eps*
+    mean_a, mean_b = swp_mean_perturbation("paper")
+    torch.testing.assert_close(mean_a, T([[3 / 13, 4 / 13]]), rtol=0, atol=0.04)
+    torch.testing.assert_close(mean_b, T([12 / 13]), rtol=0, atol=0.04)
+
+
+def test_swp_official_normalization_expectation_by_hand():
+    # official: eps_n = (rho / beta) m_n g_n / sqrt(sum_k m_k ||g_k||^2), ||g_a||^2 = 25, ||g_b||^2 = 144:
+    # E[eps_a] = rho g_a [beta / 13 + (1 - beta) / 5] = [3, 4] * 0.138462,
+    # E[eps_b] = rho g_b [beta / 13 + (1 - beta) / 12] = 12 * 0.0384615 + 0.5
+    mean_a, mean_b = swp_mean_perturbation("official")
+    torch.testing.assert_close(mean_a, T([[3.0, 4.0]]) * (0.5 / 13 + 0.5 / 5), rtol=0, atol=0.04)
+    torch.testing.assert_close(mean_b, T([12 * 0.5 / 13 + 0.5]), rtol=0, atol=0.04)
+
+
+# -------------------------------------------------------------------------------------- adaptive rules
+def linear_bn(grads=True):
+    """Linear(1 -> 1) W = [[2]], bias 5; BatchNorm1d(1) scale 3, shift 0; every gradient set to 1 by hand."""
+    model = nn.Sequential(nn.Linear(1, 1), nn.BatchNorm1d(1))
+    with torch.no_grad():
+        model[0].weight.fill_(2.0)
+        model[0].bias.fill_(5.0)
+        model[1].weight.fill_(3.0)
+    for w in model.parameters():
+        w.grad = torch.ones_like(w)
+    return model
+
+
+def moved(model, opt):
+    before = [w.detach().clone() for w in model.parameters()]
+    opt.first_step()
+    out = [float((w.detach() - b).sum()) for w, b in zip(model.parameters(), before)]
+    opt.second_step()
+    return out
+
+
+def test_named_weight_from_named_parameters_or_from_model():
+    # T: W 2, bn.weight 3, biases 1 -> T g = [2, 1, 3, 1], norm sqrt(15); eps = T^2 g / sqrt 15 = [4, 1, 9, 1] / sqrt 15
+    expected = [v / math.sqrt(15) for v in (4.0, 1.0, 9.0, 1.0)]
+    m = linear_bn()
+    opt = SAM(m.named_parameters(), torch.optim.SGD, method="asam", rho=1.0, eta=0.0, lr=0.0,
+              adaptive_params="named_weight")
+    assert moved(m, opt) == pytest.approx(expected)
+    m = linear_bn()
+    opt = SAM(m.parameters(), torch.optim.SGD, method="asam", rho=1.0, eta=0.0, lr=0.0,
+              adaptive_params="named_weight", model=m)
+    assert moved(m, opt) == pytest.approx(expected)
+    # the default for ASAM, "weights": T = 2 on W only -> T g = [2, 1, 1, 1] -> eps = [4, 1, 1, 1] / sqrt 7
+    m = linear_bn()
+    opt = SAM(m.parameters(), torch.optim.SGD, method="asam", rho=1.0, eta=0.0, lr=0.0)
+    assert moved(m, opt) == pytest.approx([v / math.sqrt(7) for v in (4.0, 1.0, 1.0, 1.0)])
+
+
+def test_named_weight_without_names_is_refused():
+    m = linear_bn()
+    with pytest.raises(ValueError, match="names"):
+        SAM(m.parameters(), torch.optim.SGD, method="asam", lr=0.1, adaptive_params="named_weight")
+
+
+def test_samson_default_perturbs_only_the_weights():
+    # weights_only: W = [[2]] -> T = |W| / ||W||_2 = 1, eps_W = rho = 0.5; bias and BN untouched
+    m = linear_bn()
+    opt = SAM(m.parameters(), torch.optim.SGD, method="samson", lr=0.0)
+    assert opt.param_groups[0]["adaptive_params"] == "weights_only"
+    assert moved(m, opt) == pytest.approx([0.5, 0.0, 0.0, 0.0])
+
+
+def test_first_step_twice_does_not_stack():
+    m = linear_bn()
+    w0 = m[0].weight.detach().clone()
+    opt = SAM(m.parameters(), torch.optim.SGD, method="samson", lr=0.0)
+    opt.first_step()
+    opt.first_step()
+    assert m[0].weight.item() == pytest.approx(w0.item() + 0.5)
+    opt.second_step()
+    assert torch.equal(m[0].weight.detach(), w0)
+
+
+# -------------------------------------------------------------------------- clip: one code path (hooks)
+def test_sam_rho_zero_with_clip_equals_sgd_with_clip_weights():
+    from samlab.weights import clip_weights
+    model, ref = make_net(), make_net()
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.0, clip=0.05, lr=0.5, momentum=0.9, model=model)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.5, momentum=0.9)
+    clip_weights(ref_opt, [ref[0].weight, ref[3].weight], 0.05)
+    for s in range(3):
+        x, y = batch(s)
+        opt.step(ce_closure(model, opt, x, y))
+        ce_closure(ref, ref_opt, x, y)()
+        ref_opt.step()
+    for (k, v), (_, r) in zip(model.state_dict().items(), ref.state_dict().items()):
+        assert torch.equal(v, r), k
+    assert model[0].weight.abs().max().item() == pytest.approx(0.05)
+
+
+def test_clip_with_model_acts_on_conv_linear_weights_only():
+    model = nn.ModuleDict({"emb": nn.Embedding(3, 2), "lin": nn.Linear(2, 2)})
+    with torch.no_grad():
+        for w in model.parameters():
+            w.fill_(5.0)
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.0, clip=0.2, lr=0.0, model=model)
+    for w in model.parameters():
+        w.grad = torch.zeros_like(w)
+    opt.base_optimizer.step()
+    assert torch.all(model["lin"].weight == 0.2)
+    assert torch.all(model["emb"].weight == 5.0) and torch.all(model["lin"].bias == 5.0)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(swp_normalization="unbiased"), "swp_normalization"),
+    (dict(seed=-1), "seed"),
+    (dict(seed=1.5), "seed"),
+    (dict(model="net"), "model"),
+    (dict(generator=3), "generator"),
+])
+def test_new_options_are_validated(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SAM([nn.Parameter(torch.ones(2))], torch.optim.SGD, lr=0.1, **kwargs)
+
+
+def test_swp_paper_computes_every_gradient_official_does_not():
+    for normalization, all_grads in (("paper", True), ("official", False)):
+        model = make_net(bn=False)
+        params = list(model.parameters())
+        opt = SAM(params, torch.optim.SGD, rho=0.3, beta=0.5, lr=0.0, swp_normalization=normalization, seed=0)
+        x, y = batch()
+        with opt.ascent():
+            nn.functional.cross_entropy(model(x), y).backward()
+        assert 0 < sum(opt._swp_mask.values()) < len(params)
+        assert all(w.grad is not None for w in params) == all_grads, normalization

@@ -125,3 +125,31 @@ def test_bad_input_names_the_argument(kwargs, name):
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="shape"):
         worst_case_perturbation([T([1.0, 2.0])], [T([1.0])], method="sam", rho=0.1)
+
+
+# ------------------------------------------------------------------ which tensors T applies to (adaptive rules)
+def test_named_weight_rule_is_the_official_asam_rule():
+    # official ASAM: T on every tensor whose name contains "weight" (BN scale included), T = 1 on biases.
+    # T = [2] (weight), 3 (bn.weight), 1 (bias); g = 1 each -> T g = [2, 3, 1], norm sqrt(14); eps = T^2 g / sqrt 14
+    ps = [T([[2.0]]), T([3.0]), T([5.0])]
+    gs = [T([[1.0]]), T([1.0]), T([1.0])]
+    e = worst_case_perturbation(ps, gs, method="asam", rho=1.0, eta=0.0, adaptive="named_weight",
+                                names=["0.weight", "1.weight", "0.bias"])
+    n = math.sqrt(14)
+    close(e[0], [[4 / n]]), close(e[1], [9 / n]), close(e[2], [1 / n])
+    with pytest.raises(ValueError, match="names"):
+        worst_case_perturbation(ps, gs, method="asam", rho=1.0, adaptive="named_weight")
+
+
+def test_weights_only_rule_leaves_1d_tensors_unperturbed_and_out_of_the_norm():
+    # SAMSON_2, W = [[3, 4]]: T = [0.6, 0.8], T g = T (norm 1) -> eps = [0.36, 0.64]; the bias gets None
+    w, b = T([[3.0, 4.0]]), T([7.0])
+    eps_w, eps_b = worst_case_perturbation([w, b], [T([[1.0, 1.0]]), T([100.0])], method="samson", rho=1.0,
+                                           adaptive="weights_only")
+    close(eps_w, [[0.36, 0.64]])
+    assert eps_b is None
+
+
+def test_bad_adaptive_rule_names_the_argument():
+    with pytest.raises(ValueError, match="adaptive_params"):
+        worst_case_perturbation([T([1.0])], [T([1.0])], method="asam", rho=0.1, adaptive="biases")

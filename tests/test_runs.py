@@ -51,7 +51,7 @@ def test_kind_and_format_version_enter_the_key(monkeypatch):
 
     assert run_key(OtherCfg()) != run_key(ToyCfg())
     before = run_key(ToyCfg())
-    monkeypatch.setattr(runs, "FORMAT_VERSION", FORMAT_VERSION + 1)
+    monkeypatch.setattr(runs.keys, "FORMAT_VERSION", FORMAT_VERSION + 1)
     assert run_key(ToyCfg()) != before
 
 
@@ -127,10 +127,10 @@ def test_half_written_file_never_looks_finished(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # killed after writing the temp file, before the rename
         return real_replace(src, dst)
 
-    monkeypatch.setattr(runs.os, "replace", dying_replace)
+    monkeypatch.setattr(runs.store.os, "replace", dying_replace)
     with pytest.raises(KeyboardInterrupt):
         store.finish(cfg, {"test_acc": 1.0})
-    monkeypatch.setattr(runs.os, "replace", real_replace)
+    monkeypatch.setattr(runs.store.os, "replace", real_replace)
     assert store.status(cfg) == "partial"
     assert sorted(p.name for p in store.path(cfg).iterdir()) == ["config.json", "metrics.jsonl"]
     result = store.load(cfg)
@@ -191,3 +191,147 @@ def test_delete_removes_the_run(tmp_path):
     store.get_or_compute(ToyCfg(), lambda: {"a": 1})
     store.delete(ToyCfg())
     assert store.status(ToyCfg()) == "missing"
+
+
+# --------------------------------------------------------------------------- keys: defaults left out
+def _versions():
+    """Two versions of one config class (same kind): v2 adds a field with a default."""
+    from dataclasses import make_dataclass
+
+    v1 = make_dataclass("Versioned", [("rho", float, field(default=0.5)), ("n", int, field(default=3))], frozen=True)
+    v2 = make_dataclass("Versioned", [("rho", float, field(default=0.5)), ("n", int, field(default=3)),
+                                      ("clip", object, field(default=None))], frozen=True)
+    return v1, v2
+
+
+def test_adding_a_defaulted_field_keeps_old_keys(tmp_path):
+    v1, v2 = _versions()
+    store = RunStore(tmp_path)
+    old = v1(rho=0.1)
+    store.get_or_compute(old, lambda: {"acc": 0.9})
+    assert run_key(v2(rho=0.1)) == run_key(old)
+    assert store.status(v2(rho=0.1)) == "finished"
+    assert store.get_or_compute(v2(rho=0.1), lambda: pytest.fail("retrained an old run")) == {"acc": 0.9}
+    assert run_key(v2(rho=0.1, clip=0.2)) != run_key(old)
+    assert store.status(v2(rho=0.1, clip=0.2)) == "missing"
+    # what enters the hash, by hand: only the fields away from their defaults
+    assert runs.key_dict(v2(rho=0.1)) == {"rho": 0.1} and runs.key_dict(v2()) == {}
+    assert runs.key_dict(OuterCfg(inner=ToyCfg(p=3.0))) == {"inner": {"p": 3.0}}
+    payload = {"format": FORMAT_VERSION, "kind": "Versioned", "config": {"rho": 0.1}}
+    import hashlib
+    assert run_key(old) == hashlib.sha256(runs.canonical_json(payload).encode()).hexdigest()[:16]
+
+
+def test_a_field_set_to_its_default_is_the_same_run():
+    assert run_key(ToyCfg(rho=0.5)) == run_key(ToyCfg())
+    assert run_key(ToyCfg(sizes=(1, 2))) == run_key(ToyCfg()) and run_key(ToyCfg(sizes=(1,))) != run_key(ToyCfg())
+
+
+def test_format_1_runs_are_adopted_under_their_new_key(tmp_path):
+    """A run stored before format 2 (key over every field) is found, renamed, and never retrained."""
+    store = RunStore(tmp_path)
+    cfg = ToyCfg(rho=0.1)
+    legacy = runs.keys._legacy_key(cfg)
+    folder = tmp_path / f"ToyCfg-{legacy}"
+    folder.mkdir()
+    meta = {"format": 1, "kind": "ToyCfg", "key": legacy, "class": f"{ToyCfg.__module__}.ToyCfg",
+            "config": runs.config_to_dict(cfg)}
+    (folder / "config.json").write_text(json.dumps(meta))
+    (folder / "summary.json").write_text(json.dumps({"acc": 0.7}))
+    assert legacy != run_key(cfg)
+    assert store.get_or_compute(cfg, lambda: pytest.fail("retrained")) == {"acc": 0.7}
+    assert not folder.exists() and store.path(cfg).name == f"ToyCfg-{run_key(cfg)}"
+    stored = json.loads((store.path(cfg) / "config.json").read_text())
+    assert stored["format"] == FORMAT_VERSION and stored["key"] == run_key(cfg)
+    # list_runs adopts too
+    other = ToyCfg(rho=0.2)
+    folder2 = tmp_path / f"ToyCfg-{runs.keys._legacy_key(other)}"
+    folder2.mkdir()
+    (folder2 / "config.json").write_text(json.dumps({**meta, "key": runs.keys._legacy_key(other),
+                                                     "config": runs.config_to_dict(other)}))
+    assert sorted(r.config.rho for r in store.list_runs()) == [0.1, 0.2]
+    assert store.status(other) == "partial"
+
+
+# --------------------------------------------------------------------------- registry of config classes
+def test_a_moved_class_is_found_by_its_kind(tmp_path):
+    from dataclasses import make_dataclass
+
+    moved = runs.register_config(make_dataclass("MovedCfg", [("a", int, field(default=1))], frozen=True))
+    store = RunStore(tmp_path)
+    store.get_or_compute(moved(a=2), lambda: {"x": 1})
+    path = store.path(moved(a=2)) / "config.json"
+    meta = json.loads(path.read_text())
+    meta["class"] = "an.old.module.MovedCfg"  # where it lived when stored
+    path.write_text(json.dumps(meta))
+    (r,) = store.list_runs()
+    assert r.config == moved(a=2) and runs.config_class("MovedCfg") is moved
+    clash = make_dataclass("MovedCfg", [("b", int, field(default=1))], frozen=True)
+    clash.__module__ = "another.module"
+    with pytest.raises(ValueError, match="already registered"):
+        runs.register_config(clash)
+
+
+def test_samlab_kinds_resolve_lazily():
+    from samlab.experiments.variance_generalization import ToyRunConfig
+    from samlab.train import ThroughputConfig, TrainConfig
+
+    assert runs.config_class("TrainConfig") is TrainConfig
+    assert runs.config_class("ThroughputConfig") is ThroughputConfig
+    assert runs.config_class("ToyRunConfig") is ToyRunConfig
+    assert runs.config_class("NoSuchKind", "nowhere.NoSuchKind") is None
+
+
+def test_removed_names_are_gone():
+    assert not hasattr(runs, "STATUSES") and not hasattr(RunStore, "__iter__")
+
+
+# --------------------------------------------------------------------------- finished runs, derived results
+def test_finish_drops_the_checkpoint_unless_asked(tmp_path):
+    store = RunStore(tmp_path)
+    model = torch.nn.Linear(3, 2)
+    for keep, cfg in ((False, ToyCfg(name="a")), (True, ToyCfg(name="b"))):
+        store.begin(cfg)
+        store.save_checkpoint(cfg, {"epoch": 1, "model": model.state_dict()})
+        result = store.finish(cfg, {"test_acc": 0.5}, model.state_dict(), keep_checkpoint=keep)
+        assert (result.path / "checkpoint.pt").exists() == keep and (result.path / "state_dict.pt").is_file()
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    sigma: float = 0.1
+    samples: int = 4
+
+
+def test_derived_results_follow_their_source(tmp_path):
+    store = RunStore(tmp_path)
+    src = ToyCfg(name="src")
+    with pytest.raises(ValueError, match="not finished"):
+        store.get_or_compute_derived(src, NoiseSpec(), lambda: {"acc": 0})
+    store.begin(src)
+    store.finish(src, {"test_acc": 0.5})
+    calls = []
+
+    def compute(value):
+        return lambda: calls.append(value) or {"acc": value}
+
+    assert store.get_or_compute_derived(src, NoiseSpec(), compute(1)) == {"acc": 1}
+    assert store.get_or_compute_derived(src, NoiseSpec(), compute(2)) == {"acc": 1} and calls == [1]
+    assert store.get_or_compute_derived(src, NoiseSpec(sigma=0.2), compute(3)) == {"acc": 3}
+    meta = json.loads((store.path(src) / "derived" / f"NoiseSpec-{run_key(NoiseSpec())}" / "config.json").read_text())
+    assert meta["source"]["key"] == run_key(src) and meta["source"]["kind"] == "ToyCfg"
+    assert sorted(r.config.sigma for r in store.list_derived(src, "NoiseSpec")) == [0.1, 0.2]
+    assert store.list_derived(src, "OtherSpec") == []
+    # another source config: its own derived results
+    store.finish(replace(src, rho=0.1), {"test_acc": 0.4})
+    assert store.get_or_compute_derived(replace(src, rho=0.1), NoiseSpec(), compute(4)) == {"acc": 4}
+    # the same config retrained (summary rewritten): stale results are recomputed, not served
+    store.delete(src)
+    store.begin(src)
+    store.finish(src, {"test_acc": 0.6})
+    assert store.list_derived(src) == []
+    assert store.get_or_compute_derived(src, NoiseSpec(), compute(5)) == {"acc": 5}
+    (store.path(src) / "summary.json").write_text('{"test_acc": 0.7}')
+    assert store.list_derived(src) == []  # a rewritten source invalidates what was derived from it
+    assert store.get_or_compute_derived(src, NoiseSpec(), compute(6)) == {"acc": 6}
+    assert calls == [1, 3, 4, 5, 6]

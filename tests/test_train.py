@@ -114,7 +114,7 @@ def test_train_stores_a_complete_run(tmp_path):
     assert s["data"]["name"] == "digits" and s["data"]["is_fallback"] is False and s["data"]["n_test"] == 64
     assert 0 <= s["train_eval_acc"] <= 1 and math.isfinite(s["train_eval_loss"])
     files = sorted(p.name for p in result.path.iterdir())
-    assert files == ["checkpoint.pt", "config.json", "metrics.jsonl", "state_dict.pt", "summary.json"]
+    assert files == ["config.json", "metrics.jsonl", "state_dict.pt", "summary.json"]  # no checkpoint once finished
     sd = torch.load(result.path / "state_dict.pt", weights_only=True)
     model = __import__("samlab.models", fromlist=["x"]).create_model("small_cnn", num_classes=10)
     model.load_state_dict(sd)
@@ -130,7 +130,7 @@ def test_finished_run_is_returned_without_training(tmp_path, monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("a finished run must not load data or train")
 
-    monkeypatch.setattr(loop, "_load_data", no_training)
+    monkeypatch.setattr(loop, "run_data", no_training)
     monkeypatch.setattr(loop, "train_epoch", no_training)
     again = T.train(cfg, store=store, progress=False)
     assert again.summary == first.summary and again.metrics == first.metrics
@@ -264,6 +264,26 @@ def test_sgd_with_clipping_clips_weights(tmp_path):
     assert weights and max(w.abs().max().item() for w in weights) <= 0.05 + 1e-7
 
 
+def test_one_clip_rule_and_sam_knows_its_model():
+    from samlab.models import create_model
+    from samlab.optim import SAM
+
+    model = create_model("small_cnn", num_classes=10, seed=0)
+    opt = T.make_optimizer(tiny(clip=0.05), model)
+    assert type(opt) is torch.optim.SGD and len(opt._optimizer_step_post_hooks) == 1  # plain SGD + clip hook
+    with torch.no_grad():
+        for w in model.parameters():
+            w.fill_(1.0)
+    for w in model.parameters():
+        w.grad = torch.zeros_like(w)
+    opt.step()
+    for name, w in model.named_parameters():  # conv/linear weights clamped; BN and biases left alone
+        clamped = name.endswith("weight") and w.ndim > 1
+        assert w.max().item() == pytest.approx(0.05 if clamped else 1.0 - 0.05 * 5e-4 * 1.0, abs=1e-6), name
+    sam = T.make_optimizer(tiny(method="esam"), model)
+    assert isinstance(sam, SAM) and sam.model is model  # BN statistics from the pass at w only
+
+
 def test_missing_cifar_is_refused_with_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("SAMLAB_DATA", str(tmp_path / "nodata"))
     assert T.available_dataset("cifar10") == "digits"
@@ -271,19 +291,24 @@ def test_missing_cifar_is_refused_with_a_clear_message(tmp_path, monkeypatch):
         T.train(tiny(dataset="cifar10", epochs=1), store=RunStore(tmp_path), progress=False)
 
 
-def test_evaluate_matches_a_manual_pass():
-    from samlab.data import load_image_dataset, normalize
-    from samlab.models import create_model
+def test_train_leaves_the_global_rng_alone_and_loads_data_once(tmp_path, capsys):
+    """The RNG rule: training never draws from or reseeds torch's global RNG (init runs in a forked, seeded RNG)."""
+    from samlab.data import clear_dataset_cache
 
-    data = load_image_dataset("digits")
-    torch.manual_seed(0)
-    model = create_model("small_cnn", num_classes=10).eval()
-    x, y = data.test_x[:50], data.test_y[:50]
-    loss, acc = T.evaluate(model, x, y, mean=data.mean, std=data.std, batch_size=16)
-    with torch.no_grad():
-        out = model(normalize(x, data.mean, data.std))
-    assert loss == pytest.approx(torch.nn.functional.cross_entropy(out, y).item(), rel=1e-5)
-    assert acc == pytest.approx((out.argmax(1) == y).float().mean().item())
+    clear_dataset_cache()
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
+    store = RunStore(tmp_path)
+    a = T.train(tiny(epochs=1, method="esam"), store=store, progress=False)
+    b = T.train(tiny(epochs=1, method="sam"), store=store, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert capsys.readouterr().out.count("samlab: loaded digits") == 1  # read once per process, said once
+    # and the seed alone fixes the numbers, whatever the caller's global RNG holds
+    torch.manual_seed(99)
+    again = T.train(tiny(epochs=1, method="esam"), store=RunStore(tmp_path / "again"), progress=False)
+    assert numbers(again.metrics) == numbers(a.metrics)
+    assert_same_weights(again.state_dict(), a.state_dict())
+    assert b.finished
 
 
 # ------------------------------------------------------------------------------------------------ presets
@@ -340,5 +365,89 @@ def test_measure_throughput_is_stored_and_interleaved(tmp_path, monkeypatch):
     assert list(speeds) == configs[:2] and all(v > 0 for v in speeds.values())
     (stored,) = store.list_runs("ThroughputConfig")
     assert stored.config.runs == tuple(configs[:2]) and len(stored.summary["rounds"][0]) == 2
+    assert speeds.rounds[configs[0]] == stored.summary["rounds"][0]  # every round kept: the spread
+    lo, hi = speeds.spread(configs[1])
+    assert lo <= speeds[configs[1]] <= hi
     monkeypatch.setattr(throughput, "train_epoch", lambda *a, **k: pytest.fail("measured again"))
     assert throughput.measure_throughput(configs, steps=2, warmup=1, rounds=2, store=store, progress=False) == speeds
+
+
+# ------------------------------------------------------------------------------------------------ notebook 04's study
+def test_paper_scale_compares_one_protocol_and_honours_the_dataset():
+    for dataset, table, rho in (("cifar10", "table1", 0.05), ("cifar100", "table2", 0.1)):
+        configs = cifar.notebook_configs("paper", dataset)
+        assert list(configs) == ["SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf", "ESAM"]
+        assert {c.dataset for c in configs.values()} == {dataset}
+        sam, esam = configs["SAM"], configs["ESAM"]
+        assert all(methods.same_protocol(c, sam) for c in configs.values())  # "% of SAM" compares like with like
+        assert sam.model == "resnet34" and sam.rho == rho and (esam.beta, esam.gamma) == (0.6, 0.5)
+        assert replace(esam, method="sam", beta=None, gamma=None) == sam
+        assert list(configs.values())[:5] == list(papers.preset(f"samson-{table}-resnet34-{dataset}"))
+        grid = cifar.esam_grid_configs("paper", dataset)
+        assert all(methods.same_protocol(c, sam) for c in grid["SWP"] + grid["SDS"])
+        assert [c.beta for c in grid["SWP"]] == [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert cifar.notebook_configs("paper")["SAM"].dataset == "cifar10"
+    assert {c.dataset for c in cifar.notebook_configs("quick", "cifar100").values()} == {"cifar100"}
+    digits = cifar.notebook_configs("paper", "digits")
+    assert {(c.dataset, c.augment) for c in digits.values()} == {("digits", False)}
+    with pytest.raises(ValueError, match="dataset='mnist'"):
+        cifar.notebook_configs("paper", "mnist")
+
+
+def _fake_runs(store, speeds=None):
+    """Finished runs with hand-written summaries (no training): label -> RunResult."""
+    out = {}
+    for label, cfg in cifar.notebook_configs("smoke", "digits").items():
+        store.begin(cfg)
+        ips = {"SGD": 200.0, "SAM": 100.0, "ESAM": 120.0}.get(label, 90.0)
+        out[label] = store.finish(cfg, {"test_acc": 0.5, "train_acc": 0.6, "train_eval_acc": 0.7,
+                                        "best_test_acc": 0.55, "images_per_s": ips})
+    return out
+
+
+def test_tables_tolerate_runs_of_unknown_kinds(tmp_path):
+    store = RunStore(tmp_path)
+    results = _fake_runs(store)
+    ghost_cfg = tiny(epochs=1, seed=7)
+    store.begin(ghost_cfg)
+    store.finish(ghost_cfg, {"test_acc": 0.25, "images_per_s": 50.0})
+    meta_path = store.path(ghost_cfg) / "config.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(kind="GoneConfig", **{"class": "nowhere.GoneConfig"})
+    meta_path.write_text(json.dumps(meta))
+    (store.path(ghost_cfg)).rename(tmp_path / f"GoneConfig-{meta['key']}")
+    toy = store.get_or_compute(throughput.ThroughputConfig(runs=()), lambda: {"x": 1})
+    listed = {f"{r.kind}-{r.key}": r for r in store.list_runs()}
+    ghost = next(r for r in listed.values() if r.kind == "GoneConfig")
+    assert isinstance(ghost.config, dict) and toy == {"x": 1}
+    mixed = {**results, "ghost": ghost, **{k: r for k, r in listed.items() if r.kind == "ThroughputConfig"}}
+    table = cifar.accuracy_table(mixed)
+    assert "ghost" in table.index and table.loc["ghost", "test acc %"] == 25.0 and len(table) == 7
+    rows = cifar.throughput_rows(mixed)
+    assert {r["name"]: r["ratio"] for r in rows}["ghost"] == 0.5
+    cifar.throughput_table(mixed)
+    cifar.summary_points(mixed, labels=("SAM", "ghost"))
+    cifar.learning_curve(ghost)
+    study = cifar.esam_study({"SWP": [ghost, results["ESAM"]]}, sam=results["SAM"])
+    assert study["SWP"]["x"] == [1.0, 0.6, 1.0]
+
+
+def test_throughput_rows_state_the_spread_over_rounds(tmp_path):
+    results = _fake_runs(RunStore(tmp_path))
+    cfg = {k: r.config for k, r in results.items()}
+    # three interleaved rounds; ratios to SAM by hand: SGD 2.0, 2.0, 2.0 (clear); ESAM 1.2, 0.9, 1.05 (within spread)
+    rounds = {cfg["SAM"]: [100.0, 100.0, 80.0], cfg["SGD"]: [200.0, 200.0, 160.0], cfg["ESAM"]: [120.0, 90.0, 84.0]}
+    speeds = throughput.Speeds(rounds)
+    assert speeds[cfg["ESAM"]] == 90.0 and speeds.spread(cfg["ESAM"]) == (84.0, 120.0)
+    assert speeds.ratio(cfg["ESAM"], cfg["SAM"]) == pytest.approx((1.05, 0.9, 1.2))
+    rows = {r["name"]: r for r in cifar.throughput_rows({k: results[k] for k in ("SGD", "SAM", "ESAM")},
+                                                         speeds=speeds)}
+    assert rows["SGD"]["ratio"] == 2.0 and rows["SGD"]["clear"] is True and rows["SAM"]["clear"] is True
+    esam = rows["ESAM"]
+    assert esam["ratio"] == pytest.approx(1.05) and (esam["ratio_min"], esam["ratio_max"]) == pytest.approx((0.9, 1.2))
+    assert esam["clear"] is False and esam["rounds"] == 3
+    assert (esam["images_per_s"], esam["images_per_s_min"], esam["images_per_s_max"]) == (90.0, 84.0, 120.0)
+    table = cifar.throughput_table({k: results[k] for k in ("SGD", "SAM", "ESAM")}, speeds=speeds)
+    assert table.loc["ESAM", "% of SAM range"] == "90-120" and table.loc["ESAM", "beyond spread"] == "no"
+    plain = {r["name"]: r for r in cifar.throughput_rows(results)}  # no rounds: the runs' own speeds, no spread
+    assert plain["ESAM"]["ratio"] == 1.2 and plain["ESAM"]["clear"] is None

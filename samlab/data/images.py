@@ -23,7 +23,8 @@ from ..checks import check_choice, check_number
 from ..paths import data_dir
 
 __all__ = [
-    "IMAGE_DATASETS", "CIFAR_STATS", "ImageData", "load_image_dataset", "download_dataset",
+    "IMAGE_DATASETS", "CIFAR_STATS", "ImageData", "load_image_dataset", "load_training_data", "download_dataset",
+    "dataset_available", "available_dataset", "subset", "clear_dataset_cache",
     "iterate_batches", "normalize", "augment_batch", "random_crop", "random_flip",
 ]
 
@@ -114,9 +115,27 @@ def _root(name: str, root: str | os.PathLike | None) -> Path:
     return Path(root) if root is not None else data_dir() / name
 
 
-def _missing_files(cls: type[CIFAR10], root: Path) -> list[str]:
+def _cifar_files(cls: type[CIFAR10], root: Path) -> list[Path]:
     names = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-    return [n for n in names if not (root / cls.base_folder / n).is_file()]
+    return [root / cls.base_folder / n for n in names]
+
+
+def _missing_files(cls: type[CIFAR10], root: Path) -> list[str]:
+    return [f.name for f in _cifar_files(cls, root) if not f.is_file()]
+
+
+def dataset_available(name: str, root: str | os.PathLike | None = None) -> bool:
+    """Whether ``name`` can be loaded offline: always for digits; for CIFAR when every file is under ``root``.
+
+    The one availability check (the loader and :func:`available_dataset` both use it); md5 sums are not checked.
+    """
+    check_choice("name", name, IMAGE_DATASETS)
+    return name == "digits" or not _missing_files(_cifar_class(name, verify=False), _root(name, root))
+
+
+def available_dataset(name: str = "cifar10", root: str | os.PathLike | None = None) -> str:
+    """``name`` when :func:`dataset_available`, else ``"digits"``: what quick-scale runs train on offline."""
+    return name if dataset_available(name, root) else "digits"
 
 
 def _load_cifar(name: str, root: Path, *, download: bool, verify: bool) -> tuple[torch.Tensor, ...]:
@@ -192,6 +211,29 @@ def _check_int(name: str, value: object, *, low: int) -> int:
     return int(check_number(name, value, low=low))
 
 
+#: Data sets loaded in this process: (name, root, verify, calibration_size, seed, file stamp) -> ImageData.
+_CACHE: dict[tuple, ImageData] = {}
+
+
+def clear_dataset_cache() -> None:
+    """Forget the data sets loaded in this process (the next load reads the files again and says so)."""
+    _CACHE.clear()
+    _SPLIT_CACHE.clear()
+
+
+def _cache_key(name: str, root: str | os.PathLike | None, verify: bool, calibration_size: int | None,
+               seed: int) -> tuple | None:
+    """The cache key of a load, with the CIFAR files' sizes and mtimes (a changed file is read again); None: absent."""
+    if name == "digits":
+        return (name, None, None, calibration_size, seed, None)
+    folder = _root(name, root)
+    try:
+        stamp = tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in _cifar_files(_cifar_class(name, verify), folder))
+    except OSError:
+        return None
+    return (name, str(folder.resolve()), bool(verify), calibration_size, seed, stamp)
+
+
 def load_image_dataset(name: str = "cifar10", *, root: str | os.PathLike | None = None, allow_fallback: bool = True,
                        download: bool = False, verify: bool = True, calibration_size: int | None = None,
                        seed: int = 0) -> ImageData:
@@ -200,11 +242,26 @@ def load_image_dataset(name: str = "cifar10", *, root: str | os.PathLike | None 
     ``root`` holds ``cifar-10-batches-py/`` or ``cifar-100-python/`` (default ``data_dir()/name``). ``verify=False``
     skips torchvision's md5 checks (for hand-written test files). ``calibration_size`` images (default
     ``min(1000, n_train // 10)``) are cut from the training set with ``seed`` for AdaBS; they are never trained on.
+
+    A data set is read once per process and kept (per name, folder, seed and calibration size; a changed file is read
+    again): later calls return the same tensors without printing again. Do not modify them in place.
     """
     check_choice("name", name, IMAGE_DATASETS)
     if calibration_size is not None:
         _check_int("calibration_size", calibration_size, low=0)
     _check_int("seed", seed, low=0)
+    key = None if download else _cache_key(name, root, verify, calibration_size, seed)
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+    data = _load_image_dataset(name, root, allow_fallback=allow_fallback, download=download, verify=verify,
+                               calibration_size=calibration_size, seed=seed)
+    if key is not None and not data.is_fallback:
+        _CACHE[key] = data
+    return data
+
+
+def _load_image_dataset(name: str, root: str | os.PathLike | None, *, allow_fallback: bool, download: bool,
+                        verify: bool, calibration_size: int | None, seed: int) -> ImageData:
     is_fallback = False
     if name == "digits":
         *arrays, classes = _load_digits()
@@ -238,6 +295,43 @@ def load_image_dataset(name: str = "cifar10", *, root: str | os.PathLike | None 
         print(f"samlab: loaded {data.name}: {len(data.train_y)} train, {len(data.calib_y)} calibration, "
               f"{len(data.test_y)} test images")
     return data
+
+
+def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random subset of ``n`` samples (drawn with ``seed``), kept in the original order; all when n is None."""
+    if n is None or n >= len(y):
+        return x, y
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return x[idx], y[idx]
+
+
+_SPLIT_CACHE: dict[tuple, ImageData] = {}
+
+
+def load_training_data(name: str, *, max_train_samples: int | None = None,
+                       max_test_samples: int | None = None) -> ImageData:
+    """The data a training run sees: ``name`` (never a fallback), calibration split cut with seed 0, then fixed
+    (seed 0) subsets of ``max_train_samples`` training and ``max_test_samples`` test images.
+
+    The split depends on these arguments only (not on a run's seed), so every run of a protocol trains and tests on
+    the same images. Cached per process like :func:`load_image_dataset`.
+    """
+    try:
+        data = load_image_dataset(name, allow_fallback=False, seed=0)
+    except RuntimeError as err:
+        raise RuntimeError(f"{err} (A TrainConfig never falls back silently: for an offline run use "
+                           "dataset='digits', which samlab.data.available_dataset() picks.)") from err
+    key = (id(data), max_train_samples, max_test_samples)
+    hit = _SPLIT_CACHE.get(key)
+    if hit is not None and hit.calib_x is data.calib_x:
+        return hit
+    train_x, train_y = subset(data.train_x, data.train_y, max_train_samples)
+    test_x, test_y = subset(data.test_x, data.test_y, max_test_samples)
+    out = dataclasses.replace(data, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
+    if len(_SPLIT_CACHE) > 32:
+        _SPLIT_CACHE.clear()
+    _SPLIT_CACHE[key] = out
+    return out
 
 
 # --------------------------------------------------------------------------------------------- batches

@@ -28,7 +28,7 @@ from ..checks import check_choice, check_int, check_number
 from ..paths import data_dir
 
 __all__ = ["MNIST1D_DATASETS", "MNIST1D_LENGTH", "SignalData", "mnist1d_args", "generate_mnist1d", "load_mnist1d",
-           "iterate_signal_batches"]
+           "load_mnist1d_training_data", "iterate_signal_batches"]
 
 #: The names :func:`load_mnist1d` serves (the trainer's ``dataset`` choices add these to the image sets).
 MNIST1D_DATASETS = ("mnist1d",)
@@ -204,6 +204,33 @@ def load_mnist1d(*, root: str | os.PathLike | None = None, calibration_size: int
         print(f"samlab: MNIST-1D {source}: {len(data.train_y)} train, {len(data.calib_y)} calibration, "
               f"{len(data.test_y)} test signals of length {MNIST1D_LENGTH}")
     return data
+
+
+_TRAINING_CACHE: dict[tuple, SignalData] = {}
+
+
+def load_mnist1d_training_data(*, max_train_samples: int | None = None,
+                               max_test_samples: int | None = None) -> SignalData:
+    """What a training run sees: :func:`load_mnist1d` (calibration cut with seed 0), then fixed (seed 0) subsets.
+
+    The counterpart of :func:`samlab.data.load_training_data` for MNIST-1D, cached per process (keyed by the cache
+    file's path and time stamp, so a regenerated file is read again).
+    """
+    from .images import subset
+
+    path = _cache_file(data_dir() / "mnist1d")
+    stamp = path.stat().st_mtime_ns if path.is_file() else None
+    key = (str(path), stamp, max_train_samples, max_test_samples)
+    if stamp is not None and key in _TRAINING_CACHE:
+        return _TRAINING_CACHE[key]
+    data = load_mnist1d(seed=0, verbose=False)
+    train_x, train_y = subset(data.train_x, data.train_y, max_train_samples)
+    test_x, test_y = subset(data.test_x, data.test_y, max_test_samples)
+    out = dataclasses.replace(data, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
+    if len(_TRAINING_CACHE) > 8:
+        _TRAINING_CACHE.clear()
+    _TRAINING_CACHE[(str(path), path.stat().st_mtime_ns, max_train_samples, max_test_samples)] = out
+    return out
 
 
 # --------------------------------------------------------------------------------------------- batches

@@ -7,10 +7,11 @@ import math
 from dataclasses import replace
 from typing import Any, Sequence
 
-from ..checks import check_scale
-from ..methods import method_key, method_name, run_label
+from ..checks import check_choice, check_scale
+from ..data import IMAGE_DATASETS, available_dataset
+from ..methods import ESAM_BETA, ESAM_GAMMA, method_key, method_name, run_label
 from ..papers import paper_results, preset
-from ..train import TrainConfig, available_dataset
+from ..train import TrainConfig
 
 __all__ = ["notebook_configs", "esam_grid_configs", "throughput_settings", "learning_curve", "accuracy_table",
            "throughput_rows", "throughput_table", "summary_points", "esam_study", "REFERENCE_COLUMNS"]
@@ -24,20 +25,35 @@ def _quick_settings(dataset: str) -> dict[str, Any]:
     return dict(augment=True, max_train_samples=1500, max_test_samples=1000)
 
 
-def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[str, TrainConfig]:
-    """Notebook 04's six runs (SGD, SAM, ASAM, SAMSON_2, SAMSON_inf, ESAM) at ``scale``, keyed by plain label.
+def _paper_configs(dataset: str) -> dict[str, TrainConfig]:
+    """Paper scale: SAMSON's protocol (Table 1 on CIFAR-10, Table 2 on CIFAR-100: ResNet-34, 200 epochs, step
+    schedule) for all six methods, ESAM included, so every comparison (accuracy, % of SAM, the ESAM grid) is
+    between runs of one model and one protocol. ESAM is SAM of that protocol plus SWP/SDS (beta 0.6, gamma 0.5,
+    ESAM Sec. 3.1). ESAM's own protocol (ResNet-18, cosine) stays available as the ``esam-table1-*`` presets with
+    their own SGD and SAM references; the paper columns of the tables cite both papers' numbers.
+    """
+    table = "table2" if dataset == "cifar100" else "table1"
+    group = preset(f"samson-{table}-resnet34-{'cifar100' if dataset == 'cifar100' else 'cifar10'}")
+    if dataset == "digits":  # the offline stand-in: same protocol, no flips (a flipped digit is another digit)
+        group = tuple(replace(c, dataset="digits", augment=False) for c in group)
+    out = {c.label: c for c in group}
+    out["ESAM"] = replace(out["SAM"], method="esam", beta=ESAM_BETA, gamma=ESAM_GAMMA)
+    return out
 
-    smoke: small_cnn, 256/128 images, 2 epochs (seconds). quick: small_cnn on the available data
-    (``available_dataset()``: CIFAR-10 subset of 1500/1000 images, else the digits fallback), 6 epochs,
-    cosine schedule, batch 64. paper: the papers' protocols: SAMSON Table 1 (ResNet-34, CIFAR-10,
-    200 epochs, step schedule) for the five SAMSON-paper methods and ESAM Table 1 (ResNet-18) for ESAM.
+
+def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[str, TrainConfig]:
+    """Notebook 04's six runs (SGD, SAM, ASAM, SAMSON_2, SAMSON_inf, ESAM) at ``scale`` on ``dataset``, keyed by label.
+
+    ``dataset=None``: CIFAR-10 at paper scale, else ``available_dataset()`` (CIFAR-10 when its files are there, else
+    the digits fallback). smoke: small_cnn, 256/128 images, 2 epochs (seconds). quick: small_cnn, CIFAR subset of
+    1500/1000 images (all digits), 6 epochs, cosine schedule, batch 64. paper: one protocol for all six runs, see
+    :func:`_paper_configs` (SAMSON Table 1/2, ResNet-34; ESAM run on the same protocol).
     """
     check_scale(scale)
+    if dataset is not None:
+        check_choice("dataset", dataset, IMAGE_DATASETS)
     if scale == "paper":
-        group = preset("samson-table1-resnet34-cifar10")
-        out = {c.label: c for c in group}
-        out["ESAM"] = next(c for c in preset("esam-table1-resnet18-cifar10") if c.method == "esam")
-        return out
+        return _paper_configs("cifar10" if dataset is None else dataset)
     dataset = available_dataset("cifar10") if dataset is None else dataset
     common = dict(model="small_cnn", dataset=dataset, base="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
                   batch_size=64, schedule="cosine", seed=0, **_quick_settings(dataset))
@@ -52,24 +68,25 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
 
 
 def throughput_settings(scale: str = "quick") -> dict[str, int]:
-    """Sizes for :func:`samlab.throughput.measure_throughput` per scale (steps per round, warm-up steps, rounds)."""
+    """Sizes for :func:`samlab.train.measure_throughput` per scale (steps per round, warm-up steps, rounds)."""
     check_scale(scale)
-    return {"smoke": dict(steps=2, warmup=1, rounds=1), "quick": dict(steps=6, warmup=2, rounds=3),
+    # Enough rounds for a spread: a difference counts only when it exceeds the min-max range over rounds.
+    return {"smoke": dict(steps=2, warmup=1, rounds=2), "quick": dict(steps=4, warmup=2, rounds=5),
             "paper": dict(steps=30, warmup=5, rounds=5)}[scale]
 
 
 def esam_grid_configs(scale: str = "quick", dataset: str | None = None) -> dict[str, list[TrainConfig]]:
     """ESAM Fig. 3's parameter study: ``{"SWP": [beta grid, gamma = 1], "SDS": [gamma grid, beta = 1]}``.
 
-    Paper grid: 0.3 to 0.9 in steps of 0.1 (ResNet-18, CIFAR-10, ESAM protocol); quick: 0.3 and 0.6 on notebook
-    04's quick setting (SAM is the end point 1.0 of both curves, see :func:`esam_study`); smoke: 0.5 only.
+    Built on notebook 04's ESAM run of the same scale and dataset, so the grid, its SAM end point (1.0 on both
+    curves, see :func:`esam_study`) and the reference marks share one protocol. Paper grid: 0.3 to 0.9 in steps of
+    0.1 (ESAM Fig. 3's values); quick: 0.3 and 0.6; smoke: 0.5 only.
     """
     check_scale(scale)
+    base = notebook_configs(scale, dataset)["ESAM"]
     if scale == "paper":
-        base = next(c for c in preset("esam-table1-resnet18-cifar10") if c.method == "esam")
         grid = [round(0.3 + 0.1 * i, 1) for i in range(7)]
     else:
-        base = notebook_configs(scale, dataset)["ESAM"]
         grid = [0.5] if scale == "smoke" else [0.3, 0.6]
     return {"SWP": [replace(base, beta=b, gamma=1.0) for b in grid],
             "SDS": [replace(base, beta=1.0, gamma=g) for g in grid]}
@@ -87,9 +104,19 @@ def _short_source(source: str, model: str, dataset: str) -> str:
     return f"paper: {name} {table}, {model}, {dataset.upper().replace('CIFAR', 'CIFAR-')}"
 
 
+def _get(config: Any, name: str, default: Any = None) -> Any:
+    """A field of a config, or of the dict :meth:`samlab.runs.RunStore.list_runs` keeps for a kind it cannot resolve."""
+    value = config.get(name, default) if isinstance(config, dict) else getattr(config, name, default)
+    return default if value is None else value
+
+
+def _finished(results: dict[str, Any]) -> dict[str, Any]:
+    """The runs a table can show: finished, with a test accuracy in their summary (other kinds are left out)."""
+    return {k: r for k, r in results.items() if getattr(r, "summary", None) and "test_acc" in r.summary}
+
+
 def learning_curve(result: Any) -> dict[str, Any]:
     """Plain data of one run for :func:`samlab.plots.plot_learning_curves`: label, colour key, per-epoch accuracies."""
-
     cfg = result.config
     return {"label": run_label(cfg), "key": method_key(cfg), "epoch": result.column("epoch"),
             "train_acc": result.column("train_acc"), "test_acc": result.column("test_acc")}
@@ -100,18 +127,19 @@ def accuracy_table(results: dict[str, Any], *, paper_dataset: str = "cifar10") -
 
     Train accuracy is the final weights on the training set in eval mode (``train_eval_acc``), like the test's.
 
-    ``results``: label -> finished :class:`~samlab.runs.RunResult`. The paper columns (SAMSON Table 1/2 with
+    ``results``: label -> finished :class:`~samlab.runs.RunResult` (a run without a test accuracy, e.g. of another
+    kind, is left out; a config kept as a dict is read like a config). The paper columns (SAMSON Table 1/2 with
     ResNet-34, ESAM Table 1 with ResNet-18, on ``paper_dataset``) are the papers' numbers, not ours.
     """
     import pandas as pd
 
-
     rows = {}
-    for label, r in results.items():
+    for label, r in _finished(results).items():
         s = r.summary
-        train_acc = s.get("train_eval_acc", s["train_acc"])
+        train_acc = s.get("train_eval_acc", s.get("train_acc", math.nan))
         row = {"train acc %": 100 * train_acc, "test acc %": 100 * s["test_acc"],
-               "gap (train - test)": 100 * (train_acc - s["test_acc"]), "best test acc %": 100 * s["best_test_acc"]}
+               "gap (train - test)": 100 * (train_acc - s["test_acc"]),
+               "best test acc %": 100 * s.get("best_test_acc", s["test_acc"])}
         for source, model in REFERENCE_COLUMNS[paper_dataset]:
             hit = paper_results(source=source, model=model, dataset=paper_dataset, method=method_name(r.config))
             cell = "-"
@@ -122,57 +150,92 @@ def accuracy_table(results: dict[str, Any], *, paper_dataset: str = "cifar10") -
     return pd.DataFrame.from_dict(rows, orient="index").round(2)
 
 
-def _speed(r: Any, speeds: dict | None) -> float:
-    return speeds[r.config] if speeds is not None else r.summary["images_per_s"]
+def _rounds(r: Any, speeds: Any) -> list[float] | None:
+    """The per-round images/s of ``r`` when ``speeds`` kept them (:class:`samlab.train.Speeds`), else None."""
+    try:
+        return list(speeds.rounds[r.config])
+    except (AttributeError, KeyError, TypeError):
+        return None
 
 
-def throughput_rows(results: dict[str, Any], *, speeds: dict | None = None, reference: str = "SAM",
+def _speed(r: Any, speeds: Any) -> float:
+    """``speeds[config]`` when measured, else the run's own median images/s over epochs (dict configs too)."""
+    if speeds is not None:
+        try:
+            return speeds[r.config]
+        except (KeyError, TypeError):  # not measured, or an unhashable dict config
+            pass
+    return r.summary["images_per_s"]
+
+
+def throughput_rows(results: dict[str, Any], *, speeds: Any = None, reference: str = "SAM",
                     paper_dataset: str = "cifar10") -> list[dict[str, Any]]:
-    """Per run: label, colour key, images/s, ratio to ``reference`` and the paper's images/s and ratio (ESAM Table 1/3).
+    """Per run: label, colour key, images/s, ratio to ``reference`` with its spread, the paper's images/s and ratio.
 
-    Our images/s: ``speeds[config]`` (e.g. from :func:`samlab.throughput.measure_throughput`, measured interleaved) or,
-    without ``speeds``, the run's median over epochs of its training loop. The paper's numbers are ResNet-18 on
-    the authors' GPUs: compare the ratios, not the absolute numbers.
+    Our images/s: ``speeds[config]`` (from :func:`samlab.train.measure_throughput`, the median over interleaved
+    rounds) or, without it, the run's median over epochs of its training loop. With per-round values (a
+    :class:`samlab.train.Speeds`) each row also gives ``images_per_s_min/max`` and the per-round ratio to the
+    reference (``ratio`` its median, ``ratio_min``/``ratio_max`` its range) and ``clear``: whether the whole range
+    lies on one side of 1, i.e. the difference is larger than the spread; else these are None. The paper's numbers
+    are ResNet-18 on the authors' GPUs: compare the ratios, not the absolute numbers.
     """
-
+    results = _finished(results)
     if reference not in results:
         raise ValueError(f"reference={reference!r} is not one of the runs {list(results)}")
-    ref = _speed(results[reference], speeds)
+    ref = results[reference]
+    ref_ips, ref_rounds = _speed(ref, speeds), _rounds(ref, speeds)
     paper = {r.method: r.images_per_s for r in paper_results(source="ESAM", model="resnet18", dataset=paper_dataset)}
-    paper_ref = paper.get(method_name(results[reference].config))
+    paper_ref = paper.get(method_name(ref.config))
     rows = []
     for label, r in results.items():
-        ips = _speed(r, speeds)
+        ips, rounds = _speed(r, speeds), _rounds(r, speeds)
         p = paper.get(method_name(r.config))
-        rows.append({"name": label, "label": run_label(r.config), "key": method_key(r.config), "images_per_s": ips,
-                     "ratio": ips / ref, "paper_images_per_s": p,
-                     "paper_ratio": p / paper_ref if p is not None and paper_ref else None})
+        row = {"name": label, "label": run_label(r.config), "key": method_key(r.config), "images_per_s": ips,
+               "ratio": ips / ref_ips, "images_per_s_min": None, "images_per_s_max": None,
+               "ratio_min": None, "ratio_max": None, "rounds": 1, "clear": None, "paper_images_per_s": p,
+               "paper_ratio": p / paper_ref if p is not None and paper_ref else None}
+        if rounds and ref_rounds and len(rounds) == len(ref_rounds):
+            ratios = sorted(a / b for a, b in zip(rounds, ref_rounds))
+            mid = len(ratios) // 2
+            median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+            row.update(images_per_s_min=min(rounds), images_per_s_max=max(rounds), ratio=median,
+                       ratio_min=ratios[0], ratio_max=ratios[-1], rounds=len(rounds),
+                       clear=label == reference or ratios[0] > 1 or ratios[-1] < 1)
+        rows.append(row)
     return rows
 
 
-def throughput_table(results: dict[str, Any], *, speeds: dict | None = None, reference: str = "SAM",
+def throughput_table(results: dict[str, Any], *, speeds: Any = None, reference: str = "SAM",
                      paper_dataset: str = "cifar10") -> Any:
-    """:func:`throughput_rows` as a table: images/s and % of ``reference`` (ESAM Table 1's "(140.3%)"), ours and the paper's."""
+    """:func:`throughput_rows` as a table: images/s (min-max over rounds) and % of ``reference`` with its range over
+    rounds (ESAM Table 1's "(140.3%)"), ours and the paper's. "beyond spread" says whether a difference to
+    ``reference`` exceeds the spread of the rounds (only those are worth stating)."""
     import pandas as pd
+
+    def span(lo: Any, hi: Any, scale: float = 1.0, digits: int = 0) -> str:
+        return "-" if lo is None else f"{round(scale * lo, digits):g}-{round(scale * hi, digits):g}"
 
     rows = throughput_rows(results, speeds=speeds, reference=reference, paper_dataset=paper_dataset)
     return pd.DataFrame.from_dict({r["name"]: {
-        "images/s": round(r["images_per_s"]), f"% of {reference}": round(100 * r["ratio"], 1),
+        "images/s": round(r["images_per_s"]), "images/s range": span(r["images_per_s_min"], r["images_per_s_max"]),
+        f"% of {reference}": round(100 * r["ratio"], 1),
+        f"% of {reference} range": span(r["ratio_min"], r["ratio_max"], 100, 1),
+        "beyond spread": "-" if r["clear"] is None else ("yes" if r["clear"] else "no"),
         "paper images/s (ESAM T1, ResNet-18, GPU)": r["paper_images_per_s"] if r["paper_images_per_s"] else "-",
         f"paper % of {reference}": round(100 * r["paper_ratio"], 1) if r["paper_ratio"] else "-"}
         for r in rows}, orient="index")
 
 
 def summary_points(results: dict[str, Any], labels: Sequence[str] = ("SGD", "SAM", "ESAM"), *,
-                   speeds: dict | None = None) -> list[dict[str, Any]]:
+                   speeds: Any = None) -> list[dict[str, Any]]:
     """Final test accuracy and images/s of the named runs, as reference marks for :func:`samlab.plots.plot_esam_study`."""
-
+    results = _finished(results)
     return [{"label": run_label(results[k].config), "key": method_key(results[k].config),
              "acc": results[k].summary["test_acc"], "images_per_s": _speed(results[k], speeds)}
             for k in labels if k in results]
 
 
-def esam_study(grid: dict[str, Sequence[Any]], *, speeds: dict | None = None,
+def esam_study(grid: dict[str, Sequence[Any]], *, speeds: Any = None,
                sam: Any = None) -> dict[str, dict[str, list[float]]]:
     """ESAM Fig. 3's data from stored runs: per study ("SWP", "SDS") the swept fraction, test accuracy and images/s.
 
@@ -181,8 +244,10 @@ def esam_study(grid: dict[str, Sequence[Any]], *, speeds: dict | None = None,
     out = {}
     for name, results in grid.items():
         results = [*results, sam] if sam is not None else list(results)
+        results = [r for r in results if getattr(r, "summary", None) and "test_acc" in r.summary]
         attr = "beta" if name == "SWP" else "gamma"
-        out[name] = {"x": [getattr(r.config, attr) if r.config.method == "esam" else 1.0 for r in results],
+        out[name] = {"x": [float(_get(r.config, attr, 1.0)) if _get(r.config, "method") == "esam" else 1.0
+                           for r in results],
                      "acc": [r.summary["test_acc"] for r in results],
                      "images_per_s": [_speed(r, speeds) for r in results],
                      "xlabel": "β (SWP: fraction of tensors perturbed)" if attr == "beta"

@@ -110,8 +110,8 @@ def _calibration(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def calibration_accuracy(result: Any) -> float:
     """Accuracy of a finished run's final weights on the calibration signals (never trained on): picks rho."""
+    from ..evaluate import evaluate
     from ..models import create_model
-    from ..train import evaluate
 
     cfg = result.config
     x, y = _calibration(0)  # the trainer cuts the calibration split with seed 0 for every run

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from ..checks import check_choice, check_int, check_number
 from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS, run_label
+from ..perturbation import ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE
+from ..runs import register_config
 
 __all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
 
@@ -39,13 +41,20 @@ def _check_input_kind(model: str, dataset: str) -> None:
                          f"{', '.join(MNIST1D_MODELS)} go with dataset 'mnist1d', the others with image data sets")
 
 
+@register_config
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. Defaults are the SAMSON paper's CIFAR protocol (Sec. 5) with plain SGD.
 
     Validated when built (unknown names, out-of-range numbers, a rho the method forbids raise
     ValueError naming the allowed values), so bad input never reaches data loading or training.
-    ``device`` is not part of the run's identity (not in the key).
+    ``device`` is not part of the run's identity (not in the key); neither is any field left at its default
+    (:mod:`samlab.runs`), so a field added later with a default keeps the keys of stored runs.
+    ``adaptive_params=None`` takes the method's default rule, the same as :class:`samlab.optim.SAM`'s
+    (:data:`samlab.perturbation.DEFAULT_ADAPTIVE`: ``"weights"`` for ASAM, ``"weights_only"`` for SAMSON, whose
+    eq. 5-6 define T through the layer's weight tensor; the argument is in :mod:`samlab.perturbation`); any rule
+    of :data:`samlab.perturbation.ADAPTIVE_PARAMS` may be given for ASAM and SAMSON. SGD, SAM and ESAM use
+    ``"weights"`` (T = 1 on every tensor).
     """
 
     model: str = "resnet18"
@@ -54,7 +63,7 @@ class TrainConfig:
     rho: float | None = None
     p: float = 2.0
     eta: float | None = None
-    adaptive_params: str = "weights"
+    adaptive_params: str | None = None
     beta: float | None = None
     gamma: float | None = None
     clip: float | None = None
@@ -80,7 +89,8 @@ class TrainConfig:
         m = check_choice("method", self.method, METHODS)
         check_choice("base", self.base, BASES)
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("adaptive_params", self.adaptive_params, ("weights", "all"))
+        if self.adaptive_params is not None:
+            check_choice("adaptive_params", self.adaptive_params, ADAPTIVE_PARAMS)
         check_choice("device", self.device, DEVICES)
         _check_input_kind(self.model, self.dataset)
         geometry = "sam" if m == "esam" else m
@@ -102,13 +112,15 @@ class TrainConfig:
         s("p", p)
         if m in ("asam", "samson"):
             s("eta", DEFAULT_ETA[m] if self.eta is None else check_number("eta", self.eta, low=0.0))
+            s("adaptive_params", self.adaptive_params or DEFAULT_ADAPTIVE[m])
         else:
             if self.eta not in (None, 0, 0.0):
                 raise ValueError(f"eta={self.eta!r} applies only to methods 'asam' and 'samson'")
             s("eta", 0.0)
-            if self.adaptive_params != "weights":
+            if self.adaptive_params not in (None, "weights"):
                 raise ValueError(f"adaptive_params={self.adaptive_params!r} applies only to methods 'asam' and "
-                                 "'samson'; leave 'weights'")
+                                 "'samson'; leave it unset (or 'weights')")
+            s("adaptive_params", "weights")
         if m == "esam":
             beta = ESAM_BETA if self.beta is None else check_number("beta", self.beta, low=0.0, high=1.0,
                                                                    low_open=True)

@@ -23,13 +23,17 @@ Choices (written down because the papers leave them open):
   compare with the test accuracy. Images per second count the training loop only (no evaluation).
 * The data split (calibration images cut from train, ``max_*_samples`` subsets) is fixed (seed 0) for
   every run; ``seed`` sets the initial weights, the batch order, the augmentation and ESAM's draws.
-* ``dataset`` is what is trained on: a config never falls back silently. :func:`available_dataset`
-  picks ``"digits"`` when the CIFAR files are missing, so the key says which data produced a result.
+* ``dataset`` is what is trained on: a config never falls back silently.
+  :func:`samlab.data.available_dataset` picks ``"digits"`` when the CIFAR files are missing, so the key
+  says which data produced a result.
+* Randomness follows the library's rule (see :mod:`samlab.train`): every draw takes a ``torch.Generator``
+  seeded from ``config.seed``; the model's initialisation (and any draw a module makes from torch's
+  global RNG) runs inside ``torch.random.fork_rng()`` seeded from ``config.seed``, so :func:`train`
+  leaves the caller's global RNG state as it found it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from typing import Any, Callable, Iterable, Sequence
@@ -38,67 +42,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_choice
+from ..data import (MNIST1D_DATASETS, ImageData, iterate_batches, iterate_signal_batches, load_mnist1d_training_data,
+                    load_training_data)
+from ..evaluate import evaluate
 from ..methods import run_label
+from ..models import create_model
+from ..optim import SAM
 from ..runs import RunResult, RunStore
-from .config import TrainConfig, _image_datasets
+from ..weights import clip_weights, conv_linear_weights
+from .config import TrainConfig
 
 # ------------------------------------------------------------------------------------------------ data
-def available_dataset(name: str = "cifar10") -> str:
-    """``name`` when its files are on disk (``data/<name>``), else ``"digits"``: what quick-scale runs train on."""
-    check_choice("name", name, _image_datasets())
-    if name in ("digits", "mnist1d"):  # generated offline
-        return name
-    from torchvision.datasets import CIFAR10, CIFAR100
-
-    from ..paths import data_dir
-
-    cls = CIFAR10 if name == "cifar10" else CIFAR100
-    folder = data_dir() / name / cls.base_folder
-    files = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-    return name if all((folder / f).is_file() for f in files) else "digits"
-
-
 def _derived_seed(seed: int, purpose: str) -> int:
     """A seed for one purpose (data order, ESAM draws) derived from the run's seed, independent streams."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}".encode()).digest()[:8], "little") >> 1
 
 
-def _iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, **kwargs: Any) -> Iterable:
-    """``iterate_batches`` for uint8 images, ``iterate_signal_batches`` for float signals (MNIST-1D)."""
-    from ..data import iterate_batches, iterate_signal_batches
-
-    batches = iterate_signal_batches if x.is_floating_point() else iterate_batches
-    return batches(x, y, batch_size, **kwargs)
-
-
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed (seed 0) random subset of ``n`` samples, kept in the original order; everything when n is None."""
-    if n is None or n >= len(y):
-        return x, y
-    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:n].sort().values
-    return x[idx], y[idx]
-
-
-def _load_data(config: TrainConfig) -> Any:
-    from ..data import MNIST1D_DATASETS, load_image_dataset, load_mnist1d
-
-    try:
-        data = (load_mnist1d(seed=0, verbose=False) if config.dataset in MNIST1D_DATASETS else
-                load_image_dataset(config.dataset, allow_fallback=False, seed=0))
-    except RuntimeError as err:
-        raise RuntimeError(f"{err} (A TrainConfig never falls back silently: for an offline run use "
-                           "dataset='digits', which samlab.train.available_dataset() picks.)") from err
-    train_x, train_y = _subset(data.train_x, data.train_y, config.max_train_samples)
-    test_x, test_y = _subset(data.test_x, data.test_y, config.max_test_samples)
-    if config.batch_size > len(train_y):
-        raise ValueError(f"batch_size={config.batch_size} is larger than the {len(train_y)} training images of "
+def run_data(config: TrainConfig) -> ImageData:
+    """The exact data a run trains and tests on (:func:`samlab.data.load_training_data`, cached per process)."""
+    if config.dataset in MNIST1D_DATASETS:
+        data = load_mnist1d_training_data(max_train_samples=config.max_train_samples,
+                                          max_test_samples=config.max_test_samples)
+    else:
+        data = load_training_data(config.dataset, max_train_samples=config.max_train_samples,
+                                  max_test_samples=config.max_test_samples)
+    if config.batch_size > len(data.train_y):
+        raise ValueError(f"batch_size={config.batch_size} is larger than the {len(data.train_y)} training images of "
                          f"{config.dataset} (max_train_samples={config.max_train_samples})")
-    return dataclasses.replace(data, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
+    return data
 
 
 # ------------------------------------------------------------------------------------------------ pieces
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None: CUDA when available, else CPU; a CUDA device this machine lacks raises ValueError."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
@@ -108,23 +84,30 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The run's optimizer: the plain base optimizer for ``sgd``, else :class:`samlab.optim.SAM` around it.
+
+    ``clip`` is one rule for every method: a :func:`samlab.weights.clip_weights` step hook clamping ``model``'s
+    conv/linear weights (:func:`samlab.weights.conv_linear_weights`) after each update, on the plain base optimizer
+    for ``sgd`` and through SAM's own ``clip`` (the same hook) otherwise. SAM gets ``model=model``, so BatchNorm
+    running statistics come from the pass at ``w`` only, and ``seed`` derived from ``config.seed`` for ESAM's draws.
+    """
     if config.base == "sgd":
         base, kw = torch.optim.SGD, dict(lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     else:
         base, kw = torch.optim.Adam, dict(lr=config.lr, betas=(config.momentum, 0.999),
                                           weight_decay=config.weight_decay)
-    if config.method == "sgd" and config.clip is None:
-        return base(model.parameters(), **kw)
-    from ..optim import SAM
-
-    gen = torch.Generator().manual_seed(_derived_seed(config.seed, "esam"))
-    method = {"sgd": "sam", "esam": "sam"}.get(config.method, config.method)  # sgd + clip: SAM with rho = 0
+    if config.method == "sgd":
+        opt = base(model.parameters(), **kw)
+        if config.clip is not None:
+            opt.samlab_clip_handle = clip_weights(opt, conv_linear_weights(model), config.clip)
+        return opt
+    method = "sam" if config.method == "esam" else config.method
     return SAM(model.parameters(), base, method=method, rho=config.rho, p=config.p, eta=config.eta,
                adaptive_params=config.adaptive_params, beta=config.beta, gamma=config.gamma, clip=config.clip,
-               generator=gen, **kw)
+               model=model, seed=_derived_seed(config.seed, "esam"), **kw)
 
 
-def _make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
+def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
     inner = getattr(opt, "base_optimizer", opt)
     if config.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(inner, step_size=config.lr_step_every, gamma=config.lr_decay)
@@ -133,31 +116,9 @@ def _make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
     return None
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequence[float], std: Sequence[float],
-             batch_size: int = 500, device: str | torch.device | None = None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode on uint8 images ``x``."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    loss = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    try:
-        for xb, yb in _iterate_batches(x, y, batch_size, train=False, mean=mean, std=std, device=device):
-            out = model(xb)
-            loss += F.cross_entropy(out, yb, reduction="sum").double()
-            correct += (out.argmax(1) == yb).sum()
-    finally:
-        model.train(was_training)
-    n = max(1, len(y))
-    return loss.item() / n, correct.item() / n
-
-
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable, n_batches: int,
                  device: torch.device, bar: Any) -> tuple[float, float, int, float]:
     """One pass over the training batches; returns (mean loss, accuracy, images, seconds of the loop)."""
-    from ..optim import SAM
-
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -194,10 +155,26 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable,
     return loss_sum.item() / max(1, seen), correct.item() / max(1, seen), seen, seconds
 
 
+def _global_rng(device: torch.device) -> Any:
+    """``torch.random.fork_rng`` over the CPU generator and, on CUDA, the training device's: the caller's state
+    comes back on exit whatever happens inside."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
+
+
+def _seed_global(seed: int, device: torch.device) -> None:
+    """Seed the (forked) global generators the run uses: the CPU's and the CUDA training device's."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+
+
 def _rng_state(device: torch.device, gen: torch.Generator) -> dict[str, Any]:
+    """The run's random state (the forked global generators and the data generator), for the checkpoint."""
     state = {"torch": torch.get_rng_state(), "data": gen.get_state()}
     if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
@@ -205,7 +182,10 @@ def _set_rng_state(state: dict[str, Any], device: torch.device, gen: torch.Gener
     torch.set_rng_state(state["torch"])
     gen.set_state(state["data"])
     if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
+        cuda = state["cuda"]
+        if isinstance(cuda, (list, tuple)):  # older checkpoints held every device's state
+            cuda = cuda[device.index or 0]
+        torch.cuda.set_rng_state(cuda, device)
 
 
 def _summary(config: TrainConfig, rows: list[dict], data: Any, model: nn.Module, device: torch.device) -> dict:
@@ -245,14 +225,19 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
         result = store.load(config)
         assert result is not None
         return result
-    from ..models import create_model
-
     dev = resolve_device(device if device is not None else config.device)
-    data = _load_data(config)
-    torch.manual_seed(config.seed)
+    data = run_data(config)
+    with _global_rng(dev):  # the caller's global RNG state is restored on the way out
+        _seed_global(config.seed, dev)
+        return _train(config, store, data, dev, progress, callback)
+
+
+def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.device, progress: bool,
+           callback: Callable[[int, dict], None] | None) -> RunResult:
+    """The body of :func:`train`, run inside a forked, seeded global RNG."""
     model = create_model(config.model, num_classes=data.num_classes).to(dev)
     opt = make_optimizer(config, model)
-    sched = _make_scheduler(config, opt)
+    sched = make_scheduler(config, opt)
     gen = torch.Generator().manual_seed(_derived_seed(config.seed, "data"))
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
     test_x, test_y = data.test_x.to(dev), data.test_y.to(dev)
@@ -281,8 +266,9 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
             lr = getattr(opt, "base_optimizer", opt).param_groups[0]["lr"]
             if progress:
                 inner = tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
-            batches = _iterate_batches(train_x, train_y, config.batch_size, train=True, mean=data.mean,
-                                       std=data.std, device=dev, generator=gen, augment=config.augment)
+            batches = (iterate_signal_batches if train_x.is_floating_point() else iterate_batches)(
+                train_x, train_y, config.batch_size, train=True, mean=data.mean, std=data.std, device=dev,
+                generator=gen, augment=config.augment)
             tr_loss, tr_acc, seen, seconds = train_epoch(model, opt, batches, n_batches, dev, inner)
             if inner is not None:
                 inner.close()

@@ -1,7 +1,8 @@
 """Training speed (images/s) of several configs, measured interleaved with the trainer's own step code.
 
-Split from :mod:`samlab.train` (re-exported there, so stored runs that name ``samlab.train.ThroughputConfig`` still
-load): :func:`throughput_of` measures, :func:`measure_throughput` measures once per machine through the results store.
+:func:`throughput_of` measures, :func:`measure_throughput` measures once per machine through the results store and
+returns :class:`Speeds`: the median images/s per config plus every round, so a comparison can state its spread
+(speeds on a shared machine move by ~10 % between measurements; only differences larger than the spread count).
 """
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ from typing import Any, Sequence
 
 import torch
 
-from ..runs import RunStore
 from ..checks import check_int
+from ..models import create_model
+from ..runs import RunStore, register_config
 from .config import TrainConfig
 from .loop import make_optimizer, resolve_device, train_epoch
 
-__all__ = ["ThroughputConfig", "throughput_of", "measure_throughput"]
+__all__ = ["ThroughputConfig", "Speeds", "throughput_of", "measure_throughput"]
 
 _NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
 
 
+@register_config
 @dataclass(frozen=True)
 class ThroughputConfig:
     """A speed measurement of training steps (stored, as it depends on the machine: ``machine`` and ``threads``)."""
@@ -42,15 +45,12 @@ def throughput_of(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: in
     ``warmup`` steps each, ``rounds`` rounds run ``steps`` steps of every config in turn with the trainer's own step
     code. Returns ``{"images_per_s": [median over rounds per config], "rounds": [[per-round values] per config]}``.
     """
-    from ..models import create_model
-
     configs = list(dict.fromkeys(configs))
     steps, warmup, rounds = check_int("steps", steps, low=1), check_int("warmup", warmup, low=0), check_int("rounds", rounds, low=1)
     dev = resolve_device(device if device is not None else configs[0].device if configs else "auto")
     setups = []
     for i, c in enumerate(configs):
-        torch.manual_seed(c.seed)
-        model = create_model(c.model, num_classes=_NUM_CLASSES[c.dataset]).to(dev)
+        model = create_model(c.model, num_classes=_NUM_CLASSES[c.dataset], seed=c.seed).to(dev)
         gen = torch.Generator().manual_seed(i)
         x = torch.randn(c.batch_size, 3, 32, 32, generator=gen).to(dev)
         y = torch.randint(0, _NUM_CLASSES[c.dataset], (c.batch_size,), generator=gen).to(dev)
@@ -75,13 +75,36 @@ def throughput_of(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: in
     return {"images_per_s": [statistics.median(v) for v in speeds], "rounds": speeds}
 
 
+class Speeds(dict):
+    """``{config: median images/s over rounds}`` (a plain dict to read) that also keeps every round's value.
+
+    Rounds are interleaved (round k runs every config in turn), so the per-round ratio of two configs compares
+    them under the same load: :meth:`ratio` gives its median, minimum and maximum over rounds.
+    """
+
+    def __init__(self, rounds: dict[Any, list[float]]) -> None:
+        super().__init__({c: statistics.median(v) for c, v in rounds.items()})
+        self.rounds = {c: list(v) for c, v in rounds.items()}
+
+    def spread(self, config: Any) -> tuple[float, float]:
+        """(min, max) images/s of ``config`` over rounds."""
+        v = self.rounds[config]
+        return min(v), max(v)
+
+    def ratio(self, config: Any, reference: Any) -> tuple[float, float, float]:
+        """(median, min, max) over rounds of ``config``'s images/s divided by ``reference``'s in the same round."""
+        r = [a / b for a, b in zip(self.rounds[config], self.rounds[reference])]
+        return statistics.median(r), min(r), max(r)
+
+
 def measure_throughput(configs: Sequence[TrainConfig], *, steps: int = 10, warmup: int = 2, rounds: int = 3,
                        device: str | torch.device | None = None, store: RunStore | None = None,
-                       progress: bool = True, retrain: bool = False) -> dict[TrainConfig, float]:
+                       progress: bool = True, retrain: bool = False) -> Speeds:
     """Training images per second of each config, measured *interleaved* so that load from other processes hits all alike.
 
     :func:`throughput_of`, stored in the results store (keyed by the configs, sizes, thread count, device and host
-    name: a speed belongs to a machine); ``retrain=True`` measures again. Returns ``{config: images/s}``.
+    name: a speed belongs to a machine); ``retrain=True`` measures again. Returns :class:`Speeds`
+    (``{config: median images/s}`` with ``.rounds``, ``.spread(config)``, ``.ratio(config, reference)``).
     """
     import platform
 
@@ -95,4 +118,4 @@ def measure_throughput(configs: Sequence[TrainConfig], *, steps: int = 10, warmu
         store.delete(spec)
     result = store.get_or_compute(spec, lambda: throughput_of(configs, steps=steps, warmup=warmup, rounds=rounds,
                                                               device=dev, progress=progress))
-    return dict(zip(configs, result["images_per_s"]))
+    return Speeds(dict(zip(configs, result["rounds"])))

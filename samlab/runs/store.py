@@ -1,133 +1,26 @@
-"""The results store: one folder per experiment config, keyed by a hash of the config, written atomically.
-
-Every experiment is a frozen dataclass config. :func:`run_key` hashes the canonical JSON of
-``{"format": FORMAT_VERSION, "kind": <class name>, "config": <fields>}``; the run lives in
-``<root>/<kind>-<key>/``::
-
-    config.json      what was run (kind, key, format, class, fields)
-    metrics.jsonl    one JSON row per finished epoch (rewritten atomically, never half a line)
-    checkpoint.pt    last epoch's full state (model, optimizer, scheduler, RNG, metrics so far)
-    state_dict.pt    final weights, tensors only (``torch.load(..., weights_only=True)``)
-    summary.json     written LAST: its presence means the run is finished
-
-Small JSON-able results (toy sweeps, Monte-Carlo evaluations) use :meth:`RunStore.get_or_compute`,
-which stores the result as ``summary.json`` in the same layout. Every file is written to a
-temporary file in the same folder and renamed into place, so a run killed at any moment never
-leaves a file that looks complete. Fields declared with ``metadata={"key": False}`` (a device,
-say) are left out of the key: they change where a run executes, not what it computes.
-"""
+"""The results store's folders: atomic writes, :class:`RunResult`, :class:`RunStore` (layout in :mod:`samlab.runs`)."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import importlib
 import json
-import math
 import os
 import shutil
 import tempfile
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from .paths import runs_dir
+from ..paths import runs_dir
+from . import keys as _keys
+from .keys import _decode, _encode, _legacy_key, config_class, config_from_dict, config_to_dict, kind_of, run_key
 
-__all__ = [
-    "FORMAT_VERSION", "RunResult", "RunStore", "run_key", "config_to_dict", "config_from_dict",
-    "canonical_json", "atomic_write_text", "atomic_save",
-]
+__all__ = ["RunResult", "RunStore", "atomic_write_text", "atomic_save", "CONFIG_FILE", "METRICS_FILE",
+           "CHECKPOINT_FILE", "STATE_FILE", "SUMMARY_FILE", "DERIVED_DIR"]
 
-#: Bump when the meaning of stored results changes: every key changes with it, old runs are ignored.
-FORMAT_VERSION = 1
-
-STATUSES = ("missing", "partial", "finished")
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, STATE_FILE, SUMMARY_FILE = (
     "config.json", "metrics.jsonl", "checkpoint.pt", "state_dict.pt", "summary.json")
-
-
-# --------------------------------------------------------------------------- canonical encoding
-def _encode(value: Any) -> Any:
-    """Plain-JSON form of a value: non-finite floats become ``{"__float__": "inf"}``, tuples lists."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return config_to_dict(value)
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"__float__": repr(value)}
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalars
-        return _encode(value.item())
-    if hasattr(value, "tolist"):  # numpy arrays, torch tensors
-        return _encode(value.tolist())
-    raise TypeError(f"cannot store a value of type {type(value).__name__} as JSON: {value!r}")
-
-
-def _decode(value: Any) -> Any:
-    """Inverse of :func:`_encode` (lists stay lists)."""
-    if isinstance(value, dict):
-        if set(value) == {"__float__"}:
-            return float(value["__float__"])
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON (sorted keys, no spaces, ``repr`` floats, inf/nan as tagged strings)."""
-    return json.dumps(_encode(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """The fields of a dataclass config that define its result, encoded (nested dataclasses too)."""
-    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
-        raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
-    return {f.name: _encode(getattr(config, f.name)) for f in dataclasses.fields(config)
-            if f.metadata.get("key", True)}
-
-
-def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config of class ``cls`` from :func:`config_to_dict` output (nested dataclasses, tuples)."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    names = {f.name for f in dataclasses.fields(cls)}
-    for name, raw in data.items():
-        if name not in names:
-            raise TypeError(f"{cls.__name__} has no field {name!r}")
-        value = _decode(raw)
-        hint = hints.get(name)
-        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-        candidates = typing.get_args(hint) if union else (hint,)
-        for typ in candidates:
-            if dataclasses.is_dataclass(typ) and isinstance(value, dict):
-                value = config_from_dict(typ, raw)
-                break
-            if (typ is tuple or typing.get_origin(typ) is tuple) and isinstance(value, list):
-                item = (typing.get_args(typ) or (None,))[0]
-                if dataclasses.is_dataclass(item):  # tuple[SomeConfig, ...]
-                    value = tuple(config_from_dict(item, v) if isinstance(v, dict) else v for v in raw)
-                else:
-                    value = tuple(value)
-                break
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-def kind_of(config: Any) -> str:
-    """The config's kind: its class name (``TrainConfig``, ``ToyConfig``, ...)."""
-    return type(config).__name__
-
-
-def run_key(config: Any) -> str:
-    """First 16 hex digits of the sha256 of the canonical JSON of format version, kind and config."""
-    payload = {"format": FORMAT_VERSION, "kind": kind_of(config), "config": config_to_dict(config)}
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
+DERIVED_DIR = "derived"
 
 
 # --------------------------------------------------------------------------- atomic file writes
@@ -201,16 +94,6 @@ class RunResult:
         return [row.get(name) for row in self.metrics]
 
 
-def _import_class(qualname: str | None) -> type | None:
-    if not qualname or "." not in qualname:
-        return None
-    module, _, name = qualname.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 class RunStore:
     """A folder of runs keyed by config (default :func:`samlab.paths.runs_dir`, i.e. ``data/runs``)."""
 
@@ -222,8 +105,27 @@ class RunStore:
 
     # ---- locating
     def path(self, config: Any) -> Path:
-        """The run's folder ``<root>/<kind>-<key>``."""
-        return self.root / f"{kind_of(config)}-{run_key(config)}"
+        """The run's folder ``<root>/<kind>-<key>`` (a format-1 folder of the same config is adopted: renamed here)."""
+        folder = self.root / f"{kind_of(config)}-{run_key(config)}"
+        if not folder.exists():
+            self._adopt_legacy(config, folder)
+        return folder
+
+    def _adopt_legacy(self, config: Any, folder: Path) -> None:
+        """Rename the format-1 folder of ``config`` (key over every field) to its format-2 key; rewrite config.json."""
+        old = self.root / f"{kind_of(config)}-{_legacy_key(config)}"
+        try:
+            meta = _read_json(old / CONFIG_FILE)
+        except (OSError, ValueError):
+            return
+        if meta.get("format") != 1:
+            return
+        try:
+            os.replace(old, folder)
+        except OSError:
+            return
+        meta.update(format=_keys.FORMAT_VERSION, key=run_key(config), config=config_to_dict(config))
+        atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
 
     def status(self, config: Any) -> str:
         """``"missing"`` (no folder), ``"partial"`` (started or interrupted) or ``"finished"``."""
@@ -246,39 +148,53 @@ class RunStore:
             return None
         return self._result(folder, status, config)
 
+    @staticmethod
+    def _config_of(meta: dict[str, Any]) -> Any:
+        """The stored config rebuilt through the registry (:func:`config_class`), or the dict when it cannot be."""
+        cls = config_class(meta.get("kind", ""), meta.get("class"))
+        if cls is not None:
+            try:
+                return config_from_dict(cls, meta["config"])
+            except (TypeError, ValueError):
+                pass  # a field this class no longer has, or a value it now refuses: keep the dict
+        return meta["config"]
+
     def _result(self, folder: Path, status: str, config: Any = None) -> RunResult:
         meta = _read_json(folder / CONFIG_FILE)
         if config is None:
-            cls = _import_class(meta.get("class"))
-            config = meta["config"]
-            if cls is not None:
-                try:
-                    config = config_from_dict(cls, meta["config"])
-                except (TypeError, ValueError):
-                    pass  # an older field set: keep the dict
+            config = self._config_of(meta)
         summary = _read_json(folder / SUMMARY_FILE) if status == "finished" else None
         return RunResult(kind=meta["kind"], key=meta["key"], path=folder, config=config,
                          status=status, metrics=self.read_metrics(folder), summary=summary)
 
     def list_runs(self, kind: str | None = None) -> list[RunResult]:
-        """Every run in the store of the current format (optionally of one kind), oldest first."""
+        """Every run in the store (optionally of one kind), oldest first; configs of unknown kinds stay dicts.
+
+        Format-1 runs whose class resolves are adopted under their current key on the way.
+        """
         if not self.root.is_dir():
             return []
-        out = []
+        out: dict[Path, RunResult] = {}
         folders = [p for p in self.root.iterdir() if (p / CONFIG_FILE).is_file() and "-" in p.name]
         for folder in sorted(folders, key=lambda p: ((p / CONFIG_FILE).stat().st_mtime, p.name)):
             if kind is not None and folder.name.rpartition("-")[0] != kind:
                 continue
             try:
-                if _read_json(folder / CONFIG_FILE).get("format") != FORMAT_VERSION:
+                meta = _read_json(folder / CONFIG_FILE)
+                if meta.get("format") == 1:  # adopt it under its format-2 key when its class resolves
+                    config = self._config_of(meta)
+                    if isinstance(config, dict):
+                        continue
+                    folder = self.path(config)
+                    if not (folder / CONFIG_FILE).is_file():
+                        continue
+                elif meta.get("format") != _keys.FORMAT_VERSION:
                     continue
-                out.append(self._result(folder, self._status_of(folder)))
+                if folder not in out:
+                    out[folder] = self._result(folder, self._status_of(folder))
             except (OSError, ValueError, KeyError):
                 continue  # unreadable: not ours, or damaged by hand
-        return out
-
-    def __iter__(self) -> Iterator[RunResult]:
-        return iter(self.list_runs())
+        return list(out.values())
 
     @staticmethod
     def read_metrics(folder: Path) -> list[dict[str, Any]]:
@@ -300,7 +216,7 @@ class RunStore:
         folder = self.path(config)
         if not (folder / CONFIG_FILE).is_file():
             cls = type(config)
-            meta = {"format": FORMAT_VERSION, "kind": kind_of(config), "key": run_key(config),
+            meta = {"format": _keys.FORMAT_VERSION, "kind": kind_of(config), "key": run_key(config),
                     "class": f"{cls.__module__}.{cls.__qualname__}", "config": config_to_dict(config)}
             atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
         return folder
@@ -324,8 +240,12 @@ class RunStore:
         return torch.load(path, map_location=map_location, weights_only=True)
 
     def finish(self, config: Any, summary: dict[str, Any], state_dict: dict[str, Any] | None = None,
-               *, keep_checkpoint: bool = True) -> RunResult:
-        """Write the final ``state_dict`` (tensors only), then ``summary.json`` last; return the result."""
+               *, keep_checkpoint: bool = False) -> RunResult:
+        """Write the final ``state_dict`` (tensors only), then ``summary.json`` last; return the result.
+
+        The full checkpoint (optimizer moments, RNG) is deleted afterwards unless ``keep_checkpoint``: a
+        finished run is never resumed, and the checkpoint would double its disk use.
+        """
         folder = self.begin(config)
         if state_dict is not None:
             atomic_save({k: v.detach().cpu().clone() for k, v in state_dict.items()}, folder / STATE_FILE)
@@ -357,3 +277,60 @@ class RunStore:
         self.begin(config)
         atomic_write_text(self.path(config) / SUMMARY_FILE, text)
         return _decode(json.loads(text))
+
+    # ---- derived results
+    def _derived_folder(self, source_config: Any, spec: Any) -> Path:
+        return self.path(source_config) / DERIVED_DIR / f"{kind_of(spec)}-{run_key(spec)}"
+
+    def _source_stamp(self, source_config: Any) -> str:
+        """A fingerprint of the finished source run (its summary.json): changes whenever the run is redone."""
+        return hashlib.sha256((self.path(source_config) / SUMMARY_FILE).read_bytes()).hexdigest()[:16]
+
+    def get_or_compute_derived(self, source_config: Any, spec: Any, compute: Callable[[], dict]) -> dict:
+        """A result computed from the finished run of ``source_config`` (noise evaluation, sharpness, landscape).
+
+        ``spec`` is the frozen dataclass config of the computation. The result lives in the source run's folder
+        under ``derived/<kind>-<key of spec>/`` and records the source's kind and key and a fingerprint of its
+        summary, so it is recomputed when the source is retrained (a changed config has another folder; a
+        retrained one another fingerprint) and never served stale. Returned as read back from JSON.
+        """
+        if self.status(source_config) != "finished":
+            raise ValueError(f"the source run {kind_of(source_config)}-{run_key(source_config)} is not finished "
+                             f"(status {self.status(source_config)!r}); train it before deriving results from it")
+        folder = self._derived_folder(source_config, spec)
+        stamp = self._source_stamp(source_config)
+        if (folder / SUMMARY_FILE).is_file():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if _read_json(folder / CONFIG_FILE)["source"]["stamp"] == stamp:
+                    return _read_json(folder / SUMMARY_FILE)
+            shutil.rmtree(folder, ignore_errors=True)  # stale: computed from an earlier version of the run
+        value = compute()
+        if not isinstance(value, dict):
+            raise TypeError(f"get_or_compute_derived: compute must return a dict, got {type(value).__name__}")
+        text = _dump_json(value)
+        cls = type(spec)
+        meta = {"format": _keys.FORMAT_VERSION, "kind": kind_of(spec), "key": run_key(spec),
+                "class": f"{cls.__module__}.{cls.__qualname__}", "config": config_to_dict(spec),
+                "source": {"kind": kind_of(source_config), "key": run_key(source_config), "stamp": stamp}}
+        atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
+        atomic_write_text(folder / SUMMARY_FILE, text)
+        return _decode(json.loads(text))
+
+    def list_derived(self, source_config: Any, kind: str | None = None) -> list[RunResult]:
+        """The current (not stale) derived results of ``source_config``'s run, optionally of one kind."""
+        base = self.path(source_config) / DERIVED_DIR
+        if self.status(source_config) != "finished" or not base.is_dir():
+            return []
+        stamp = self._source_stamp(source_config)
+        out = []
+        for folder in sorted(base.iterdir()):
+            if kind is not None and folder.name.rpartition("-")[0] != kind:
+                continue
+            try:
+                meta = _read_json(folder / CONFIG_FILE)
+                if meta["source"]["stamp"] != stamp or self._status_of(folder) != "finished":
+                    continue
+                out.append(self._result(folder, "finished"))
+            except (OSError, ValueError, KeyError):
+                continue
+        return out

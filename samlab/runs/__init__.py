@@ -1,0 +1,40 @@
+"""The results store: one folder per experiment config, keyed by a hash of the config, written atomically.
+
+Every experiment is a frozen dataclass config. :func:`run_key` hashes the canonical JSON of
+``{"format": FORMAT_VERSION, "kind": <class name>, "config": <fields not at their default>}``; the run
+lives in ``<root>/<kind>-<key>/``::
+
+    config.json      what was run (kind, key, format, class, every field)
+    metrics.jsonl    one JSON row per finished epoch (rewritten atomically, never half a line)
+    checkpoint.pt    last epoch's full state (model, optimizer, scheduler, RNG, metrics so far);
+                     only while the run is unfinished: :meth:`RunStore.finish` deletes it
+    state_dict.pt    final weights, tensors only (``torch.load(..., weights_only=True)``)
+    summary.json     written LAST: its presence means the run is finished
+    derived/         results computed from this run (:meth:`RunStore.get_or_compute_derived`)
+
+What enters the key:
+
+* Fields **at their default value are left out** (nested configs too), so adding a field with a default
+  to a config class keeps the keys of every run stored before it; setting the new field to another
+  value gives a new key. (Consequence: changing a field's *default* changes what old keys mean; give
+  the old default explicitly, or bump :data:`FORMAT_VERSION`.)
+* Fields declared with ``metadata={"key": False}`` (a device, say) are always left out: they change
+  where a run executes, not what it computes.
+* The kind is the class name (:func:`kind_of`), not its import path: a stored run is rebuilt through
+  the registry of config classes (:func:`register_config`), so a class that moves keeps its runs.
+
+Small JSON-able results (toy sweeps, speed measurements) use :meth:`RunStore.get_or_compute`, which
+stores the result as ``summary.json`` in the same layout. Every file is written to a temporary file in
+the same folder and renamed into place, so a run killed at any moment never leaves a file that looks
+complete.
+"""
+from __future__ import annotations
+
+from .keys import (FORMAT_VERSION, canonical_json, config_class, config_from_dict, config_to_dict, key_dict,
+                   kind_of, register_config, run_key)
+from .store import RunResult, RunStore, atomic_save, atomic_write_text
+
+__all__ = [
+    "FORMAT_VERSION", "RunResult", "RunStore", "run_key", "key_dict", "kind_of", "config_to_dict",
+    "config_from_dict", "register_config", "config_class", "canonical_json", "atomic_write_text", "atomic_save",
+]
