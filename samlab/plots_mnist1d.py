@@ -69,7 +69,7 @@ def plot_rho_sweep(summary: Sequence[dict], model: str, *, title: str | None = N
             if pts:
                 ax.errorbar([e["rho"] * _NUDGE.get(name, 1.0) for e in pts], [e[key] for e in pts],
                             yerr=[_ci(e, key) for e in pts],
-                            marker="o", markersize=4, capsize=3, color=_color(name), label=_label(name))
+                            marker="o", markersize=4, capsize=3, color=_color(name), label=_label(name, plain=True))
         ax.set_xscale("log")
         _style(ax, xlabel=r"$\rho$", ylabel=ylabel, title=ylabel.split(" (")[0])
     n = max(e["n"] for e in entries)
