@@ -103,8 +103,9 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
         return opt
     method = "sam" if config.method == "esam" else config.method
     return SAM(model.parameters(), base, method=method, rho=config.rho, p=config.p, eta=config.eta,
-               adaptive_params=config.adaptive_params, beta=config.beta, gamma=config.gamma, clip=config.clip,
-               model=model, seed=_derived_seed(config.seed, "esam"), **kw)
+               adaptive_params=config.adaptive_params, beta=config.beta, gamma=config.gamma,
+               swp_normalization=config.swp_normalization, clip=config.clip, model=model,
+               seed=_derived_seed(config.seed, "esam"), **kw)
 
 
 def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
