@@ -246,7 +246,7 @@ def test_rho_is_chosen_on_calibration_and_takeaways_respect_the_spread():
 
 def test_study_figures_name_the_data_set():
     from samlab.experiments.mnist1d import select_rho
-    from samlab.plots_mnist1d import plot_method_comparison, plot_rho_sweep
+    from samlab.plots import plot_method_comparison, plot_rho_sweep
 
     summary = [_entry("m", "SGD", 0.0, 60.0, 1.0, 60.0), _entry("m", "SAM", 0.05, 62.0, 1.0, 61.0),
                _entry("m", "SAM", 0.1, 63.0, float("nan"), 62.0)]

@@ -1,4 +1,4 @@
-"""Figures of the MNIST-1D study (notebook 04b); to move into the ``samlab.plots`` package as ``plots/mnist1d.py``.
+"""Figures of the MNIST-1D study (notebook 04b): the rho sweep and the methods at their chosen rho.
 
 Both take the summaries of :mod:`samlab.experiments.mnist1d` (plain dicts), so nothing here trains or loads runs.
 Every title names the data set (MNIST-1D).
@@ -10,8 +10,8 @@ from typing import Any, Sequence
 
 from matplotlib.figure import Figure
 
-from .methods import PAPER_VARIANTS, method_color, method_label
-from .plots import new_figure
+from ..methods import PAPER_VARIANTS, method_color, method_label
+from .core import new_figure
 
 __all__ = ["plot_rho_sweep", "plot_method_comparison"]
 
