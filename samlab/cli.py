@@ -65,13 +65,12 @@ def _number(name: str, *, low: float | None = None, integer: bool = False, allow
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     from . import train as T
-    from .data import IMAGE_DATASETS
-
+    from .data import IMAGE_DATASETS, MNIST1D_DATASETS
     from .optim import SWP_NORMALIZATIONS
     from .perturbation import ADAPTIVE_PARAMS
 
-    choices = {"model": T.IMAGE_MODELS, "dataset": IMAGE_DATASETS, "method": T.METHODS, "base": T.BASES,
-               "schedule": T.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": T.DEVICES,
+    choices = {"model": T.IMAGE_MODELS, "dataset": (*IMAGE_DATASETS, *MNIST1D_DATASETS), "method": T.METHODS,
+               "base": T.BASES, "schedule": T.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": T.DEVICES,
                "swp_normalization": SWP_NORMALIZATIONS}
     ints = {"epochs": 1, "batch_size": 1, "lr_step_every": 1, "seed": 0, "max_train_samples": 1,
             "max_test_samples": 1}
