@@ -1,25 +1,18 @@
-"""The networks the experiments train, CIFAR variants (3x32x32 input), behind one registry: :func:`create_model`.
-
-ResNet-18/34/50 (CIFAR stem), ResNet-20/32 (He et al. 2016, Sec. 4.2), VGG-13-BN, MobileNetV2, DenseNet-40 (k=12),
-Wide ResNets (WRN-28-10 by default), a small CPU CNN and the ASAM report's Table II MLP.
-"""
+"""CIFAR networks (3x32x32 input): ResNet-18/34/50 (CIFAR stem), ResNet-20/32 (He et al. 2016, Sec. 4.2), VGG-13-BN,
+MobileNetV2, DenseNet-40 (k=12), Wide ResNets (WRN-28-10 by default) and a small CPU CNN."""
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import Callable, Mapping, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_choice, check_int
+from ..checks import check_choice, check_int
 
-__all__ = [
-    "MODELS", "create_model", "model_names", "ResNet", "BasicBlock", "Bottleneck", "VGG", "MobileNetV2", "DenseNet",
-    "WideResNet", "SmallCNN", "resnet18", "resnet34", "resnet50", "resnet20", "resnet32", "vgg13_bn", "mobilenetv2",
-    "densenet40", "wrn28_10", "small_cnn", "table2_mlp",
-    "MNIST1D_MODELS", "Mnist1dMLP", "Mnist1dCNN", "Mnist1dGRU", "mnist1d_mlp", "mnist1d_cnn", "mnist1d_cnn_bn", "mnist1d_gru",
-]
+__all__ = ["ResNet", "BasicBlock", "Bottleneck", "VGG", "MobileNetV2", "DenseNet", "WideResNet", "SmallCNN",
+           "resnet18", "resnet34", "resnet50", "resnet20", "resnet32", "vgg13_bn", "mobilenetv2", "densenet40",
+           "wrn28_10", "small_cnn"]
 
 
 def _init_weights(model: nn.Module) -> nn.Module:
@@ -37,12 +30,6 @@ def _init_weights(model: nn.Module) -> nn.Module:
 
 def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a positive integer")
-    return value
 
 
 # --------------------------------------------------------------------------------------------- ResNets
@@ -165,7 +152,7 @@ class WideResNet(nn.Module):
         super().__init__()
         if (depth - 4) % 6 or depth < 10:
             raise ValueError(f"depth={depth!r} is not allowed; a WRN needs depth = 6n + 4 (10, 16, 22, 28, 40, ...)")
-        _check_positive_int("width", width)
+        check_int("width", width, low=1)
         n, widths = (depth - 4) // 6, (16 * width, 32 * width, 64 * width)
         layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, 1, 1, bias=False)]
         cin = 16
@@ -311,7 +298,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, num_classes: int = 10, width: int = 32):
         super().__init__()
-        _check_positive_int("width", width)
+        check_int("width", width, low=1)
         w = width
         self.features = nn.Sequential(
             *_conv_bn(3, w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -328,137 +315,3 @@ def small_cnn(num_classes: int = 10, width: int = 32) -> SmallCNN:
     """The small CNN for CPU runs (conv widths ``width``, 2x, 4x)."""
     return SmallCNN(num_classes, width)
 
-
-def table2_mlp(num_classes: int = 2, in_features: int = 2, width: int = 10) -> nn.Sequential:
-    """The ASAM report's Table II network, exactly as printed: Linear, Linear, ReLU, Linear, ReLU, Linear, ReLU, Linear.
-
-    As printed, the first two linear layers have NO ReLU between them (their composition is one linear map, but
-    the parameterisation, which is what ASAM's scale invariance is about, is kept as published).
-    """
-    w = width
-    return nn.Sequential(nn.Linear(in_features, w), nn.Linear(w, w), nn.ReLU(), nn.Linear(w, w), nn.ReLU(),
-                         nn.Linear(w, w), nn.ReLU(), nn.Linear(w, num_classes))
-
-
-# --------------------------------------------------------------------------------------------- MNIST-1D baselines
-#: The networks that take MNIST-1D signals ``(N, 1, 40)`` (or ``(N, 40)``) instead of 3x32x32 images.
-MNIST1D_MODELS = ("mnist1d_mlp", "mnist1d_cnn", "mnist1d_cnn_bn", "mnist1d_gru")
-
-
-def _as_signal(x: torch.Tensor) -> torch.Tensor:
-    """``(N, L)`` or ``(N, 1, L)`` -> ``(N, 1, L)``."""
-    return x.unsqueeze(1) if x.dim() == 2 else x
-
-
-class Mnist1dMLP(nn.Module):
-    """MNIST-1D's MLP baseline (the authors' ``MLPBase``): 40-100-100-10 with a residual second layer, 15,210 params.
-
-    ``h = relu(W1 x); h = h + relu(W2 h); logits = W3 h``; PyTorch's default initialisation, as the authors'.
-    """
-
-    def __init__(self, num_classes: int = 10, length: int = 40, hidden: int = 100):
-        super().__init__()
-        _check_positive_int("hidden", hidden)
-        self.linear1 = nn.Linear(_check_positive_int("length", length), hidden)
-        self.linear2 = nn.Linear(hidden, hidden)
-        self.linear3 = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.linear1(x.flatten(1)).relu()
-        h = h + self.linear2(h).relu()
-        return self.linear3(h)
-
-
-class Mnist1dCNN(nn.Module):
-    """MNIST-1D's CNN baseline (the authors' ``ConvBase``): three strided Conv1d + ReLU, flatten, linear; 5,210 params.
-
-    Conv1d(1, 25, 5, stride 2, pad 1) -> (25, 3, 2, 1) -> (25, 3, 2, 1): length 40 -> 19 -> 10 -> 5, then a linear
-    layer on the 125 flattened features. ``batch_norm=True`` is samlab's variant (not in the paper): each conv
-    loses its bias and is followed by BatchNorm1d, so AdaBS has statistics to re-estimate.
-    """
-
-    def __init__(self, num_classes: int = 10, length: int = 40, channels: int = 25, batch_norm: bool = False):
-        super().__init__()
-        c = _check_positive_int("channels", channels)
-        _check_positive_int("length", length)
-
-        def block(cin: int, kernel: int) -> list[nn.Module]:
-            conv = nn.Conv1d(cin, c, kernel, stride=2, padding=1, bias=not batch_norm)
-            return [conv, nn.BatchNorm1d(c), nn.ReLU()] if batch_norm else [conv, nn.ReLU()]
-
-        self.features = nn.Sequential(*block(1, 5), *block(c, 3), *block(c, 3))
-        n = length
-        for kernel in (5, 3, 3):
-            n = (n + 2 - kernel) // 2 + 1
-        self.linear = nn.Linear(c * n, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.features(_as_signal(x)).flatten(1))
-
-
-class Mnist1dGRU(nn.Module):
-    """MNIST-1D's GRU baseline (the authors' ``GRUBase``): bidirectional GRU, hidden 6, linear on all 40 steps; 5,134 params."""
-
-    def __init__(self, num_classes: int = 10, length: int = 40, hidden: int = 6, bidirectional: bool = True):
-        super().__init__()
-        self.gru = nn.GRU(1, _check_positive_int("hidden", hidden), batch_first=True, bidirectional=bidirectional)
-        self.linear = nn.Linear((2 if bidirectional else 1) * hidden * _check_positive_int("length", length),
-                                num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.gru(_as_signal(x).transpose(1, 2))  # (N, L, 1): one feature per time step; h0 = 0
-        return self.linear(out.flatten(1))
-
-
-def mnist1d_mlp(num_classes: int = 10, hidden: int = 100) -> Mnist1dMLP:
-    """The MNIST-1D paper's MLP (hidden 100)."""
-    return Mnist1dMLP(num_classes, hidden=hidden)
-
-
-def mnist1d_cnn(num_classes: int = 10, channels: int = 25) -> Mnist1dCNN:
-    """The MNIST-1D paper's CNN (25 channels)."""
-    return Mnist1dCNN(num_classes, channels=channels)
-
-
-def mnist1d_cnn_bn(num_classes: int = 10, channels: int = 25) -> Mnist1dCNN:
-    """The MNIST-1D CNN with BatchNorm after each convolution (samlab's variant, for AdaBS)."""
-    return Mnist1dCNN(num_classes, channels=channels, batch_norm=True)
-
-
-def mnist1d_gru(num_classes: int = 10, hidden: int = 6) -> Mnist1dGRU:
-    """The MNIST-1D paper's bidirectional GRU (hidden 6)."""
-    return Mnist1dGRU(num_classes, hidden=hidden)
-
-
-# --------------------------------------------------------------------------------------------- registry
-#: The one registry: name -> builder taking ``num_classes`` (and model-specific keywords). Read-only.
-MODELS: Mapping[str, Callable[..., nn.Module]] = MappingProxyType({
-    "resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50, "resnet20": resnet20, "resnet32": resnet32,
-    "vgg13_bn": vgg13_bn, "mobilenetv2": mobilenetv2, "densenet40": densenet40, "wrn28_10": wrn28_10,
-    "small_cnn": small_cnn, "table2_mlp": table2_mlp,
-    "mnist1d_mlp": mnist1d_mlp, "mnist1d_cnn": mnist1d_cnn, "mnist1d_cnn_bn": mnist1d_cnn_bn, "mnist1d_gru": mnist1d_gru,
-})
-
-
-def model_names() -> tuple[str, ...]:
-    """The names :func:`create_model` accepts."""
-    return tuple(MODELS)
-
-
-def create_model(name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs) -> nn.Module:
-    """Build a registered network; ``num_classes=None`` keeps its own default (10, or 2 for ``table2_mlp``).
-
-    Initialisation can only draw from torch's global RNG. With ``seed`` it runs inside
-    ``torch.random.fork_rng()`` with the CPU generator seeded from ``seed``: the weights depend on ``seed`` alone
-    (the same as ``torch.manual_seed(seed)`` then this call) and the caller's global RNG state is left untouched.
-    Without ``seed`` it draws from the global RNG as it stands (the trainer seeds a forked one itself).
-    """
-    check_choice("name", name, MODELS)
-    if num_classes is not None:
-        kwargs["num_classes"] = _check_positive_int("num_classes", num_classes)
-    if seed is None:
-        return MODELS[name](**kwargs)
-    seed = check_int("seed", seed, low=0)
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
-        return MODELS[name](**kwargs)
