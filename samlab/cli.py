@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import time
 from typing import Any, Sequence
@@ -171,6 +172,8 @@ def _torchrun_configs(configs: list[Any], args: argparse.Namespace, parser: argp
     world = env_world_size()
     if world <= 1:
         return configs
+    if os.environ.get("RANK", "0") != "0":
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - rank 0 reports; the others train quietly
     if args.ascent_splits is None:
         configs = [c if c.method == "sgd" else dataclasses.replace(c, ascent_splits=world) for c in configs]
     try:

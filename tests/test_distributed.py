@@ -124,3 +124,23 @@ def test_train_under_ddp_rank0_writes_the_store(two_ranks, tmp_path):
 def test_bad_world_config(kw, world, match):
     with pytest.raises(ValueError, match=match):
         check_world_config(tiny_config(**kw), world)
+
+
+@pytest.mark.slow
+def test_torchrun_cli_trains_one_run(tmp_path):
+    """``torchrun --nproc-per-node 2 -m samlab train`` on CPU (gloo): one finished run, stored under the key of the
+    one-process config with ascent_splits=2 (the m-sharpness default under torchrun)."""
+    import subprocess
+    import sys
+
+    flags = ["--model", "small_cnn", "--dataset", "digits", "--method", "sam", "--epochs", "1", "--batch-size", "32",
+             "--max-train-samples", "64", "--max-test-samples", "32", "--no-progress", "--device", "cpu"]
+    env = dict(os.environ, SAMLAB_RUNS=str(tmp_path), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--master-port", str(_free_port()), "-m", "samlab", "train", *flags],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("test acc") == 1  # rank 0 reports, rank 1 is quiet
+    cfg = TrainConfig(model="small_cnn", dataset="digits", method="sam", epochs=1, batch_size=32,
+                      max_train_samples=64, max_test_samples=32, ascent_splits=2)
+    assert RunStore(tmp_path).status(cfg) == "finished" and len(RunStore(tmp_path).list_runs()) == 1
