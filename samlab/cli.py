@@ -1,8 +1,10 @@
-"""The command line: ``python -m samlab {train,runs,data,reproduce,doctor}`` (also installed as ``samlab``).
+"""The command line: ``python -m samlab {train,sweep,runs,data,reproduce,doctor}`` (also installed as ``samlab``).
 
     samlab train --model resnet20 --dataset cifar10 --method samson --p inf --rho 0.5 --epochs 200
     samlab train --preset samson-table1-resnet34-cifar10          # the table column's five methods
     samlab train --list-presets
+    samlab sweep --grid rho=0.05,0.1 --grid seed=0,1,2 --executor slurm --partition gpu   # see samlab.cli_sweep
+    torchrun --nproc-per-node 4 -m samlab train --model resnet18 --batch-size 512     # one run, DDP
     samlab runs                                                   # what the results store holds
     samlab data cifar10                                           # download (needs a network)
     samlab reproduce --scale quick [--only 01,04]                 # run the notebooks headless

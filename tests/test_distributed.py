@@ -22,6 +22,8 @@ CASES = {  # name -> (optimizer kind, StepRunner options)
     "local_acc": ("sam", dict(ascent_splits=2, accumulate=2)),
     "global": ("sam", dict(ascent_splits=1)),             # first pass all-reduced: plain SAM on the global batch
     "sgd_acc": ("sgd", dict(accumulate=2)),
+    "bf16_local": ("sam", dict(ascent_splits=2, amp="bf16")),
+    "fp16_local": ("sam", dict(ascent_splits=2, amp="fp16", accumulate=2)),
 }
 
 
@@ -48,6 +50,22 @@ def run_case(kind, opts, *, world=1, rank=0):
     return [p.detach().clone() for p in model.parameters()]
 
 
+def overflow_on_rank0(world, rank):
+    """fp16, local ascent: only rank 0's first pass overflows; every rank must skip the step alike."""
+    model = net()
+    armed = {"on": rank == 0}
+    model.register_forward_hook(lambda m, i, out: out * float("inf") if armed["on"] else out)
+    opt = SAM(model.parameters(), torch.optim.SGD, method="sam", rho=0.05, lr=0.1, momentum=0.9, model=model)
+    ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else None
+    runner = StepRunner(model, opt, batch_size=B, ddp=ddp, rank=rank, world=world, ascent_splits=world, amp="fp16")
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = batches(1)[0]
+    runner.step(x, y)
+    armed["on"] = False
+    unchanged = all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    return {"skipped": runner.skipped, "unchanged": unchanged, "scale": runner.scaler.get_scale()}
+
+
 def tiny_config(**kw) -> TrainConfig:
     base = dict(model="small_cnn", dataset="digits", method="sam", epochs=2, batch_size=32, max_train_samples=64,
                 max_test_samples=32, lr=0.05, ascent_splits=2)
@@ -62,6 +80,7 @@ def _worker(rank: int, world: int, port: int, out: str, runs: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         results = {name: run_case(kind, opts, world=world, rank=rank) for name, (kind, opts) in CASES.items()}
+        results["overflow"] = overflow_on_rank0(world, rank)
         result = train(tiny_config(), store=RunStore(runs), progress=False, device="cpu")
         results["train_status"] = result.status
         torch.save(results, os.path.join(out, f"rank{rank}.pt"))
@@ -92,6 +111,11 @@ def test_two_processes_equal_one_process_split_alike(two_ranks, name):
     for r in ranks:
         for a, b in zip(r[name], single):
             assert torch.allclose(a, b, atol=1e-6, rtol=0), (a - b).abs().max().item()
+
+
+def test_fp16_overflow_on_one_rank_skips_on_all(two_ranks):
+    ranks, _ = two_ranks
+    assert [r["overflow"] for r in ranks] == [{"skipped": 1, "unchanged": True, "scale": 65536.0 * 0.5}] * 2
 
 
 def test_local_ascent_differs_from_global_ascent(two_ranks):
