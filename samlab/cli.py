@@ -183,6 +183,11 @@ def _torchrun_configs(configs: list[Any], args: argparse.Namespace, parser: argp
             check_world_config(c, world)
     except ValueError as err:
         parser.error(f"torchrun with {world} processes: {err}")
+    from .train.precision import describe_split
+
+    for c in configs:
+        print(f"DDP {c.label}: " + describe_split(c.batch_size, world=world, ascent_splits=c.ascent_splits,
+                                                  accumulate=c.accumulate, sharpness_aware=c.method != "sgd"))
     return configs
 
 

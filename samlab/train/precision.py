@@ -34,10 +34,23 @@ from torch import nn
 from ..checks import check_choice, check_int
 from ..optim import SAM
 
-__all__ = ["AMP_MODES", "StepRunner", "split_plan"]
+__all__ = ["AMP_MODES", "StepRunner", "split_plan", "describe_split"]
 
 AMP_MODES = ("off", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def describe_split(batch_size: int, *, world: int = 1, ascent_splits: int = 1, accumulate: int = 1,
+                   sharpness_aware: bool = True) -> str:
+    """One line saying how the global batch is split (printed by the command line under torchrun)."""
+    groups, k, micro = split_plan(batch_size, world=world, ascent_splits=ascent_splits, accumulate=accumulate,
+                                  sharpness_aware=sharpness_aware)
+    text = (f"global batch {batch_size} = {world} process(es) x {batch_size // world} per replica"
+            f" = {groups * k} micro-batch(es) of {micro} per replica")
+    if sharpness_aware:
+        text += ("; eps from the all-reduced gradient of the global batch" if ascent_splits == 1 and world > 1 else
+                 f"; eps per 1/{ascent_splits} of the global batch (m-sharpness, m = {batch_size // ascent_splits})")
+    return text
 
 
 def split_plan(batch_size: int, *, world: int = 1, ascent_splits: int = 1, accumulate: int = 1,
