@@ -50,6 +50,7 @@ from ..models import create_model
 from ..optim import SAM
 from ..runs import RunResult, RunStore
 from ..weights import clip_weights, conv_linear_weights
+from . import distributed
 from .config import TrainConfig
 
 # ------------------------------------------------------------------------------------------------ data
@@ -220,13 +221,14 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     store = store if store is not None else RunStore()
+    store, progress, rank_dev = distributed.prepare(store, progress, device if device is not None else config.device)
     if retrain:
         store.delete(config)
     if store.status(config) == "finished":
         result = store.load(config)
         assert result is not None
         return result
-    dev = resolve_device(device if device is not None else config.device)
+    dev = rank_dev or resolve_device(device if device is not None else config.device)
     data = run_data(config)
     with _global_rng(dev):  # the caller's global RNG state is restored on the way out
         _seed_global(config.seed, dev)
@@ -239,6 +241,7 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
     model = create_model(config.model, num_classes=data.num_classes).to(dev)
     opt = make_optimizer(config, model)
     sched = make_scheduler(config, opt)
+    runner = distributed.make_runner(config, model, opt, dev)  # None: the plain loop (train_epoch)
     gen = torch.Generator().manual_seed(_derived_seed(config.seed, "data"))
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
     test_x, test_y = data.test_x.to(dev), data.test_y.to(dev)
@@ -252,6 +255,8 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
         if sched is not None:
             sched.load_state_dict(ckpt["scheduler"])
         _set_rng_state(ckpt["rng"], dev, gen)
+        if runner is not None and ckpt.get("runner") is not None:
+            runner.load_state_dict(ckpt["runner"])
         rows = list(ckpt["metrics"])
     store.write_metrics(config, rows)  # drop rows of an epoch whose checkpoint never landed
 
@@ -270,7 +275,8 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
             batches = (iterate_signal_batches if train_x.is_floating_point() else iterate_batches)(
                 train_x, train_y, config.batch_size, train=True, mean=data.mean, std=data.std, device=dev,
                 generator=gen, augment=config.augment)
-            tr_loss, tr_acc, seen, seconds = train_epoch(model, opt, batches, n_batches, dev, inner)
+            epoch_fn = train_epoch if runner is None else runner.train_epoch
+            tr_loss, tr_acc, seen, seconds = epoch_fn(model, opt, batches, n_batches, dev, inner)
             if inner is not None:
                 inner.close()
             t_eval = time.perf_counter()
@@ -284,7 +290,8 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
             store.save_checkpoint(config, {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict() if sched is not None else None,
-                "rng": _rng_state(dev, gen), "metrics": rows})
+                "rng": _rng_state(dev, gen), "metrics": rows,
+                **({"runner": runner.state_dict()} if runner is not None else {})})
             store.write_metrics(config, rows)
             if outer is not None:
                 outer.update(1)
