@@ -104,7 +104,7 @@ class RankStore:
 def prepare(store: Any, progress: bool, device: Any) -> tuple[Any, bool, torch.device | None]:
     """Hook of :func:`samlab.train.loop.train`: under several processes, the rank's store view, progress only on
     rank 0, and this process's device (``cuda:LOCAL_RANK`` on CUDA); unchanged (and device None) otherwise."""
-    from .loop import resolve_device
+    from .device import resolve_device
 
     if env_world_size() <= 1 and not active():
         return store, progress, None

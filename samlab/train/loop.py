@@ -52,6 +52,7 @@ from ..runs import RunResult, RunStore
 from ..weights import clip_weights, conv_linear_weights
 from . import distributed
 from .config import TrainConfig
+from .device import resolve_device
 
 # ------------------------------------------------------------------------------------------------ data
 def _derived_seed(seed: int, purpose: str) -> int:
@@ -74,16 +75,6 @@ def run_data(config: TrainConfig) -> ImageData:
 
 
 # ------------------------------------------------------------------------------------------------ pieces
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/None: CUDA when available, else CPU; a CUDA device this machine lacks raises ValueError."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} is not available on this machine; use 'cpu' or 'auto'")
-    return dev
-
-
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The run's optimizer: the plain base optimizer for ``sgd``, else :class:`samlab.optim.SAM` around it.
 
