@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar")
+_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar", "mnist1d")
 __all__ = list(_SUBMODULES)
 
 
