@@ -137,10 +137,12 @@ def test_a_robustness_axis_that_was_not_computed_is_refused():
 def test_population_holds_notebook_04s_runs_once():
     from samlab.experiments.cifar import notebook_configs
 
-    pop = sr.population("smoke")
-    assert set(notebook_configs("smoke").values()) <= set(pop.values())
+    pop = sr.population("quick")
+    assert set(notebook_configs("quick").values()) <= set(pop.values())
     assert len(set(pop.values())) == len(pop)
-    assert {sr.variant_of(c) for c in notebook_configs("smoke").values()} == {"plain"}
+    assert {sr.variant_of(c) for c in notebook_configs("quick").values()} == {"plain"}
+    smoke = sr.population("smoke")
+    assert {notebook_configs("smoke")[k] for k in sr.SMOKE_RUNS} <= set(smoke.values())
 
 
 # ------------------------------------------------------------------------------------------------ figure

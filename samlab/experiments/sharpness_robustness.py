@@ -18,7 +18,7 @@ from ..methods import method_key, method_name
 from .cifar import notebook_configs
 from .correlation import correlation, correlation_table
 
-__all__ = ["MEASURES", "VARIANTS", "robustness_available", "population", "variant_of", "metric_sizes",
+__all__ = ["MEASURES", "VARIANTS", "SMOKE_RUNS", "robustness_available", "population", "variant_of", "metric_sizes",
            "measure_spec", "axis_label", "noise_kwargs", "sharpness_values", "robustness_curves", "metric_rows", "metric_table", "correlation",
            "correlation_table", "readings", "landscape_spec", "landscapes", "NotStored", "data_title",
            "all_sharpness"]
@@ -33,6 +33,8 @@ MEASURES: dict[str, dict[str, Any]] = {
     "asam": dict(kind="m", method="asam", rho=0.5, p=2.0, eta=0.0, figure="Fig. 8", label="ASAM's m-sharpness"),
     "keskar": dict(kind="keskar", figure="Fig. 9", label="Keskar et al.'s sharpness"),
 }
+#: Notebook 04's runs kept at smoke scale.
+SMOKE_RUNS = ("SGD", "SAM", "SAMSON_2")
 #: Training configurations the paper colours by.
 VARIANTS = ("plain", "noise", "clipping")
 
@@ -68,14 +70,18 @@ def variant_of(config: Any) -> str:
 def population(scale: str = "quick", dataset: str | None = None) -> dict[str, Any]:
     """Notebook 04's runs plus notebook 05's population (when :mod:`samlab.experiments.robustness` exists), by name.
 
-    A config both notebooks train appears once (under notebook 05's name)."""
+    A config both notebooks train appears once (under notebook 05's name). smoke keeps notebook 04's SGD, SAM and
+    SAMSON_2 only (plus notebook 05's smoke runs): every code path, few runs to train in the tests."""
     check_scale(scale)
     out = dict(notebook_configs(scale, dataset))
+    if scale == "smoke":
+        out = {k: out[k] for k in SMOKE_RUNS}
     rob = _robustness_module()
     if rob is not None:
-        for name, cfg in rob.population(scale, dataset).items():
-            out = {k: c for k, c in out.items() if c != cfg}
-            out[name] = cfg
+        extra = rob.population(scale, dataset)
+        names = {cfg: name for name, cfg in extra.items()}
+        out = {names.get(c, k): c for k, c in out.items()}          # notebook 04's order, notebook 05's names
+        out.update({k: c for k, c in extra.items() if k not in out})
     return out
 
 
@@ -309,6 +315,8 @@ def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ") -> dict[st
                 continue
             lo, hi = r[f"{stat} CI low"], r[f"{stat} CI high"]
             sure = "CI above 0" if lo > 0 else ("CI below 0" if hi < 0 else "CI includes 0")
+            if r["n"] < 5:
+                sure = "n < 5: too few runs for the interval to mean much"
             wide = ", wide" if hi - lo > 1 else ""
             parts.append(f"{group}: {stat} {r[stat]:+.2f} [{lo:+.2f}, {hi:+.2f}] (n = {int(r['n'])}, {sure}{wide})")
         within.append(f"{MEASURES[measure]['label']}: " + "; ".join(parts))
