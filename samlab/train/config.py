@@ -8,7 +8,7 @@ from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TR
 from ..perturbation import ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE
 from ..runs import register_config
 
-__all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
+__all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig", "robustness_suffix"]
 
 #: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
 METHODS = TRAIN_METHODS
@@ -45,6 +45,14 @@ class TrainConfig:
     eq. 5-6 define T through the layer's weight tensor; the argument is in :mod:`samlab.perturbation`); any rule
     of :data:`samlab.perturbation.ADAPTIVE_PARAMS` may be given for ASAM and SAMSON. SGD, SAM and ESAM use
     ``"weights"`` (T = 1 on every tensor).
+
+    Training for robustness (SAMSON sec. 6.1), with every method: ``clip`` clamps conv/linear weights to
+    ``[-clip, clip]`` after each update (aggressive weight clipping; the paper's grid 0.05-0.2);
+    ``noise_sigma_g`` switches on additive-noise training (eq. 9, Joshi et al.; ``None`` = off, 0.94 the paper's
+    sigma_G, ``noise_g_max`` its G_max = 25) and ``clip_std_alpha`` clamps each conv/linear weight tensor to
+    ``+-alpha std(W)`` after each update (2.0 on CIFAR). The paper always pairs the noise with the std clipping;
+    each may be set alone here. ``clip`` and ``clip_std_alpha`` are alternative constraints and are refused
+    together. The noise is drawn once per step, see :mod:`samlab.train.weight_noise`.
     """
 
     model: str = "resnet18"
@@ -57,6 +65,9 @@ class TrainConfig:
     beta: float | None = None
     gamma: float | None = None
     clip: float | None = None
+    noise_sigma_g: float | None = None
+    noise_g_max: float = 25.0
+    clip_std_alpha: float | None = None
     base: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.9
@@ -128,6 +139,18 @@ class TrainConfig:
         s("gamma", gamma)
         if self.clip is not None:
             s("clip", check_number("clip", self.clip, low=0.0, low_open=True))
+        if self.noise_sigma_g is not None:
+            s("noise_sigma_g", check_number("noise_sigma_g", self.noise_sigma_g, low=0.0))
+        s("noise_g_max", check_number("noise_g_max", self.noise_g_max, low=0.0, low_open=True))
+        if self.noise_sigma_g is None and self.noise_g_max != 25.0:
+            raise ValueError(f"noise_g_max={self.noise_g_max!r} applies only with additive-noise training: set "
+                             "noise_sigma_g (0.94 in the paper) or leave noise_g_max at 25")
+        if self.clip_std_alpha is not None:
+            s("clip_std_alpha", check_number("clip_std_alpha", self.clip_std_alpha, low=0.0, low_open=True))
+            if self.clip is not None:
+                raise ValueError(f"clip={self.clip!r} and clip_std_alpha={self.clip_std_alpha!r} are two alternative "
+                                 "weight constraints (SAMSON sec. 6.1: clipping to [-c, c], or to +-alpha std(W) "
+                                 "with additive noise); set one of them")
         s("lr", check_number("lr", self.lr, low=0.0, low_open=True))
         s("momentum", check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True))
         s("weight_decay", check_number("weight_decay", self.weight_decay, low=0.0))
@@ -143,5 +166,20 @@ class TrainConfig:
 
     @property
     def label(self) -> str:
-        """Plain-text name of the method (``SAMSON_inf``, ``ESAM-SWP``...), see :func:`run_label`."""
-        return run_label(self, tex=False)
+        """Plain-text name of the method (``SAMSON_inf``, ``ESAM-SWP``...), see :func:`run_label`, plus
+        ``+ noise`` (additive-noise training) and ``+ clip ±2·std`` (std clipping) where set."""
+        return run_label(self, tex=False) + robustness_suffix(self)
+
+
+def robustness_suffix(config: object) -> str:
+    """`` + noise`` / `` + noise σG=...`` and `` + clip ±α·std`` for a config with additive-noise training or std
+    clipping ('' otherwise): what :func:`samlab.methods.run_label` does not name yet."""
+    out = ""
+    get = (lambda k: config.get(k)) if isinstance(config, dict) else (lambda k: getattr(config, k, None))
+    sigma_g, g_max, alpha = get("noise_sigma_g"), get("noise_g_max"), get("clip_std_alpha")
+    if sigma_g is not None:
+        out += " + noise" if (float(sigma_g), float(g_max or 25.0)) == (0.94, 25.0) else \
+            f" + noise σG={float(sigma_g):g}/{float(g_max or 25.0):g}"
+    if alpha is not None:
+        out += f" + clip ±{float(alpha):g}·std"
+    return out
