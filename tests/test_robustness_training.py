@@ -135,7 +135,8 @@ def test_keys_and_labels():
     assert run_key(old) == run_key(tiny(method="sam", noise_g_max=25.0))  # defaults stay out of the key
     noisy = tiny(method="sam", noise_sigma_g=0.94, clip_std_alpha=2.0)
     assert run_key(noisy) != run_key(old)
-    assert noisy.label == "SAM + noise + clip ±2·std"
+    assert noisy.label == "SAM + noise (±2·std)"
+    assert tiny(clip_std_alpha=1.5).label == "SGD + clip ±1.5·std"
     assert tiny(clip=0.15).label == "SGD + clip 0.15"
     assert tiny(noise_sigma_g=0.5, noise_g_max=10).label == "SGD + noise σG=0.5/10"
 
@@ -171,7 +172,7 @@ def test_sam_noise_std_clip_trains_and_resumes_bit_identical(tmp_path):
     cfg = tiny(method="samson", p=2.0, noise_sigma_g=0.94, clip_std_alpha=2.0)
     ref = T.train(cfg, store=RunStore(tmp_path / "ref"), progress=False)
     assert ref.finished and 0.0 <= ref.summary["test_acc"] <= 1.0
-    assert ref.summary["label"] == "SAMSON_2 + noise + clip ±2·std"
+    assert ref.summary["label"] == "SAMSON_2 + noise (±2·std)"
     store = RunStore(tmp_path / "cut")
 
     def stop(epoch, row):

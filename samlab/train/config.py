@@ -167,19 +167,18 @@ class TrainConfig:
     @property
     def label(self) -> str:
         """Plain-text name of the method (``SAMSON_inf``, ``ESAM-SWP``...), see :func:`run_label`, plus
-        ``+ noise`` (additive-noise training) and ``+ clip ±2·std`` (std clipping) where set."""
+        ``+ noise (±2·std)`` (additive-noise training with std clipping) where set (:func:`robustness_suffix`)."""
         return run_label(self, tex=False) + robustness_suffix(self)
 
 
 def robustness_suffix(config: object) -> str:
-    """`` + noise`` / `` + noise σG=...`` and `` + clip ±α·std`` for a config with additive-noise training or std
-    clipping ('' otherwise): what :func:`samlab.methods.run_label` does not name yet."""
-    out = ""
+    """What :func:`samlab.methods.run_label` does not name yet: `` + noise (±2·std)`` (additive-noise training with
+    std clipping, the paper's pair), `` + noise`` alone, `` + clip ±2·std`` alone ('' when neither is set); a
+    sigma_G/G_max other than the paper's 0.94/25 is spelled out."""
     get = (lambda k: config.get(k)) if isinstance(config, dict) else (lambda k: getattr(config, k, None))
     sigma_g, g_max, alpha = get("noise_sigma_g"), get("noise_g_max"), get("clip_std_alpha")
-    if sigma_g is not None:
-        out += " + noise" if (float(sigma_g), float(g_max or 25.0)) == (0.94, 25.0) else \
-            f" + noise σG={float(sigma_g):g}/{float(g_max or 25.0):g}"
-    if alpha is not None:
-        out += f" + clip ±{float(alpha):g}·std"
-    return out
+    if sigma_g is None:
+        return "" if alpha is None else f" + clip ±{float(alpha):g}·std"
+    g_max = 25.0 if g_max is None else float(g_max)
+    out = " + noise" + ("" if (float(sigma_g), g_max) == (0.94, 25.0) else f" σG={float(sigma_g):g}/{g_max:g}")
+    return out + ("" if alpha is None else f" (±{float(alpha):g}·std)")
