@@ -4,13 +4,14 @@
 * :mod:`~samlab.experiments.perturbation_profiles`: SAMSON Fig. 1, eps* against the weight value (notebook 02);
 * :mod:`~samlab.experiments.variance_generalization`: the 2-D variance generalization study (notebook 03);
 * :mod:`~samlab.experiments.cifar`: CIFAR training runs, tables against the papers, ESAM's grid (notebook 04).
+* :mod:`~samlab.experiments.robustness`: conductance-noise and PCM robustness, Pareto frontier (notebook 05).
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar")
+_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar", "robustness")
 __all__ = list(_SUBMODULES)
 
 
