@@ -13,7 +13,8 @@ SAMSON_inf, each plain and with clipping; ``noise_variants=True`` adds SAM/ASAM/
   after training: c = 0.2 binds only in the first and last layer) and additive noise with the paper's
   sigma_G 0.94, G_max 25, alpha 2.0. 11 runs (about 13 minutes on two busy cores for all of them from an empty
   store, measured), 5 noise draws per sigma_c.
-* smoke: notebook 04's smoke protocol (256/128 images, 2 epochs): seconds, numbers meaningless.
+* smoke: notebook 04's smoke protocol (256/128 images, 2 epochs) for five runs (:data:`SMOKE_RUNS`: every kind of
+  run and code path, in seconds); numbers meaningless.
 
 Claims are made only for differences larger than the std over noise draws of both runs compared (one training
 seed per setting: the seed-to-seed spread is not measured at quick scale, and the printed readings say so).
@@ -31,7 +32,7 @@ from ..papers import NOISE_SIGMA_G, paper_claims, preset
 from ..train import TrainConfig
 from .cifar import notebook_configs
 
-__all__ = ["SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
+__all__ = ["SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
            "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table", "compare",
            "readings", "pcm_rows"]
 
@@ -43,6 +44,8 @@ HIGH_SIGMA = 0.4
 CLIP_DEFAULT = {"smoke": 0.1, "quick": 0.1, "paper": 0.2}
 _ALPHA = 2.0  # +-alpha std clipping with additive noise, sec. 6.1's default on CIFAR
 _METHODS = ("SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
+#: The runs of the smoke scale: one of each kind (plain, noise, clipping; SGD and a sharpness-aware method).
+SMOKE_RUNS = ("SGD", "SGD + noise", "SGD + clipping", "SAMSON_2", "SAMSON_2 + clipping")
 
 
 def variant_of(config: Any) -> str:
@@ -94,6 +97,8 @@ def population(scale: str = "quick", dataset: str | None = None, *, clip: float 
         out[f"{m} + clipping"] = replace(base[m], clip=c)
         if noise_variants:
             out[f"{m} + noise"] = replace(base[m], noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA)
+    if scale == "smoke":
+        out = {k: v for k, v in out.items() if k in SMOKE_RUNS or (noise_variants and k == "SAMSON_2 + noise")}
     return out
 
 
@@ -108,7 +113,7 @@ def noise_spec(scale: str = "quick", *, adabs: bool = True, sigmas: Sequence[flo
     AdaBS per draw on the whole calibration split (paper, quick) or 64 images (smoke)."""
     check_scale(scale)
     draws = {"smoke": 2, "quick": 5, "paper": 10}[scale]
-    sig = tuple(sigmas) if scale != "smoke" else tuple(s for s in sigmas if s in (0.0, 0.1, 0.2, 0.4)) or tuple(sigmas)
+    sig = tuple(sigmas) if scale != "smoke" else tuple(s for s in sigmas if s in (0.0, 0.2, 0.4)) or tuple(sigmas)
     return dict(sigmas=sig, draws=draws, adabs=bool(adabs), calib_samples=64 if scale == "smoke" else None)
 
 
