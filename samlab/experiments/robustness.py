@@ -34,7 +34,7 @@ from .cifar import notebook_configs
 
 __all__ = ["SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
            "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table", "compare",
-           "readings", "pcm_rows"]
+           "readings", "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title"]
 
 #: sigma_c grid of the curves: 0 (no noise) to 0.4 (Fig. 2's last level), finer near 0 where the curves bend.
 SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -278,3 +278,83 @@ def pcm_rows(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> li
                     "digital": c["digital_acc"], "repeats": len(c["accs"])})
     return out
 
+
+
+# ------------------------------------------------------------------------------------------------ computing
+def noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None, adabs: bool = True,
+                 progress: bool = True, **spec: Any) -> dict[str, dict[str, Any]]:
+    """The conductance-noise curve of every (finished) run, from the store or computed once and stored
+    (:func:`samlab.noise.stored_noise_curve` with :func:`noise_spec`; ``spec`` overrides its fields)."""
+    from ..noise import stored_noise_curve
+
+    kw = {**noise_spec(scale, adabs=adabs), **spec}
+    return {k: stored_noise_curve(c, kw, store=store, progress=progress) for k, c in configs.items()}
+
+
+def pcm_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None, adabs: bool = True,
+               progress: bool = True, **spec: Any) -> dict[str, dict[str, Any]]:
+    """The PCM curve (accuracy against time after programming, :func:`samlab.analog.stored_pcm_curve`) of every
+    finished run; raises :class:`samlab.analog.AnalogUnavailableError` without a working aihwkit."""
+    from ..analog import PCMEvalConfig, stored_pcm_curve
+    from ..runs import RunStore, run_key
+    from ..train import load_run
+
+    store = store if store is not None else RunStore()
+    kw = {**pcm_spec_kwargs(scale, adabs=adabs), **spec}
+    out = {}
+    for k, c in configs.items():
+        pcm_spec = PCMEvalConfig(source_key=run_key(c), **kw)
+        if store.status(pcm_spec) == "finished":
+            out[k] = stored_pcm_curve(None, None, pcm_spec, store=store)  # type: ignore[arg-type]
+            continue
+        loaded = load_run(c, store=store)
+        out[k] = stored_pcm_curve(loaded.model, loaded.data, pcm_spec, store=store, progress=progress)
+    return out
+
+
+def pcm_stored(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None,
+               adabs: bool = True, **spec: Any) -> list[str]:
+    """The names of ``configs`` whose PCM curve at this scale and AdaBS setting is in the store already."""
+    from ..analog import PCMEvalConfig
+    from ..runs import RunStore, run_key
+
+    store = store if store is not None else RunStore()
+    kw = {**pcm_spec_kwargs(scale, adabs=adabs), **spec}
+    return [k for k, c in configs.items() if store.status(PCMEvalConfig(source_key=run_key(c), **kw)) == "finished"]
+
+
+# ------------------------------------------------------------------------------------------------ plot data
+def _label(config: Any) -> str:
+    from ..methods import run_label
+    from ..train.config import robustness_suffix
+
+    return run_label(config) + robustness_suffix(config)
+
+
+def series(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+           high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
+    """Plain data for :func:`samlab.plots_robustness.plot_noise_curves`: per run its label (mathtext), colour key,
+    variant, sigmas, mean and std over draws, clean and ``high`` accuracies and whether it is on the frontier."""
+    rows = {r["name"]: r for r in robustness_rows(curves, configs, high=high)}
+    return [{"name": k, "label": _label(configs[k]), "key": rows[k]["key"], "variant": rows[k]["variant"],
+             "sigmas": list(c["sigmas"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
+             "clean": rows[k]["clean"], "high": rows[k]["high"], "high_std": rows[k]["high_std"],
+             "front": rows[k]["front"]} for k, c in curves.items()]
+
+
+def pcm_series(pcm: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Plain data for :func:`samlab.plots_robustness.plot_pcm_curves`."""
+    return [{"name": k, "label": _label(configs[k]), "key": method_key(configs[k]), "variant": variant_of(configs[k]),
+             "times": list(c["times"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
+             "digital": c["digital_acc"]} for k, c in pcm.items()]
+
+
+def data_title(results: Sequence[Any], scale: str) -> str:
+    """What the figures were computed on, from the stored summaries: model, data set (the offline digits named as
+    such, never "CIFAR"), test images, scale."""
+    r = next(iter(results))
+    d = r.summary.get("data", {})
+    name = d.get("name", r.config.dataset)
+    shown = {"digits": "scikit-learn digits (offline stand-in for CIFAR-10)", "cifar10": "CIFAR-10",
+             "cifar100": "CIFAR-100"}.get(name, name)
+    return f"{r.config.model} on {shown}, {d.get('n_test', '?')} test images, {scale} scale"
