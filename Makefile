@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.samlab-installed
 SCALE  ?= quick
 
-.PHONY: test reproduce lab bench install clean-venv
+.PHONY: test test-browser doctor reproduce lab bench install clean-venv
 
 install: $(STAMP)
 
@@ -16,9 +16,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)
 
-## make test: the whole test suite, notebooks executed headless at smoke scale.
+CHROMIUM ?= $(or $(SAMLAB_CHROMIUM),$(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser)))
+
+## make test: the whole test suite, notebooks executed headless at smoke scale and, with Chromium, in JupyterLab.
 test: $(STAMP)
+	@test -n "$(CHROMIUM)" || echo "make test: no Chromium: tests/test_browser.py (the notebooks in JupyterLab) is SKIPPED; apt-get install -y chromium to run it (.ci/run does, and requires it)"
 	$(BIN)/python -m pytest
+	@test -n "$(CHROMIUM)" || echo "make test: reminder: the browser test was skipped (no Chromium)"
+
+## make test-browser: only the notebooks in JupyterLab in headless Chromium (fails without Chromium).
+test-browser: $(STAMP)
+	SAMLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -m browser tests/test_browser.py
+
+## make doctor: the setup check (widgets, aihwkit, torch, data, folders).
+doctor: $(STAMP)
+	$(BIN)/python -m samlab doctor
 
 ## make reproduce: every notebook headless at $(SCALE) scale (default quick); writes figures/.
 reproduce: $(STAMP)

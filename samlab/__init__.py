@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "checks", "paths", "methods", "perturbation", "budget", "weights", "batchnorm", "optim", "data", "models",
     "evaluate", "train", "runs", "papers", "noise", "analog",
-    "experiments", "plots", "widgets", "notebooks", "cli",
+    "experiments", "plots", "widgets", "notebooks", "cli", "doctor",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

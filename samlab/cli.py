@@ -1,4 +1,4 @@
-"""The command line: ``python -m samlab {train,runs,data,reproduce}`` (also installed as ``samlab``).
+"""The command line: ``python -m samlab {train,runs,data,reproduce,doctor}`` (also installed as ``samlab``).
 
     samlab train --model resnet20 --dataset cifar10 --method samson --p inf --rho 0.5 --epochs 200
     samlab train --preset samson-table1-resnet34-cifar10          # the table column's five methods
@@ -6,6 +6,7 @@
     samlab runs                                                   # what the results store holds
     samlab data cifar10                                           # download (needs a network)
     samlab reproduce --scale quick [--only 01,04]                 # run the notebooks headless
+    samlab doctor                                                 # check the setup (exit 1 on a real problem)
 
 Every ``TrainConfig`` field is a flag; with ``--preset`` the flags given override the preset's values.
 Bad values are refused before anything is loaded, with the allowed values named.
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="samlab", description="Sharpness-aware training: train, list runs, "
                                      "fetch data, reproduce the notebooks.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,runs,data,reproduce}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,runs,data,reproduce,doctor}")
 
     tr = sub.add_parser("train", help="train one run or a preset (resumes or returns stored runs)",
                         description="Train (or resume, or load) runs into the results store (data/runs).")
@@ -121,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,04")
     rp.add_argument("--threads", type=_number("threads", low=1, integer=True), help="kernel OMP/MKL threads")
     rp.set_defaults(subparser=rp)
+
+    sub.add_parser("doctor", help="check the setup (widgets, aihwkit, torch, data, folders)",
+                   description="One screen: what works, what does not and what to do; exit status 1 on a real problem.")
     return parser
 
 
@@ -288,4 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_runs(args)
     if args.command == "data":
         return _cmd_data(args)
+    if args.command == "doctor":
+        from .doctor import main as doctor_main
+
+        return doctor_main()
     return _cmd_reproduce(args, args.subparser)

@@ -12,15 +12,20 @@ from samlab.train import TrainConfig, train
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    """Four finished 1-epoch runs on the digits (SGD, SAM, SAMSON_2 at two rhos, SAMSON_inf, ESAM)."""
+    """Finished 1-epoch runs on the digits: SGD (two seeds), SAM, SAMSON_2 at two rhos, SAMSON_inf, ESAM and
+    three ESAM variants that differ only in beta/gamma (what the old explorer showed as "seeds")."""
     store = RunStore(tmp_path_factory.mktemp("runs"))
     base = dict(model="small_cnn", dataset="digits", epochs=1, batch_size=32, max_train_samples=64,
                 max_test_samples=32, schedule="cosine", augment=False)
-    configs = {"SGD": TrainConfig(method="sgd", **base), "SAM": TrainConfig(method="sam", **base),
+    configs = {"SGD": TrainConfig(method="sgd", **base), "SGD seed 1": TrainConfig(method="sgd", seed=1, **base),
+               "SAM": TrainConfig(method="sam", **base),
                "SAMSON_2": TrainConfig(method="samson", p=2.0, **base),
                "SAMSON_2 rho 1": TrainConfig(method="samson", p=2.0, rho=1.0, **base),
                "SAMSON_inf": TrainConfig(method="samson", p=math.inf, **base),
-               "ESAM": TrainConfig(method="esam", **base)}
+               "ESAM": TrainConfig(method="esam", **base),
+               "ESAM-SWP": TrainConfig(method="esam", beta=0.3, gamma=1.0, **base),
+               "ESAM-SDS": TrainConfig(method="esam", beta=1.0, gamma=0.3, **base),
+               "ESAM 0.6/0.6": TrainConfig(method="esam", beta=0.6, gamma=0.6, **base)}
     return {k: train(c, store=store, progress=False) for k, c in configs.items()}
 
 
@@ -28,26 +33,45 @@ def text_of(out):
     return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in out.outputs)
 
 
-def test_explorer_redraws_on_every_control_and_never_trains(stored, monkeypatch):
+def labels(dropdown):
+    return [label for label, _ in dropdown.options]
+
+
+def test_explorer_offers_only_stored_runs_and_redraws_once_per_change(stored, monkeypatch):
     from samlab import train as T
 
     monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("the explorer must not train"))
     ui, out = sl.widgets.stored_run_explorer(list(stored.values()), title="test")
-    method, rho, p = ui.children[0].children
-    assert "SGD: test" in text_of(out) and any("image/png" in o.get("data", {}) for o in out.outputs)
-    method.value = "samson"  # rho and p follow to a stored samson run
-    first = text_of(out)
-    assert first.startswith("SAMSON") and rho.value in (0.5, 1.0)
-    p.value = math.inf
-    assert text_of(out).startswith("SAMSON_inf") and text_of(out) != first
-    p.value = 2.0
-    rho.value = 1.0
-    assert "SAMSON_2" in text_of(out) and "rho" not in text_of(out)
-    method.value = "sam"
-    assert text_of(out).startswith("SAM: test")
-    rho.value = 1.0  # SAM was never trained at rho = 1: a message, not an exception, and no training
-    msg = text_of(out)
-    assert "no stored run with method='sam', rho=1" in msg and "python -m samlab train --method sam" in msg
+    method, setting, seed = (ui.controls[k] for k in ("method", "setting", "seed"))
+    assert text_of(out).startswith("SGD, seed 0: test") and any("image/png" in o.get("data", {}) for o in out.outputs)
+    assert "2 seeds stored for this setting (0, 1)" in text_of(out) and labels(seed) == ["0", "1"]
+    assert labels(method) == ["SGD", "SAM", "SAMSON", "ESAM"]
+    seed.value = 1
+    assert text_of(out).startswith("SGD, seed 1: test") and ui.redraws == 2
+    method.value = "samson"               # setting and seed follow: one redraw, no error on the way
+    assert ui.redraws == 3 and text_of(out).startswith("SAMSON_2 · ρ=0.5, seed 0")
+    before = ui.timing["last_redraw_ms"]
+    assert labels(setting) == ["SAMSON_2 · ρ=0.5", "SAMSON_2 · ρ=1", "SAMSON_inf · ρ=0.5"]
+    assert labels(seed) == ["0"] and seed.disabled
+    setting.value = dict(setting.options)["SAMSON_inf · ρ=0.5"]
+    assert text_of(out).startswith("SAMSON_inf · ρ=0.5, seed 0") and ui.redraws == 4
+    method.value = "esam"                 # from SAMSON_inf straight to a stored ESAM run: one redraw
+    assert ui.redraws == 5 and text_of(out).startswith("ESAM")
+    assert "Cannot draw" not in text_of(out)
+    esam = labels(setting)
+    assert len(esam) == 4 and len(set(esam)) == 4          # every beta/gamma variant is reachable, none a "seed"
+    assert any("γ=0.6" in lab for lab in esam) and "1 seed stored for this setting (0)" in text_of(out)
+    setting.value = next(i for lab, i in setting.options if "γ=0.6" in lab)
+    assert "β=0.6, γ=0.6" in text_of(out) and ui.redraws == 6
+    with ui.hold():                       # a setting and a seed chosen by hand: still one redraw
+        method.value = "sgd"
+        seed.value = 1
+    assert ui.redraws == 7 and text_of(out).startswith("SGD, seed 1")
+    with pytest.raises(Exception, match="Invalid selection"):
+        setting.value = dict(ui.controls["setting"].options)["SGD"] + 1   # no SAM setting offered under SGD
+    assert text_of(out).startswith("SGD, seed 1") and ui.redraws == 7
+    method.value = "samson"               # seen before: the rendered figure is reused
+    assert text_of(out).startswith("SAMSON_2 · ρ=0.5, seed 0") and ui.timing["last_redraw_ms"] < before
 
 
 def test_explorer_refuses_an_empty_store():

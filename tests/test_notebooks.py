@@ -34,4 +34,5 @@ def test_notebook_runs_at_smoke_scale(path, tmp_path, _isolated_store):
     errors = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
-    assert list((_isolated_store / "figures").glob("*.png")), "the notebook saved no figure"
+    if not path.name.startswith("00_"):  # the setup check draws nothing; every other notebook saves its figures
+        assert list((_isolated_store / "figures").glob("*.png")), "the notebook saved no figure"

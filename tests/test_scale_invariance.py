@@ -164,10 +164,32 @@ def test_scale_invariance_study_reports_what_the_report_saw():
 
 # ------------------------------------------------------------------------------------- SAMSON Fig. 1 profiles
 
-def test_fig1_layer_is_clipped():
+def test_clipped_normal_layer_is_clipped():
     w = pp.clipped_normal_layer(0.1)
     assert w.abs().max().item() == pytest.approx(0.1) and (w.abs() <= 0.1).all()
     assert torch.equal(w, pp.clipped_normal_layer(0.1))
+
+
+def test_clipped_normal_layer_cannot_be_corrupted_by_a_caller():
+    w = pp.clipped_normal_layer(0.15)
+    kept = w.clone()
+    w.mul_(0.0)                                                   # a caller scribbling on its copy
+    assert torch.equal(pp.clipped_normal_layer(0.15), kept)
+    norm = float(torch.linalg.vector_norm(kept, ord=math.inf))    # = c: the outliers sit at +-c
+    assert norm == pytest.approx(0.15)
+    assert pp.profile_limits(rho=1.0, p=math.inf, c_values=[0.15])[("samson", math.inf)] == pytest.approx(1.0)
+
+
+def test_studies_never_touch_the_global_rng():
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    net = toy.toy_relu_net(seed=0)
+    pp.clipped_normal_layer(0.1, seed=5)
+    toy.random_taus(net, 3, seed=1)
+    assert torch.equal(state, torch.random.get_rng_state()), "the global RNG moved"
+    torch.manual_seed(999)                                        # another global state: the same network
+    again = toy.toy_relu_net(seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters()))
 
 
 def test_perturbation_profiles_match_the_closed_forms():

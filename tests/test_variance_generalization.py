@@ -40,6 +40,16 @@ def test_train_toy_is_a_pure_function_of_its_config(method):
     assert other != r1
 
 
+def test_train_toy_neither_reads_nor_moves_the_global_rng():
+    cfg = vs.toy_run_config("sam", 5.0, 0, rho=0.5, **_TINY)
+    torch.manual_seed(1)
+    state = torch.random.get_rng_state()
+    first = vs.train_toy(cfg)
+    assert torch.equal(state, torch.random.get_rng_state())
+    torch.manual_seed(2)                                          # another global state: the same run
+    assert vs.train_toy(cfg) == first
+
+
 def test_training_learns_the_task():
     cfg = vs.toy_run_config("sam", 1.0, 0, rho=0.05, epochs=20, batch_size=100, lr=1e-2, n_train=400,
                             n_test=400, test_variances=(1.0,))
@@ -92,3 +102,25 @@ def test_compare_methods_names_the_best_and_says_whether_seeds_separate_it():
     assert rows[1].split()[1] == "SAM" and "overlap" in rows[1]
     one_seed = vs.compare_methods({k: v[:1] for k, v in curves.items()}, [1.0, 50.0])
     assert "one seed" in one_seed
+
+
+def test_gaps_to_reference_by_hand():
+    curves = {"adam": np.array([[0.10, 0.20], [0.12, 0.22]]), "sam": np.array([[0.05, 0.21], [0.06, 0.23]])}
+    g = vs.gaps_to_reference(curves)["sam"]
+    np.testing.assert_allclose(g["gap"], [0.055 - 0.11, 0.22 - 0.21])   # mean(sam) - mean(adam)
+    np.testing.assert_allclose(g["spread"], [0.02, 0.02])               # the larger min-max range
+    with pytest.raises(ValueError, match="reference"):
+        vs.gaps_to_reference(curves, reference="sgd")
+
+
+def test_describe_gaps_only_claims_differences_larger_than_the_seed_spread():
+    curves = {0.5: {"adam": np.array([[0.10, 0.20], [0.12, 0.22]]), "sam": np.array([[0.05, 0.21], [0.06, 0.23]])},
+              30.0: {"adam": np.array([[0.1, 0.2]]), "sam": np.array([[0.0, 0.0]])}}
+    text = vs.describe_gaps(curves, (1.0, 30.0), labels={"sam": "SAM"}, bayes=(0.0, 0.2))
+    sam = [ln for ln in text.splitlines() if ln.strip().startswith("SAM")]
+    assert len(sam) == 1                                                 # nothing is larger than 30: no line
+    assert "-2.25 points on average" in sam[0]                          # (-5.5 + 1.0) / 2
+    assert "within the seed spread at 1 of 2 (clearly fewer errors at 1, more at 0)" in sam[0]
+    assert "within 11.00 points of the Bayes error" in text             # Adam: |11 - 0| at sigma^2 = 1
+    one_seed = vs.describe_gaps({0.5: curves[30.0]}, (1.0, 30.0))
+    assert "one seed" in one_seed and "fewer errors by more" not in one_seed

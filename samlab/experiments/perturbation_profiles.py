@@ -20,25 +20,28 @@ from ..perturbation import worst_case_perturbation
 __all__ = ["clipped_normal_layer", "perturbation_profiles", "profile_limits"]
 
 
-@functools.lru_cache(maxsize=64)
 def clipped_normal_layer(c: float, *, n: int = 1000, std: float = 0.1, seed: int = 0) -> Tensor:
     """The layer of SAMSON Fig. 1: ``n`` weights ~ N(0, std^2) restricted (clipped) to [-c, c] (float64).
 
-    Read-only (cached): every weight of ``N(0, std^2)`` beyond ``c`` sits at ``+-c``, so ``||W||_inf = c``
-    while ``||W||_2`` is set mostly by the bulk of the distribution.
+    Every weight of ``N(0, std^2)`` beyond ``c`` sits at ``+-c``, so ``||W||_inf = c`` while ``||W||_2`` is set
+    mostly by the bulk of the distribution. A fresh copy each call: the cached draw cannot be changed.
     """
     c = check_number("c", c, low=0.0, low_open=True)
+    return _clipped_normal(c, n, std, seed).clone()
+
+
+@functools.lru_cache(maxsize=64)
+def _clipped_normal(c: float, n: int, std: float, seed: int) -> Tensor:
+    """The cached draw behind :func:`clipped_normal_layer`; only this module reads it and never writes it."""
     gen = torch.Generator().manual_seed(seed)
-    w = (std * torch.randn(n, generator=gen, dtype=torch.float64)).clamp_(-c, c)
-    w.requires_grad_(False)
-    return w
+    return (std * torch.randn(n, generator=gen, dtype=torch.float64)).clamp_(-c, c)
 
 
 @functools.lru_cache(maxsize=256)
 def _unit_profile(method: str, p: float, c: float, eta: float, n_probes: int, n: int, std: float,
                   seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Probed weights and their eps* at ``rho = 1`` (eps* is proportional to rho: eq. 2, 4, 6)."""
-    layer = clipped_normal_layer(c, n=n, std=std, seed=seed)
+    layer = _clipped_normal(c, n, std, seed)
     targets = torch.linspace(-c, c, n_probes, dtype=torch.float64)
     probes = torch.argmin((layer[None, :] - targets[:, None]).abs(), dim=1)
     w, eps = [], []
@@ -86,7 +89,7 @@ def perturbation_profiles(*, rho: float = 0.5, p: float = 2.0, c: float | None =
 
 
 def profile_limits(*, rho: float, p: float, c_values: Sequence[float], eta: float = 0.0, n: int = 1000,
-                     std: float = 0.1, seed: int = 0) -> dict[tuple[str, float | None], float]:
+                   std: float = 0.1, seed: int = 0) -> dict[tuple[str, float | None], float]:
     """The largest eps* each panel of :func:`perturbation_profiles` reaches for any c in ``c_values``.
 
     Closed forms (``rho``, ``rho (c + eta)``, ``rho c / ||W_c||_p``), used only to fix the axes' limits over a
@@ -95,6 +98,6 @@ def profile_limits(*, rho: float, p: float, c_values: Sequence[float], eta: floa
     cs = [check_number("c", v, low=0.0, low_open=True) for v in c_values]
     out: dict[tuple[str, float | None], float] = {("sam", None): rho, ("asam", None): rho * (max(cs) + eta)}
     for q in (p, math.inf):
-        out[("samson", q)] = rho * max(c / float(torch.linalg.vector_norm(clipped_normal_layer(c, n=n, std=std, seed=seed), ord=q))
+        out[("samson", q)] = rho * max(c / float(torch.linalg.vector_norm(_clipped_normal(c, n, std, seed), ord=q))
                                        for c in cs)
     return out

@@ -41,8 +41,7 @@ def toy_relu_net(widths: Sequence[int] = (2, 10, 10, 2), *, bias: bool = True, s
     widths = [int(w) for w in widths]
     if len(widths) < 3 or min(widths) < 1:
         raise ValueError(f"widths={widths!r} needs an input, at least one hidden and an output width, all >= 1")
-    gen_state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):      # nn.Linear's init draws from the global RNG: fork it
         torch.manual_seed(seed)
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
@@ -52,8 +51,6 @@ def toy_relu_net(widths: Sequence[int] = (2, 10, 10, 2), *, bias: bool = True, s
                 plain.weight.data.copy_(lin.weight.data)
                 lin = plain
             layers += [lin, nn.ReLU()] if i < len(widths) - 2 else [lin]
-    finally:
-        torch.random.set_rng_state(gen_state)
     return nn.Sequential(*layers)
 
 

@@ -25,7 +25,7 @@ from ..data.variance2d import VARIANCE2D_OFFSET, make_variance2d
 
 __all__ = [
     "TEST_VARIANCES", "TRAIN_VARIANCES", "ToyRunConfig", "toy_run_config", "train_toy",
-    "variance_study_preset", "VarianceStudy", "compare_methods",
+    "variance_study_preset", "VarianceStudy", "compare_methods", "gaps_to_reference", "describe_gaps",
 ]
 
 #: The report's training variances (Fig. 5a-e) and samlab's test sweep (increasing variances, Fig. 6 range).
@@ -92,9 +92,10 @@ def _error(model: nn.Module, x: Tensor, y: Tensor) -> float:
 def train_toy(config: ToyRunConfig) -> dict[str, Any]:
     """Train one run and return ``{"test_error": [...per test variance], "train_error", "train_loss"}``.
 
-    A pure function of ``config`` on CPU (seeded init, data and batch order; no global RNG touched
-    afterwards). Adam runs plain ``torch.optim.Adam``; the others :class:`samlab.optim.SAM` around Adam.
-    CosineAnnealingLR over the epochs, as in the report.
+    A pure function of ``config`` on CPU: data, batch order and the optimizer draw from their own
+    ``torch.Generator``; the init runs inside ``torch.random.fork_rng``, so the global RNG is left as it was.
+    Adam runs plain ``torch.optim.Adam``; the others :class:`samlab.optim.SAM` around Adam. CosineAnnealingLR
+    over the epochs, as in the report.
     """
     from ..models import create_model
     from ..optim import SAM
@@ -102,12 +103,9 @@ def train_toy(config: ToyRunConfig) -> dict[str, Any]:
     check_choice("method", config.method, _METHODS)
     if config.batch_size < 1 or config.epochs < 0:
         raise ValueError(f"batch_size={config.batch_size} must be >= 1 and epochs={config.epochs} >= 0")
-    rng_state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):      # the init draws from the global RNG: fork it, never move it
         torch.manual_seed(config.seed)
         model = create_model(config.model)
-    finally:
-        torch.random.set_rng_state(rng_state)
     x, y = make_variance2d(config.train_variance, config.n_train, offset=config.offset, seed=config.seed)
     gen = torch.Generator().manual_seed(config.seed + 7919)
     if config.method == "adam":
@@ -199,7 +197,7 @@ class VarianceStudy:
                 for m, pp in self.methods(p)}
 
     def colors(self, p: float = 2.0) -> dict[str, str]:
-        """Colour per method name of :meth:`curves` (:data:`samlab.plots.METHOD_COLORS`)."""
+        """Colour per method name of :meth:`curves` (:data:`samlab.methods.METHOD_COLORS`)."""
         from ..methods import method_color
 
         return {_method_name(m, pp): method_color(m, pp) for m, pp in self.methods(p)}
@@ -290,4 +288,66 @@ def compare_methods(curves: dict[str, np.ndarray], test_variances: Sequence[floa
                    else "yes" if clear else "no (bands overlap)")
         name = (labels or {}).get(best, best)
         lines.append(f"{v:8g}  {name + f' {100 * means[best]:.2f} %':<24} {100 * lead:11.2f} pp  {verdict}")
+    return "\n".join(lines)
+
+
+def gaps_to_reference(curves: dict[str, np.ndarray], *, reference: str = "adam") -> dict[str, dict[str, np.ndarray]]:
+    """Per method: its mean test error minus ``reference``'s, and the seed spread that difference must beat.
+
+    ``curves``: method name -> errors (seeds, test variances). Returns ``{method: {"gap": (V,), "spread": (V,)}}``
+    in the units of ``curves``; ``spread`` is the larger of the two methods' min-max ranges over the seeds
+    (0 with one seed each: nothing can then be separated from seed noise).
+    """
+    if reference not in curves:
+        raise ValueError(f"reference={reference!r} is not one of the methods {list(curves)}")
+    ref = np.atleast_2d(np.asarray(curves[reference], dtype=float))
+    out = {}
+    for name, errs in curves.items():
+        if name == reference:
+            continue
+        errs = np.atleast_2d(np.asarray(errs, dtype=float))
+        spread = np.maximum(np.ptp(errs, axis=0), np.ptp(ref, axis=0))
+        out[name] = {"gap": errs.mean(axis=0) - ref.mean(axis=0), "spread": spread,
+                     "seeds": min(errs.shape[0], ref.shape[0])}
+    return out
+
+
+def describe_gaps(curves: dict[float, dict[str, np.ndarray]], test_variances: Sequence[float], *,
+                  reference: str = "adam", labels: dict[str, str] | None = None,
+                  bayes: Sequence[float] | None = None) -> str:
+    """Notebook 03's takeaways, computed: per training variance, each method against ``reference`` past it.
+
+    For the test variances above the training variance: the mean gap in points (negative = fewer errors than
+    ``reference``), its range, and at how many of them the gap is larger than the seed spread
+    (:func:`gaps_to_reference`) below or above; a difference is only called one when it beats the spread.
+    With ``bayes`` (one Bayes error per test variance), also how far the means lie from it at worst.
+    """
+    tvs = np.asarray(test_variances, dtype=float)
+    name = (lambda m: (labels or {}).get(m, m))
+    lines = []
+    for train_var, per_method in curves.items():
+        past = tvs > train_var
+        if not past.any():
+            continue
+        n = int(past.sum())
+        lines.append(f"trained on sigma^2 = {train_var:g}, tested on the {n} larger variances "
+                     f"({tvs[past].min():g}-{tvs[past].max():g}), against {name(reference)}:")
+        for m, g in gaps_to_reference(per_method, reference=reference).items():
+            gap, spread = 100 * g["gap"][past], 100 * g["spread"][past]
+            below, above = int(np.sum(gap < -spread)), int(np.sum(gap > spread))
+            if g["seeds"] < 2:
+                verdict = "one seed: no seed spread, so no difference can be claimed"
+            elif below > n / 2:
+                verdict = f"fewer errors by more than the seed spread at {below} of {n}"
+            elif above > n / 2:
+                verdict = f"more errors by more than the seed spread at {above} of {n}"
+            else:
+                verdict = (f"within the seed spread at {n - below - above} of {n} "
+                           f"(clearly fewer errors at {below}, more at {above})")
+            lines.append(f"  {name(m):<11} gap {gap.mean():+6.2f} points on average ({gap.min():+.2f} to "
+                         f"{gap.max():+.2f}; seed spread up to {spread.max():.2f}): {verdict}")
+        if bayes is not None:
+            means = np.array([np.atleast_2d(e).mean(axis=0) for e in per_method.values()])
+            worst = 100 * float(np.max(np.abs(means - np.asarray(bayes, dtype=float)[None, :])[:, past]))
+            lines.append(f"  every method's mean lies within {worst:.2f} points of the Bayes error there")
     return "\n".join(lines)

@@ -1,0 +1,247 @@
+"""The interactive-figure machinery every explorer uses: :class:`Explorer` and :func:`interactive_figure`.
+
+Wiring is ipywidgets' own :func:`ipywidgets.interactive_output`: it observes the controls' ``value`` and calls
+the callback inside its ``Output`` (here ``ui.progress``), so whatever a draw prints, its progress bars and
+warnings, appears there while it runs. The figure goes to a second ``Output`` (``out``), and only by assigning its
+``outputs`` in one piece: an ``Output`` is never both captured into and assigned to, because in a browser the
+front end saves what it captured *after* the kernel's assignment and would overwrite the figure with it.
+
+On top of ``interactive_output``:
+
+* the draw function *returns* what to show (a Figure, a string, an object with ``_repr_html_``, or a list); it
+  is rendered to PNG/HTML and the figure dropped (no pyplot figure is left open). A draw therefore also works
+  headless: tests set ``.value`` and read ``out.outputs``;
+* an exception is shown as one line in the output (a ``ValueError`` as "Cannot draw: ...", anything else with
+  its type and, folded away, the last frames of its traceback), never as a traceback that hides the figure;
+* ``hold()`` (and ``dependents=``) change several controls with one redraw: one change, one redraw;
+* slow draws get a Run button: with ``needs_run(**values)`` True the output says what a click would compute;
+  cached settings redraw at once. (``interact_manual`` would make every setting wait for a click.)
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import math
+import time
+import traceback
+from typing import Any, Callable, Iterator, Mapping
+
+import ipywidgets as W
+
+__all__ = ["Explorer", "interactive_figure", "render_outputs", "error_output", "message_output"]
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+
+def _figure_bundle(fig: Any, dpi: int, min_width_px: int) -> dict:
+    from ..plots import figure_png
+
+    width_in = float(fig.get_figwidth())
+    short = min_width_px / (width_in * dpi) if width_in > 0 else 1.0
+    if short > 1:   # too narrow: half of the factor in size (smaller fonts), half in dpi (sharper)
+        grow = math.sqrt(short)
+        fig.set_size_inches(width_in * grow, fig.get_figheight() * grow)
+        dpi = math.ceil(min_width_px / (width_in * grow))
+    png = base64.b64encode(figure_png(fig, dpi=dpi)).decode("ascii")
+    return {"output_type": "display_data", "data": {"image/png": png, "text/plain": repr(fig)}, "metadata": {}}
+
+
+def message_output(text: str, *, color: str | None = None) -> dict:
+    """A one-paragraph message as HTML that wraps between words (plain text kept for tests and nbconvert)."""
+    style = "white-space: normal; word-break: normal; overflow-wrap: break-word; margin: 0.3em 0;"
+    if color:
+        style += f" color: {color};"
+    return {"output_type": "display_data",
+            "data": {"text/html": f'<div style="{style}">{html.escape(text)}</div>', "text/plain": text},
+            "metadata": {}}
+
+
+def error_output(exc: BaseException) -> dict:
+    """One line for ``exc``: "Cannot draw: ..." for a ValueError, else its type and message (traceback folded)."""
+    if isinstance(exc, ValueError):
+        return message_output(f"Cannot draw: {exc}", color="#b00020")
+    plain = f"{type(exc).__name__}: {exc}"
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3))
+    body = (f'<div style="color:#b00020; white-space: normal"><b>{html.escape(type(exc).__name__)}:</b> '
+            f'{html.escape(str(exc))} <details><summary>traceback</summary><pre>{html.escape(tb)}</pre>'
+            f'</details></div>')
+    return {"output_type": "display_data", "data": {"text/html": body, "text/plain": plain}, "metadata": {}}
+
+
+def render_outputs(result: Any, *, dpi: int = 80, min_width_px: int = 0) -> tuple[dict, ...]:
+    """Turn what a draw function returned into output bundles.
+
+    A Figure becomes a PNG (at least ``min_width_px`` wide), a one-line string a wrapping HTML message, a
+    string of several lines (a table) preformatted text, an object with ``_repr_html_`` its HTML; an output
+    bundle (a dict with ``output_type``) passes through.
+    """
+    from matplotlib.figure import Figure
+
+    items = result if isinstance(result, (list, tuple)) else [result]
+    out = []
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, dict) and "output_type" in item:   # already rendered (e.g. cached by the caller)
+            out.append(item)
+        elif isinstance(item, Figure):
+            out.append(_figure_bundle(item, dpi, min_width_px))
+        elif isinstance(item, str) and "\n" not in item.rstrip("\n"):
+            out.append(message_output(item.rstrip("\n")))
+        elif hasattr(item, "_repr_html_") and not isinstance(item, str):
+            html_text = item._repr_html_()
+            out.append({"output_type": "display_data", "data": {"text/html": html_text, "text/plain": str(item)},
+                        "metadata": {}})
+        else:
+            text = str(item)
+            text = text if text.endswith("\n") else text + "\n"
+            out.append({"output_type": "stream", "name": "stdout", "text": text})
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------- Explorer
+
+class Explorer(W.VBox):
+    """Controls, an optional Run button, a ``progress`` Output (prints, progress bars) and a figure Output.
+
+    Built by :func:`interactive_figure`; display it in a notebook. Public attributes: ``controls`` (name ->
+    widget), ``out`` (the figure), ``progress`` (what a draw prints), ``button`` (or None), ``redraws`` (how many
+    redraws ran; tests count them), ``timing`` (``{"last_redraw_ms": ...}``: draw plus rendering).
+    """
+
+    def __init__(self, draw: Callable[..., Any], controls: Mapping[str, W.ValueWidget], *,
+                 continuous: bool = False, needs_run: Callable[..., bool] | None = None,
+                 run_label: str = "Run", describe_run: Callable[..., str] | None = None,
+                 dependents: Mapping[str, Callable[[Any], None]] | None = None,
+                 dpi: int = 80, min_width_px: int = 0, columns: int = 3, show_time: bool = False) -> None:
+        if not controls:
+            raise ValueError("controls must name at least one widget")
+        for name, w in controls.items():
+            if not hasattr(w, "value"):
+                raise ValueError(f"controls[{name!r}] is a {type(w).__name__}, not a value widget")
+            if hasattr(w, "continuous_update"):
+                w.continuous_update = bool(continuous)
+        for name in dependents or {}:
+            if name not in controls:
+                raise ValueError(f"dependents names {name!r}, which is not one of the controls {list(controls)}")
+        self.controls = dict(controls)
+        self.out = W.Output()
+        self.button = W.Button(description=run_label, button_style="primary", icon="play") if needs_run else None
+        self.redraws = 0
+        self.timing: dict[str, float] = {}
+        self._draw, self._needs_run, self._describe_run = draw, needs_run, describe_run
+        self._run_label, self._dpi, self._min_width, self._show_time = run_label, dpi, min_width_px, show_time
+        self._held, self._pending = 0, False
+        # dependents first: traitlets calls observers in the order they were registered, so a control that
+        # others follow has them set (without redrawing) before interactive_output's observer redraws once
+        for name, follow in (dependents or {}).items():
+            self.controls[name].observe(lambda change, follow=follow: self._follow(follow, change["new"]),
+                                        names="value")
+        self.progress = W.interactive_output(self._on_change, self.controls)
+        widgets = list(self.controls.values())
+        rows: list[W.Widget] = [W.HBox(widgets[i:i + columns]) for i in range(0, len(widgets), columns)]
+        if self.button is not None:
+            self.button.on_click(lambda _b: self.run())
+            rows.append(self.button)
+        super().__init__([*rows, self.progress, self.out])
+
+    # ---------------------------------------------------------------------------------------- callbacks
+    def values(self) -> dict[str, Any]:
+        """The controls' current values, by name."""
+        return {k: w.value for k, w in self.controls.items()}
+
+    def _on_change(self, **_values: Any) -> None:
+        if self._held:
+            self._pending = True
+            return
+        self._redraw(force=False)
+
+    def _follow(self, follow: Callable[[Any], None], new: Any) -> None:
+        with self._held_sync():
+            follow(new)
+        self._pending = False  # the changed control's own observer (registered after this one) redraws
+
+    @contextlib.contextmanager
+    def _held_sync(self) -> Iterator[None]:
+        self._held += 1
+        try:
+            with contextlib.ExitStack() as stack:
+                for w in self.controls.values():
+                    stack.enter_context(w.hold_sync())
+                yield
+        finally:
+            self._held -= 1
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Change several controls inside ``with ui.hold():``; one redraw follows (if anything changed)."""
+        self._pending = False
+        with self._held_sync():
+            yield
+        if not self._held and self._pending:
+            self._pending = False
+            with self.progress:
+                self._redraw(force=False)
+
+    def run(self) -> None:
+        """What the Run button does: compute and draw the current setting (progress in ``progress``)."""
+        start = time.perf_counter()
+        with self.progress:
+            self._redraw(force=True)
+        self.timing["last_run_s"] = time.perf_counter() - start
+        self.progress.clear_output()  # progress bars are finished (some closed): nothing of them should stay
+
+    def _redraw(self, force: bool) -> None:
+        vals = self.values()
+        try:
+            if self._needs_run is not None and not force and self._needs_run(**vals):
+                text = (self._describe_run(**vals) if self._describe_run
+                        else f"Not computed yet: click {self._run_label}.")
+                self.out.outputs = render_outputs(text)
+                if self.button is not None:
+                    self.button.disabled = False
+                return
+            start = time.perf_counter()
+            result = self._draw(**vals)
+            rendered = render_outputs(result, dpi=self._dpi, min_width_px=self._min_width)
+            ms = (time.perf_counter() - start) * 1e3
+            self.timing["last_redraw_ms"] = ms
+            if self._show_time:
+                rendered += render_outputs(f"redrawn in {ms:.0f} ms (computation + rendering)")
+            self.out.outputs = rendered
+            if self.button is not None:
+                self.button.disabled = True
+        except Exception as exc:  # noqa: BLE001 - shown to the user in one line, never swallowed silently
+            self.out.outputs = (error_output(exc),)
+            if self.button is not None:
+                self.button.disabled = self._needs_run is None
+        finally:
+            self.redraws += 1
+
+    def close(self) -> None:
+        """Close the explorer and every widget it holds (controls, outputs, button)."""
+        parts = [*getattr(self, "controls", {}).values(), getattr(self, "progress", None), getattr(self, "out", None),
+                 getattr(self, "button", None)]
+        for w in parts:
+            if w is not None:
+                w.close()
+        for row in self.children:
+            if isinstance(row, W.HBox):
+                row.close()
+        super().close()
+
+
+def interactive_figure(draw: Callable[..., Any], controls: Mapping[str, W.ValueWidget], **options: Any
+                       ) -> tuple[Explorer, W.Output]:
+    """Wire ``draw(**values)`` to ``controls``; return ``(ui, out)`` (display ``ui``; ``out`` holds the figure).
+
+    ``draw`` returns what to show (see :func:`render_outputs`). Options (see :class:`Explorer`): ``continuous``
+    sets every slider's ``continuous_update`` (redraw while dragging; only for draws well under 100 ms);
+    ``needs_run``/``describe_run``/``run_label``: a change whose ``needs_run(**values)`` is True shows
+    ``describe_run(**values)`` and waits for the Run button; ``dependents``: control name -> function of its
+    new value that sets other controls, all followed by one redraw; ``dpi``, ``min_width_px`` (figures render
+    at least this wide), ``columns`` (controls per row), ``show_time`` (a line with the redraw's time).
+    """
+    ui = Explorer(draw, controls, **options)
+    return ui, ui.out

@@ -1,0 +1,145 @@
+"""The shape of the package: no import cycles, computation never imports plotting, small modules.
+
+The import graph is read from the source (every ``import`` statement, also those inside functions, except
+under ``if TYPE_CHECKING:``), so a cycle hidden behind a lazy import is still a cycle.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "samlab"
+#: Modules allowed to import plots/widgets: the presentation layer and the entry points.
+PRESENTATION = ("samlab.plots", "samlab.widgets", "samlab.cli", "samlab.doctor", "samlab.notebooks")
+MAX_LINES = 420
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PKG.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    t = node.test
+    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """samlab modules that ``name`` imports (resolved to the longest known module name)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    is_pkg = path.name == "__init__.py"
+    out: set[str] = set()
+
+    def resolve(target: str) -> None:
+        while target and target not in known:
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            out.add(target)
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for sub in child.orelse:
+                    visit(sub)
+                continue
+            if isinstance(child, ast.Import):
+                for alias in child.names:
+                    if alias.name.startswith("samlab"):
+                        resolve(alias.name)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = name.split(".") if is_pkg else name.split(".")[:-1]
+                    base = base[: len(base) - (child.level - 1)]
+                    mod = ".".join(base + ([child.module] if child.module else []))
+                else:
+                    mod = child.module or ""
+                if not mod.startswith("samlab"):
+                    continue
+                for alias in child.names:  # `from . import train` imports the module samlab.train
+                    sub = f"{mod}.{alias.name}"
+                    resolve(sub if sub in known else mod)
+            visit(child)
+
+    visit(tree)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    known = set(mods)
+    return {name: _imports(name, path, known) for name, path in mods.items()}
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            # A package importing its own submodules (re-exports) and a submodule importing its
+            # package's siblings is the normal shape of a package, not a cycle between concepts.
+            if nxt.startswith(node + ".") or node.startswith(nxt + "."):
+                continue
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := dfs(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := dfs(node)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert _find_cycle({"p": {"p.x"}, "p.x": {"p"}}) is None  # a package and its own submodule
+
+
+def test_the_import_reader_sees_lazy_imports(tmp_path):
+    src = tmp_path / "samlab" / "m.py"
+    src.parent.mkdir()
+    src.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .t import X\n"
+                   "def f():\n    from . import train\n    from .runs import RunStore\n")
+    assert _imports("samlab.m", src, {"samlab.m", "samlab.t", "samlab.train", "samlab.runs"}) == {
+        "samlab.train", "samlab.runs"}
+
+
+def test_no_import_cycles():
+    cycle = _find_cycle(_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_computation_never_imports_plotting():
+    offenders = [f"{m} imports {t}" for m, targets in _graph().items()
+                 if not m.startswith(PRESENTATION)
+                 for t in targets if t.startswith(("samlab.plots", "samlab.widgets"))]
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize("name", sorted(_modules()))
+def test_modules_stay_small(name):
+    lines = len(_modules()[name].read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{name} has {lines} lines: one concept per module (~400 lines at most)"
+
+
+def test_no_module_level_getattr_shims():
+    """0.x: moved names are not re-exported lazily (only the package roots load submodules on first use)."""
+    allowed = {"samlab", "samlab.experiments"}
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        has = any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body)
+        assert not has or name in allowed, f"{name} defines a module __getattr__"
