@@ -34,7 +34,8 @@ from .cifar import notebook_configs
 
 __all__ = ["SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
            "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table", "compare",
-           "readings", "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title"]
+           "readings", "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title",
+           "stored_noise_curves"]
 
 #: sigma_c grid of the curves: 0 (no noise) to 0.4 (Fig. 2's last level), finer near 0 where the curves bend.
 SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -333,7 +334,7 @@ def _label(config: Any) -> str:
 
 def series(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
            high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
-    """Plain data for :func:`samlab.plots_robustness.plot_noise_curves`: per run its label (mathtext), colour key,
+    """Plain data for :func:`samlab.plots.plot_noise_curves`: per run its label (mathtext), colour key,
     variant, sigmas, mean and std over draws, clean and ``high`` accuracies and whether it is on the frontier."""
     rows = {r["name"]: r for r in robustness_rows(curves, configs, high=high)}
     return [{"name": k, "label": _label(configs[k]), "key": rows[k]["key"], "variant": rows[k]["variant"],
@@ -343,7 +344,7 @@ def series(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], 
 
 
 def pcm_series(pcm: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Plain data for :func:`samlab.plots_robustness.plot_pcm_curves`."""
+    """Plain data for :func:`samlab.plots.plot_pcm_curves`."""
     return [{"name": k, "label": _label(configs[k]), "key": method_key(configs[k]), "variant": variant_of(configs[k]),
              "times": list(c["times"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
              "digital": c["digital_acc"]} for k, c in pcm.items()]
@@ -358,3 +359,31 @@ def data_title(results: Sequence[Any], scale: str) -> str:
     shown = {"digits": "scikit-learn digits (offline stand-in for CIFAR-10)", "cifar10": "CIFAR-10",
              "cifar100": "CIFAR-100"}.get(name, name)
     return f"{r.config.model} on {shown}, {d.get('n_test', '?')} test images, {scale} scale"
+
+
+class _NotStored(Exception):
+    """Raised inside a compute callback to look a derived result up without computing it."""
+
+
+def stored_noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None,
+                        adabs: bool = True, **spec: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """``(curves found in the store, names missing)`` for ``configs``: never trains nor computes (widgets)."""
+    from ..noise import NoiseEvalConfig
+    from ..runs import RunStore, run_key
+
+    store = store if store is not None else RunStore()
+    kw = {**noise_spec(scale, adabs=adabs), **spec}
+    found, missing = {}, []
+
+    def refuse() -> dict:
+        raise _NotStored
+
+    for k, c in configs.items():
+        if store.status(c) != "finished":
+            missing.append(k)
+            continue
+        try:
+            found[k] = store.get_or_compute_derived(c, NoiseEvalConfig(source_key=run_key(c), **kw), refuse)
+        except _NotStored:
+            missing.append(k)
+    return found, missing

@@ -4,7 +4,7 @@
   :func:`new_figure`, :func:`save_figure` (PNG + PDF into ``figures/``), :func:`figure_png`, :func:`nice_ceiling`;
 * :mod:`~samlab.plots.blitting`: :func:`enable_blitting`, the fast slider redraw of notebook 02;
 * :mod:`~samlab.plots.scale_invariance` (notebook 01), :mod:`~samlab.plots.perturbation_profiles` (02),
-  :mod:`~samlab.plots.generalization` (03), :mod:`~samlab.plots.training` (04).
+  :mod:`~samlab.plots.generalization` (03), :mod:`~samlab.plots.training` (04), :mod:`~samlab.plots.robustness` (05).
 
 Method names, labels and colours live in :mod:`samlab.methods`. Nothing computational imports this package.
 """
@@ -14,11 +14,12 @@ from .blitting import enable_blitting
 from .core import SamlabFigure, figure_png, new_figure, nice_ceiling, save_figure
 from .generalization import plot_generalization_curves, plot_variance_gallery
 from .perturbation_profiles import plot_perturbation_profiles
+from .robustness import plot_noise_curves, plot_pareto, plot_pcm_curves
 from .scale_invariance import plot_scale_invariance
 from .training import plot_esam_study, plot_learning_curves, plot_throughput
 
 __all__ = [
     "SamlabFigure", "new_figure", "save_figure", "figure_png", "enable_blitting", "nice_ceiling",
     "plot_scale_invariance", "plot_perturbation_profiles", "plot_variance_gallery", "plot_generalization_curves",
-    "plot_learning_curves", "plot_esam_study", "plot_throughput",
+    "plot_learning_curves", "plot_esam_study", "plot_throughput", "plot_noise_curves", "plot_pareto", "plot_pcm_curves",
 ]

@@ -4,7 +4,6 @@ of (clean accuracy, accuracy at sigma_c = 0.4), and accuracy against time after 
 Pure drawing: every function takes plain data (:func:`samlab.experiments.robustness.series` builds it from stored
 curves) and returns a pyplot-free figure (:func:`samlab.plots.new_figure`). Colour = method, line style = variant
 (plain solid, clipping dashed, additive noise dotted); runs on the Pareto frontier are drawn with a star.
-To move into ``samlab/plots/robustness.py`` once the ``samlab.plots`` package is on main.
 """
 from __future__ import annotations
 
@@ -14,8 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .methods import METHOD_COLORS
-from .plots import _finish, new_figure
+from ..methods import METHOD_COLORS
+from .core import finish_axes as _finish
+from .core import legend_outside, new_figure, set_suptitle
 
 __all__ = ["VARIANT_STYLES", "plot_noise_curves", "plot_pareto", "plot_pcm_curves", "TIME_TICKS"]
 
@@ -48,7 +48,7 @@ def _curve_panel(ax: Any, series: Sequence[dict], sigma_range: tuple[float, floa
         ax.errorbar(x[keep], m, yerr=sd, color=_color(s), ls=style["ls"], marker=style["marker"], ms=3.5, lw=1.3,
                     capsize=2, elinewidth=0.8, label=s["label"] + (" ★" if s.get("front") else ""))
     ax.set_xlim(lo - 0.01 * max(hi - lo, 1e-3), hi + 0.01 * max(hi - lo, 1e-3))
-    _finish(ax, xlabel="conductance variation σc (relative std of G, eq. 8)", ylabel="test accuracy (%)")
+    _finish(ax, xlabel=r"conductance variation $\sigma_c$ (relative std of $G$, eq. 8)", ylabel="test accuracy (%)")
 
 
 def plot_pareto(series: Sequence[dict], *, high: float = 0.4, ax: Any = None, title: str | None = None) -> Figure:
@@ -68,7 +68,7 @@ def plot_pareto(series: Sequence[dict], *, high: float = 0.4, ax: Any = None, ti
     front = sorted((100 * s["clean"], 100 * s["high"]) for s in series if s.get("front"))
     if len(front) > 1:
         ax.plot(*zip(*front), color="black", lw=0.8, ls="-", alpha=0.6, zorder=0, label="Pareto frontier")
-    _finish(ax, xlabel="clean test accuracy, σc = 0 (%)", ylabel=f"test accuracy at σc = {high:g} (%)",
+    _finish(ax, xlabel=r"clean test accuracy, $\sigma_c = 0$ (%)", ylabel=rf"test accuracy at $\sigma_c = {high:g}$ (%)",
             title=title or "Pareto plane (★ = on the frontier)")
     return fig if fig is not None else ax.figure
 
@@ -92,10 +92,8 @@ def plot_noise_curves(series: Sequence[dict], *, sigma_range: tuple[float, float
     _curve_panel(axes[0, 0], series, sigma_range)
     if pareto:
         plot_pareto(series, high=high, ax=axes[0, 1])
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize="x-small",
-               frameon=False)
-    if title:
-        fig.suptitle(title, fontsize="medium")
+    legend_outside(fig, [axes[0, 0]], fontsize="x-small", frameon=False)
+    set_suptitle(fig, title)
     return fig
 
 
@@ -121,10 +119,9 @@ def plot_pcm_curves(series: Sequence[dict], *, mark: float = 31557600.0, title: 
     ax.minorticks_off()
     if mark is not None and lo <= mark <= hi:
         ax.axvline(mark, color="black", lw=0.8, ls="--", alpha=0.6)
-        ax.text(mark, ax.get_ylim()[0], " 1 year (Fig. 5)", fontsize="x-small", va="bottom")
+        text = " 1 year (Fig. 5)" if abs(mark / 31557600.0 - 1) < 1e-6 else " read time"
+        ax.text(mark, ax.get_ylim()[0], text, fontsize="x-small", va="bottom")
     _finish(ax, xlabel="time after programming (log scale)", ylabel="test accuracy on PCM (%)")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize="x-small",
-               frameon=False)
-    if title:
-        fig.suptitle(title, fontsize="medium")
+    legend_outside(fig, [ax], fontsize="x-small", frameon=False)
+    set_suptitle(fig, title)
     return fig
