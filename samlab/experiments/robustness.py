@@ -35,7 +35,7 @@ from .cifar import notebook_configs
 __all__ = ["SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
            "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table", "compare",
            "readings", "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title",
-           "stored_noise_curves"]
+           "stored_noise_curves", "pcm_readings"]
 
 #: sigma_c grid of the curves: 0 (no noise) to 0.4 (Fig. 2's last level), finer near 0 where the curves bend.
 SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -387,3 +387,32 @@ def stored_noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick"
         except _NotStored:
             missing.append(k)
     return found, missing
+
+
+def pcm_readings(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> dict[str, str]:
+    """The paper's PCM claim (sec. 7.1 / Fig. 5) next to what ``pcm`` shows at read time ``t`` (default 1 year):
+    the best run, whether its lead over the second exceeds the std over programming repeats of both, and the
+    sharpness-aware runs clearly above SGD's."""
+    from ..analog import YEAR
+
+    claim = paper_claims("pcm")[0]
+    rows = sorted(pcm_rows(pcm, t), key=lambda r: -r["acc"])
+    if not rows:
+        return {"paper": claim.text, "source": claim.source, "ours": "no PCM curve computed"}
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    when = "1 year" if abs(rows[0]["time_s"] / YEAR - 1) < 1e-6 else f"{rows[0]['time_s']:.3g} s"
+    top = rows[0]
+    text = f"{when} after programming, best: {top['name']} ({pct(top['acc'])} ± {pct(top['std'])}, {top['repeats']} " \
+           f"repeats; digital {pct(top['digital'])})"
+    if len(rows) > 1:
+        second = rows[1]
+        lead, spread = top["acc"] - second["acc"], max(top["std"], second["std"])
+        text += f", ahead of {second['name']} by {pct(lead)}: " + (
+            "more than the std over repeats." if lead > spread and top["repeats"] > 1 else
+            "not more than the std over repeats (or a single repeat): no clear winner.")
+    sgd = next((r for r in rows if r["name"] == "SGD"), None)
+    if sgd is not None:
+        above = [r["name"] for r in rows if r["name"] != "SGD" and r["acc"] - sgd["acc"] > max(r["std"], sgd["std"])
+                 and r["repeats"] > 1]
+        text += f" Clearly above SGD ({pct(sgd['acc'])}): {', '.join(above) or 'none'}."
+    return {"paper": claim.text, "source": claim.source, "ours": text}
