@@ -132,3 +132,53 @@ def test_paper_tables():
     assert {c.topic for c in papers.PAPER_CLAIMS} >= {"pareto", "high_noise", "clipping", "noise", "pcm"}
     with pytest.raises(ValueError, match="method"):
         papers.robust_config("ESAM")
+
+
+# ------------------------------------------------------------------------------------------------ figures, widget
+def test_figures_from_plain_data():
+    from samlab.plots import plot_noise_curves, plot_pcm_curves
+
+    configs = R.population("smoke")
+    curves = {k: curve([[0.9, 0.9], [0.7 + 0.01 * i, 0.72], [0.5, 0.5 + 0.01 * i]]) for i, k in enumerate(configs)}
+    series = R.series(curves, configs)
+    assert [s["front"] for s in series] == [r["front"] for r in R.robustness_rows(curves, configs)]
+    fig = plot_noise_curves(series, sigma_range=(0.0, 0.2), title="small_cnn on digits")
+    left, right = fig.axes[:2]
+    assert "σ_c" in left.get_xlabel() or "sigma_c" in left.get_xlabel()
+    assert "%" in left.get_ylabel() and "%" in right.get_xlabel()
+    assert left.get_xlim()[1] < 0.25
+    with pytest.raises(ValueError, match="sigma_range"):
+        plot_noise_curves(series, sigma_range=(0.3, 0.1))
+    with pytest.raises(ValueError, match="empty"):
+        plot_noise_curves([])
+    from samlab.analog import YEAR
+
+    pcm = {"SGD": {"times": [1.0, YEAR], "mean_acc": [0.9, 0.8], "std_acc": [0.0, 0.01], "accs": [[0.9, 0.8]],
+                   "digital_acc": 0.91}}
+    fig = plot_pcm_curves(R.pcm_series(pcm, configs), title="t")
+    assert fig.axes[0].get_xscale() == "log" and "programming" in fig.axes[0].get_xlabel()
+    assert "1 year" in R.pcm_readings(pcm)["ours"]
+
+
+def test_explorer_answers_from_the_store_or_says_what_run_would_do(tmp_path):
+    from samlab.runs import RunStore
+    from samlab.train import train_all
+    from samlab.widgets import robustness_explorer
+
+    store = RunStore(tmp_path / "runs")
+    configs = {k: v for k, v in R.population("smoke").items() if k in ("SGD", "SGD + clipping")}
+    train_all(list(configs.values()), store=store, progress=False)
+    R.noise_curves(configs, "smoke", store=store, progress=False)
+    ui, out = robustness_explorer(configs, "smoke", store=store, pcm=False)
+    kinds = [list(o["data"]) for o in out.outputs]
+    assert any("image/png" in k for k in kinds)  # stored: drawn at once
+    assert "Pareto" in out.outputs[0]["data"]["text/plain"]
+    ui.controls["c"].value = 0.05
+    text = out.outputs[0]["data"]["text/plain"]
+    assert "Run would train 1 run (SGD + clipping)" in text and ui.button is not None and not ui.button.disabled
+    ui.controls["c"].value = 0.1
+    ui.controls["methods"].value = ()
+    assert "Cannot draw" in out.outputs[0]["data"]["text/plain"]
+    found, missing = R.stored_noise_curves(R.clip_variants(configs, 0.05), "smoke", store=store)
+    assert not found and missing == ["SGD + clipping"]
+    ui.close()
