@@ -67,10 +67,12 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     from . import train as T
     from .data import IMAGE_DATASETS
 
+    from .optim import SWP_NORMALIZATIONS
     from .perturbation import ADAPTIVE_PARAMS
 
     choices = {"model": T.IMAGE_MODELS, "dataset": IMAGE_DATASETS, "method": T.METHODS, "base": T.BASES,
-               "schedule": T.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": T.DEVICES}
+               "schedule": T.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": T.DEVICES,
+               "swp_normalization": SWP_NORMALIZATIONS}
     ints = {"epochs": 1, "batch_size": 1, "lr_step_every": 1, "seed": 0, "max_train_samples": 1,
             "max_test_samples": 1}
     group = parser.add_argument_group("run settings (TrainConfig fields; default: the preset's, else TrainConfig's)")

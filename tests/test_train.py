@@ -451,3 +451,17 @@ def test_throughput_rows_state_the_spread_over_rounds(tmp_path):
     assert table.loc["ESAM", "% of SAM range"] == "90-120" and table.loc["ESAM", "beyond spread"] == "no"
     plain = {r["name"]: r for r in cifar.throughput_rows(results)}  # no rounds: the runs' own speeds, no spread
     assert plain["ESAM"]["ratio"] == 1.2 and plain["ESAM"]["clear"] is None
+
+
+def test_swp_normalization_reaches_the_optimizer_and_keeps_old_keys():
+    """The field defaults to the ESAM code's rule (no key change for stored runs); 'paper' is a new run."""
+    official = TrainConfig(model="small_cnn", dataset="digits", method="esam")
+    paper = replace(official, swp_normalization="paper")
+    assert run_key(official) != run_key(paper)
+    assert "swp_normalization" not in runs.key_dict(official)
+    opt = T.make_optimizer(paper, torch.nn.Linear(2, 2))
+    assert opt.swp_normalization == "paper"
+    with pytest.raises(ValueError, match="swp_normalization"):
+        TrainConfig(method="sam", swp_normalization="paper")
+    with pytest.raises(ValueError, match="swp_normalization"):
+        TrainConfig(method="esam", swp_normalization="biased")

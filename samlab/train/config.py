@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from ..checks import check_choice, check_int, check_number
 from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS, run_label
+from ..optim import SWP_NORMALIZATIONS
 from ..perturbation import ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE
 from ..runs import register_config
 
@@ -44,7 +45,8 @@ class TrainConfig:
     (:data:`samlab.perturbation.DEFAULT_ADAPTIVE`: ``"weights"`` for ASAM, ``"weights_only"`` for SAMSON, whose
     eq. 5-6 define T through the layer's weight tensor; the argument is in :mod:`samlab.perturbation`); any rule
     of :data:`samlab.perturbation.ADAPTIVE_PARAMS` may be given for ASAM and SAMSON. SGD, SAM and ESAM use
-    ``"weights"`` (T = 1 on every tensor).
+    ``"weights"`` (T = 1 on every tensor). ``swp_normalization`` is ESAM's SWP scaling (:class:`samlab.optim.SAM`):
+    ``"official"`` (the ESAM code's, the default) or ``"paper"`` (ESAM eq. 6, unbiased).
 
     Training for robustness (SAMSON sec. 6.1), with every method: ``clip`` clamps conv/linear weights to
     ``[-clip, clip]`` after each update (aggressive weight clipping; the paper's grid 0.05-0.2);
@@ -64,6 +66,7 @@ class TrainConfig:
     adaptive_params: str | None = None
     beta: float | None = None
     gamma: float | None = None
+    swp_normalization: str = "official"
     clip: float | None = None
     noise_sigma_g: float | None = None
     noise_g_max: float = 25.0
@@ -90,6 +93,9 @@ class TrainConfig:
         m = check_choice("method", self.method, METHODS)
         check_choice("base", self.base, BASES)
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("swp_normalization", self.swp_normalization, SWP_NORMALIZATIONS)
+        if self.swp_normalization != "official" and m != "esam":
+            raise ValueError(f"swp_normalization={self.swp_normalization!r} applies only to method 'esam' (SWP)")
         if self.adaptive_params is not None:
             check_choice("adaptive_params", self.adaptive_params, ADAPTIVE_PARAMS)
         check_choice("device", self.device, DEVICES)

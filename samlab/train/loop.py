@@ -104,8 +104,9 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
     else:
         method = "sam" if config.method == "esam" else config.method
         opt = SAM(model.parameters(), base, method=method, rho=config.rho, p=config.p, eta=config.eta,
-                  adaptive_params=config.adaptive_params, beta=config.beta, gamma=config.gamma, clip=config.clip,
-                  model=model, seed=_derived_seed(config.seed, "esam"), **kw)
+                  adaptive_params=config.adaptive_params, beta=config.beta, gamma=config.gamma,
+                  swp_normalization=config.swp_normalization, clip=config.clip, model=model,
+                  seed=_derived_seed(config.seed, "esam"), **kw)
     if getattr(config, "clip_std_alpha", None) is not None:
         # On the optimizer that updates the weights (SAM's base), like clip: runs after every update.
         inner = getattr(opt, "base_optimizer", opt)

@@ -1,0 +1,30 @@
+"""Sharpness measures of a trained model, one module per measure (SAMSON sec. 6.3 and appendix C; ESAM Fig. 4).
+
+* :mod:`.m_sharpness`: m-sharpness in the SAM / ASAM / SAMSON neighbourhoods (eq. 10-12, Figs. 3, 4, 7, 8).
+* :mod:`.keskar`: Keskar et al.'s box sharpness, maximised with L-BFGS-B (Fig. 9).
+* :mod:`.hessian`: the largest Hessian eigenvalue by power iteration on Hessian-vector products.
+* :mod:`.landscape`: 1-D/2-D loss slices along filter-normalised random or adversarial directions.
+
+Each measure is a pure function ``(model, x, y, ...) -> JSON-able dict``, a frozen-dataclass spec (its settings, its
+data and ``source_key``, the key of the run it measures) and a ``stored_*`` wrapper that goes through the results
+store. Every measure runs the model in eval mode, restores the exact weights and the training flags, leaves
+``.grad`` alone and draws random numbers only from its own seeded ``torch.Generator``. Nothing here imports
+plotting (:mod:`samlab.plots_landscape` draws the landscapes).
+"""
+from __future__ import annotations
+
+from .hessian import (HessianSpec, hessian_max_eigenvalue, hessian_vector_product, power_iteration,
+                      stored_hessian_max_eigenvalue)
+from .keskar import KESKAR_PARAMETERS, KeskarSpec, box_maximum, keskar_sharpness, stored_keskar_sharpness
+from .landscape import (LANDSCAPE_KINDS, LandscapeSpec, adversarial_directions, filter_normalize,
+                        grid_coordinates, landscape_grid, loss_landscape, random_directions, stored_landscape)
+from .m_sharpness import MSharpnessSpec, m_sharpness, stored_m_sharpness, worst_case_loss
+
+__all__ = [
+    "MSharpnessSpec", "m_sharpness", "worst_case_loss", "stored_m_sharpness",
+    "KeskarSpec", "KESKAR_PARAMETERS", "box_maximum", "keskar_sharpness", "stored_keskar_sharpness",
+    "HessianSpec", "hessian_vector_product", "power_iteration", "hessian_max_eigenvalue",
+    "stored_hessian_max_eigenvalue",
+    "LandscapeSpec", "LANDSCAPE_KINDS", "random_directions", "filter_normalize", "adversarial_directions",
+    "grid_coordinates", "landscape_grid", "loss_landscape", "stored_landscape",
+]

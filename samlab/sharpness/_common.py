@@ -1,0 +1,127 @@
+"""Helpers shared by the sharpness measures: eval mode with flags restored, inputs, losses over batches, the store."""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..checks import check_int
+
+__all__ = ["eval_mode", "prepare_inputs", "data_loss", "trainable_parameters", "json_float", "select_samples",
+           "stored"]
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block ``model`` is in eval mode (BatchNorm uses and never updates its running statistics,
+    dropout is off); every module's own ``training`` flag is restored on exit, also when the block raises."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model={model!r} must be a torch.nn.Module")
+    modules = list(model.modules())
+    flags = [m.training for m in modules]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for m, flag in zip(modules, flags):
+            m.training = flag
+
+
+def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def prepare_inputs(x: Tensor, y: Tensor, *, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                   device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    """``(x, y)`` on ``device`` with ``x`` as float model inputs: uint8 images are normalised with ``mean``/``std``
+    (:func:`samlab.data.normalize`), float inputs are taken as they are."""
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise ValueError("x and y must be tensors")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}")
+    if x.dtype == torch.uint8:
+        if mean is None or std is None:
+            raise ValueError("x holds uint8 images: pass mean= and std= (the data set's ImageData.mean/std)")
+        from ..data.images import normalize
+
+        x = normalize(x.to(device) if device is not None else x, mean, std)
+    elif device is not None:
+        x = x.to(device)
+    return x, (y.to(device) if device is not None else y)
+
+
+def trainable_parameters(model: nn.Module) -> tuple[list[str], list[nn.Parameter]]:
+    """Names and tensors of ``model``'s parameters that require a gradient (each tensor once)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError("model has no parameter that requires a gradient")
+    return [n for n, _ in named], [p for _, p in named]
+
+
+def data_loss(model: nn.Module, x: Tensor, y: Tensor, batch_size: int,
+              params: Sequence[Tensor] | None = None) -> tuple[float, list[Tensor] | None]:
+    """Mean cross-entropy of ``model`` over all of ``(x, y)`` in chunks of ``batch_size``; with ``params`` also its
+    exact gradient with respect to them (summed chunk by chunk with weights ``len(chunk) / N``)."""
+    n = len(y)
+    total = 0.0
+    grads: list[Tensor] | None = None
+    for start in range(0, n, batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        w = len(yb) / n
+        if params is None:
+            with torch.no_grad():
+                total += F.cross_entropy(model(xb), yb).item() * w
+            continue
+        loss = F.cross_entropy(model(xb), yb)
+        gs = torch.autograd.grad(loss * w, list(params), allow_unused=True)
+        gs = [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
+        grads = gs if grads is None else [a.add_(b) for a, b in zip(grads, gs)]
+        total += loss.item() * w
+    return total, grads
+
+
+def json_float(value: float) -> float | str:
+    """``value`` as JSON can hold it: finite floats as they are, infinities as ``"inf"``/``"-inf"``."""
+    value = float(value)
+    return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+
+
+def select_samples(x: Tensor, y: Tensor, max_samples: int | None, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """A fixed random subset of ``max_samples`` samples (generator seeded with ``seed``, original order kept);
+    everything when ``max_samples`` is None or not smaller than the data."""
+    max_samples = check_int("max_samples", max_samples, low=1, optional=True)
+    if max_samples is None or max_samples >= len(y):
+        return x, y
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:max_samples].sort().values
+    return x[idx.to(x.device)], y[idx.to(y.device)]
+
+
+def stored(spec: Any, compute: Callable[[], dict], store: Any = None, source_config: Any = None) -> dict:
+    """``compute()`` through the results store, keyed by ``spec`` (which holds its source run's ``source_key``).
+
+    With ``source_config`` (the source run's training config, whose :func:`samlab.runs.run_key` must equal
+    ``spec.source_key``) and a store that has ``get_or_compute_derived``, the result is stored under the source
+    run (recomputed when that run is retrained); otherwise it is a plain ``get_or_compute`` keyed by ``spec``.
+    """
+    key = getattr(spec, "source_key", None)
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{type(spec).__name__}.source_key must be the key of the run the model comes from "
+                         f"(samlab.runs.run_key(train_config)), got {key!r}")
+    from ..runs import RunStore, run_key
+
+    if store is None:
+        store = RunStore()
+    if source_config is not None:
+        if run_key(source_config) != key:
+            raise ValueError(f"source_config has key {run_key(source_config)!r} but spec.source_key is {key!r}: "
+                             "the spec must name the run it measures")
+        if hasattr(store, "get_or_compute_derived"):
+            return store.get_or_compute_derived(source_config, spec, compute)
+    return store.get_or_compute(spec, compute)

@@ -1,0 +1,243 @@
+"""m-sharpness (SAMSON eq. 10-12; Foret et al. 2021): the mean worst-case loss rise over batches of m samples.
+
+For a training set split into ``n`` batches ``S`` of ``m`` samples,
+
+    m-sharpness = 1/n  sum_S  max_{||T^{-1} eps||_2 <= rho}  [ 1/m sum_{s in S} l_s(w + eps) - l_s(w) ],
+
+with the neighbourhood transform ``T`` of :mod:`samlab.perturbation`:
+
+* SAM (eq. 11, Fig. 7, rho 0.05): ``T = 1``, the ball ``||eps||_2 <= rho``.
+* ASAM (eq. 12, Fig. 8, rho 0.5): ``T = |w|`` (eq. 12 has no eta, so ``eta=0`` is this module's default;
+  pass ``eta=0.01`` for the training-time neighbourhood ``|w| + eta``).
+* SAMSON (eq. 10, Figs. 3-4, rho 0.5, p = 2 and inf): ``T = |w| / ||W||_p``, the ellipsoid of eq. 5,
+  ``||eps ||W||_p / |w| ||_2 <= rho``. Eq. 10 *as printed* writes ``||eps ||W||_p^{-1} / |w| ||_2 <= rho``, which
+  inverts eq. 5's factor ``||W||_p`` (a neighbourhood that grows with the layer's outlier instead of shrinking
+  with it, and not the one the optimizer's eq. 6 solves). We use eq. 5's form, the one SAMSON trains with.
+
+Which tensors ``T`` applies to, and which are perturbed at all, follows the optimizer's rule
+(``adaptive``, default :data:`samlab.perturbation.DEFAULT_ADAPTIVE`: SAMSON perturbs conv/linear weights only).
+
+The inner maximisation:
+
+* ``steps=1`` (default, as Foret et al. and SAMSON): one ascent step from ``w``, the first-order maximiser
+  ``eps* = rho T^2 g / ||T g||_2`` of :func:`samlab.perturbation.worst_case_perturbation` (eq. 2/4/6), and the
+  rise ``L_S(w + eps*) - L_S(w)`` (which a strongly curved batch could in principle make negative).
+* ``steps=k > 1``: projected gradient ascent in the method's own metric. In ``u = T^{-1} eps`` the neighbourhood
+  is the ball ``||u||_2 <= rho``; each step moves ``u`` by ``step_size`` along the normalised gradient
+  ``T g / ||T g||`` (i.e. ``eps += worst_case_perturbation(..., rho=step_size)`` with ``g`` taken at
+  ``w + eps`` and ``T`` at the unperturbed ``w``), then projects back onto the ball:
+  ``eps <- eps * min(1, rho / ||T^{-1} eps||_2)``. Default ``step_size = 2.5 rho / k`` (Madry et al.'s PGD
+  rule); the rise is the largest over the ``k`` iterates (each is inside the neighbourhood).
+
+The model runs in eval mode (BatchNorm uses its running statistics and never updates them); every module's
+training flag, the exact weights and the parameters' ``.grad`` are left as they were. The last ``len % m``
+samples are dropped (eq. 10 has ``n`` batches of exactly ``m``: a smaller batch has a systematically larger
+rise). Gradients come from ``torch.autograd.grad``, so ``.grad`` fields are never touched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..checks import check_choice, check_int, check_number
+from ..methods import DEFAULT_RHO, GEOMETRIES
+from ..perturbation import (ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, adaptive_flags, check_method_args,
+                            neighbourhood_scale, perturbed_flags, worst_case_perturbation)
+from ..weights import perturbed
+from ._common import eval_mode, json_float, prepare_inputs, select_samples, stored, trainable_parameters
+
+__all__ = ["MSharpnessSpec", "worst_case_loss", "m_sharpness", "stored_m_sharpness"]
+
+_TINY = 1e-30
+
+
+def _check_m(m: object, n: int) -> int:
+    m = check_int("m", m, low=1)
+    if m > n:
+        raise ValueError(f"m={m} is larger than the data set ({n} samples); allowed: 1 <= m <= {n}")
+    return m
+
+
+def _metric_norm(eps: Sequence[Tensor | None], scales: Sequence[Tensor | None]) -> Tensor:
+    """``||T^{-1} eps||_2`` over every perturbed tensor (``T = 0`` entries, where eps is 0, count 0)."""
+    total = None
+    for e, t in zip(eps, scales):
+        if e is None:
+            continue
+        v = e if t is None else torch.where(t > 0, e / t.clamp_min(_TINY), torch.zeros_like(e))
+        s = v.pow(2).sum()
+        total = s if total is None else total + s.to(total.device)
+    return torch.zeros(()) if total is None else total.sqrt()
+
+
+def worst_case_loss(params: Sequence[Tensor], loss_fn: Callable[[], Tensor], *, method: str, rho: float,
+                    p: float = 2.0, eta: float = 0.0, adaptive: str | Sequence[bool] | None = None,
+                    names: Sequence[str] | None = None, steps: int = 1,
+                    step_size: float | None = None) -> tuple[float, float]:
+    """``(L(w), max L(w + eps))`` with eps in the method's neighbourhood of radius ``rho`` (module docstring).
+
+    ``loss_fn()`` returns the scalar loss at the parameters' current values (it is called with them moved to
+    ``w + eps`` in place); the parameters are restored exactly. One step: eq. 2/4/6's ``eps*``; k steps:
+    projected gradient ascent.
+    """
+    params = list(params)
+    method, rho, p, eta = check_method_args(method, rho, p, eta)
+    steps = check_int("steps", steps, low=1)
+    if step_size is None:
+        step_size = rho if steps == 1 else 2.5 * rho / steps
+    step_size = check_number("step_size", step_size, low=0.0)
+    if adaptive is None or isinstance(adaptive, str):
+        rule = adaptive or DEFAULT_ADAPTIVE[method]
+        flags = adaptive_flags(params, rule, names)
+        keep = perturbed_flags(params, rule)
+    else:
+        flags, keep = list(adaptive), [True] * len(params)
+    w0 = [q.detach().clone() for q in params]
+    scales = neighbourhood_scale(w0, method=method, p=p, eta=eta, adaptive=flags)
+
+    def grad_at_current() -> tuple[float, list[Tensor | None]]:
+        loss = loss_fn()
+        live = [i for i, k in enumerate(keep) if k]
+        gs = torch.autograd.grad(loss, [params[i] for i in live], allow_unused=True)
+        out: list[Tensor | None] = [None] * len(params)
+        for i, g in zip(live, gs):
+            out[i] = g
+        return float(loss.detach()), out
+
+    loss0, grads = grad_at_current()
+    eps: list[Tensor | None] = [None] * len(params)
+    best = -math.inf
+    for k in range(steps):
+        step = worst_case_perturbation(w0, grads, method=method, rho=step_size, p=p, eta=eta, adaptive=flags)
+        eps = [s if e is None else (e if s is None else e + s) for e, s in zip(eps, step)]
+        if steps > 1 or step_size > rho:
+            norm = _metric_norm(eps, [t if e is not None else None for e, t in zip(eps, scales)])
+            if float(norm) > rho:
+                factor = rho / float(norm)
+                eps = [None if e is None else e * factor for e in eps]
+        with perturbed(params, eps):
+            if k < steps - 1:
+                loss_k, grads = grad_at_current()
+            else:
+                with torch.no_grad():
+                    loss_k = float(loss_fn())
+        best = max(best, loss_k)
+    return loss0, best
+
+
+def m_sharpness(model: nn.Module, x: Tensor, y: Tensor, *, m: int = 128, method: str = "samson",
+                rho: float | None = None, p: float = 2.0, eta: float = 0.0, steps: int = 1,
+                step_size: float | None = None, adaptive: str | Sequence[bool] | None = None,
+                seed: int | None = None, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                device: torch.device | str | None = None, progress: bool = False) -> dict:
+    """m-sharpness of ``model`` on ``(x, y)`` (eq. 10-12; see the module docstring); returns a JSON-able dict.
+
+    ``x`` is float inputs, or uint8 images with the data set's ``mean``/``std``. ``seed`` shuffles the samples
+    into batches with its own generator (``None``: the given order). ``rho=None`` takes the paper default
+    (SAM 0.05, ASAM/SAMSON 0.5). Keys: ``m_sharpness`` (the mean rise), ``rise_std``, ``loss`` and
+    ``perturbed_loss`` (means over batches), ``per_batch`` (the rises), and the settings.
+    """
+    method = check_choice("method", method, GEOMETRIES)
+    rho = DEFAULT_RHO[method] if rho is None else rho
+    method, rho, p, eta = check_method_args(method, rho, p, eta)
+    m = _check_m(m, len(y))
+    steps = check_int("steps", steps, low=1)
+    if isinstance(adaptive, str):
+        check_choice("adaptive", adaptive, ADAPTIVE_PARAMS)
+    seed = check_int("seed", seed, low=0, optional=True)
+    names, params = trainable_parameters(model)
+    dev = device if device is not None else params[0].device
+    order = None if seed is None else torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    n_batches = len(y) // m
+    rises, losses, worst = [], [], []
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_batches, desc=f"m-sharpness ({method})", leave=False)
+    try:
+        with eval_mode(model):
+            for b in range(n_batches):
+                idx = slice(b * m, (b + 1) * m) if order is None else order[b * m:(b + 1) * m]
+                xb, yb = prepare_inputs(x[idx], y[idx], mean=mean, std=std, device=dev)
+                l0, l1 = worst_case_loss(params, lambda: F.cross_entropy(model(xb), yb), method=method, rho=rho,
+                                         p=p, eta=eta, adaptive=adaptive, names=names, steps=steps,
+                                         step_size=step_size)
+                losses.append(l0)
+                worst.append(l1)
+                rises.append(l1 - l0)
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    mean_rise = sum(rises) / n_batches
+    var = sum((r - mean_rise) ** 2 for r in rises) / max(n_batches - 1, 1)
+    return {
+        "m_sharpness": mean_rise, "rise_std": math.sqrt(var), "loss": sum(losses) / n_batches,
+        "perturbed_loss": sum(worst) / n_batches, "per_batch": rises, "n_batches": n_batches, "m": m,
+        "samples_used": n_batches * m, "method": method, "rho": rho, "p": json_float(p), "eta": eta,
+        "steps": steps, "step_size": json_float(rho if step_size is None and steps == 1 else
+                                                (2.5 * rho / steps if step_size is None else step_size)),
+        "adaptive": adaptive if isinstance(adaptive, str) else (DEFAULT_ADAPTIVE[method] if adaptive is None
+                                                                else "custom"),
+        "seed": seed, "seconds": time.perf_counter() - t0,
+    }
+
+
+@dataclass(frozen=True)
+class MSharpnessSpec:
+    """What an m-sharpness result is: the settings of :func:`m_sharpness`, the data it ran on and the run it
+    measures (``source_key``: :func:`samlab.runs.run_key` of the training config). Paper settings: SAM rho 0.05
+    (Fig. 7), ASAM rho 0.5 (Fig. 8), SAMSON rho 0.5 with p = 2 / inf (Figs. 3-4), m = 128 on CIFAR."""
+
+    source_key: str
+    method: str = "samson"
+    rho: float | None = None
+    p: float = 2.0
+    eta: float = 0.0
+    m: int = 128
+    steps: int = 1
+    step_size: float | None = None
+    adaptive: str | None = None
+    split: str = "train"
+    max_samples: int | None = None
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        method, rho, p, eta = check_method_args(self.method, self.rho, self.p, self.eta)
+        object.__setattr__(self, "rho", rho)        # None -> the paper default: one result, one key
+        check_int("m", self.m, low=1)
+        check_int("steps", self.steps, low=1)
+        if self.step_size is not None:
+            check_number("step_size", self.step_size, low=0.0)
+        if self.adaptive is not None:
+            check_choice("adaptive", self.adaptive, ADAPTIVE_PARAMS)
+        check_choice("split", self.split, ("train", "test", "calib"))
+        check_int("max_samples", self.max_samples, low=1, optional=True)
+        check_int("seed", self.seed, low=0, optional=True)
+
+    def settings(self) -> dict:
+        """The keyword arguments of :func:`m_sharpness` this spec stands for."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("source_key", "split", "max_samples")}
+
+
+def stored_m_sharpness(spec: MSharpnessSpec, model: nn.Module, data, *, store=None, source_config=None,
+                       device: torch.device | str | None = None, progress: bool = False) -> dict:
+    """:func:`m_sharpness` of ``model`` on ``data`` (an :class:`samlab.data.ImageData`) as ``spec`` says, loaded
+    from the results store when it was computed before (keyed by ``spec``, which names the source run)."""
+    def compute() -> dict:
+        x, y = select_samples(*data.split(spec.split), spec.max_samples)
+        return m_sharpness(model, x, y, mean=data.mean, std=data.std, device=device, progress=progress,
+                           **spec.settings())
+
+    return stored(spec, compute, store, source_config)
