@@ -11,8 +11,9 @@ SAMSON_inf, each plain and with clipping; ``noise_variants=True`` adds SAM/ASAM/
 * quick: notebook 04's quick runs (small_cnn, 6 epochs, cosine, the methods' default rho), so its five plain runs
   are reused when notebook 04 has stored them; clipping at c = 0.1 (small_cnn's conv weights have std 0.04-0.1
   after training: c = 0.2 binds only in the first and last layer) and additive noise with the paper's
-  sigma_G 0.94, G_max 25, alpha 2.0. 11 runs (about 13 minutes on two busy cores for all of them from an empty
-  store, measured), 5 noise draws per sigma_c.
+  sigma_G 0.94, G_max 25, alpha 2.0. 11 runs: 12 minutes (717 s) for all of them from an empty store on the shared
+  2-core machine at load ~7, measured 2026-11-30 (SGD 32 s, SGD + noise 50 s, SAM 130 s, SAMSON_inf 35 s: the load
+  varied); 5 noise draws per sigma_c.
 * smoke: notebook 04's smoke protocol (256/128 images, 2 epochs) for five runs (:data:`SMOKE_RUNS`: every kind of
   run and code path, in seconds); numbers meaningless.
 

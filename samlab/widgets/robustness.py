@@ -62,8 +62,12 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
         times, pcm = (0.0,), False
     from ..analog import YEAR
 
+    def stored_c(c: float) -> bool:
+        runs = R.clip_variants(configs, c)
+        return bool(runs) and all(store.status(v) == "finished" for v in runs.values())
+
     controls = {
-        "c": choice_selector([(f"c = {c:g}" + (" (population)" if c in own_c else ""), c) for c in cs],
+        "c": choice_selector([(f"c = {c:g}" + (" (stored)" if stored_c(c) else " (not stored)"), c) for c in cs],
                              own_c[0] if own_c else cs[0], description="clipping"),
         "sigma_range": range_slider((0.0, max(sig)), min=0.0, max=max(sig), step=0.01, description="σc range"),
         "methods": W.SelectMultiple(options=methods, value=tuple(methods), description="methods", rows=len(methods)),
