@@ -416,4 +416,11 @@ def pcm_readings(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -
         above = [r["name"] for r in rows if r["name"] != "SGD" and r["acc"] - sgd["acc"] > max(r["std"], sgd["std"])
                  and r["repeats"] > 1]
         text += f" Clearly above SGD ({pct(sgd['acc'])}): {', '.join(above) or 'none'}."
+    clipped = [r for r in rows if r["name"].endswith("+ clipping")]
+    if len(clipped) > 1:
+        a, b = clipped[0], clipped[1]
+        clear = a["acc"] - b["acc"] > max(a["std"], b["std"]) and a["repeats"] > 1
+        text += (f" Among the clipped runs (the paper's Fig. 5 set): best {a['name']} ({pct(a['acc'])} ± {pct(a['std'])}), "
+                 f"{'clearly' if clear else 'not clearly (within the std over repeats)'} ahead of {b['name']} "
+                 f"({pct(b['acc'])}).")
     return {"paper": claim.text, "source": claim.source, "ours": text}
