@@ -1,8 +1,10 @@
-"""The command line: ``python -m samlab {train,runs,data,reproduce,doctor}`` (also installed as ``samlab``).
+"""The command line: ``python -m samlab {train,sweep,runs,data,reproduce,doctor}`` (also installed as ``samlab``).
 
     samlab train --model resnet20 --dataset cifar10 --method samson --p inf --rho 0.5 --epochs 200
     samlab train --preset samson-table1-resnet34-cifar10          # the table column's five methods
     samlab train --list-presets
+    samlab sweep --grid rho=0.05,0.1 --grid seed=0,1,2 --executor slurm --partition gpu   # see samlab.cli_sweep
+    torchrun --nproc-per-node 4 -m samlab train --model resnet18 --batch-size 512     # one run, DDP
     samlab runs                                                   # what the results store holds
     samlab data cifar10                                           # download (needs a network)
     samlab reproduce --scale quick [--only 01,04]                 # run the notebooks headless
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import time
 from typing import Any, Sequence
@@ -40,6 +43,10 @@ _HELP = {
     "seed": "seed of weights, batch order, augmentation, ESAM draws",
     "max_train_samples": "train on a fixed subset of this many images",
     "max_test_samples": "test on a fixed subset of this many images", "device": "auto, cpu or cuda (not in the key)",
+    "amp": "mixed precision: bf16 autocast, or fp16 with a gradient scaler (two-pass aware)",
+    "accumulate": "micro-batches per step (the ascent uses their accumulated gradient)",
+    "ascent_splits": "m-sharpness: eps per 1/S of the global batch (torchrun default: one per process; 1 = "
+                     "all-reduce the first pass too)",
 }
 
 
@@ -65,16 +72,16 @@ def _number(name: str, *, low: float | None = None, integer: bool = False, allow
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     from . import train as T
-    from .data import IMAGE_DATASETS
-
+    from .data import IMAGE_DATASETS, MNIST1D_DATASETS
     from .optim import SWP_NORMALIZATIONS
     from .perturbation import ADAPTIVE_PARAMS
+    from .train.precision import AMP_MODES
 
-    choices = {"model": T.IMAGE_MODELS, "dataset": IMAGE_DATASETS, "method": T.METHODS, "base": T.BASES,
-               "schedule": T.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": T.DEVICES,
-               "swp_normalization": SWP_NORMALIZATIONS}
+    choices = {"model": T.IMAGE_MODELS, "dataset": (*IMAGE_DATASETS, *MNIST1D_DATASETS), "method": T.METHODS,
+               "base": T.BASES, "schedule": T.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": T.DEVICES,
+               "swp_normalization": SWP_NORMALIZATIONS, "amp": AMP_MODES}
     ints = {"epochs": 1, "batch_size": 1, "lr_step_every": 1, "seed": 0, "max_train_samples": 1,
-            "max_test_samples": 1}
+            "max_test_samples": 1, "accumulate": 1, "ascent_splits": 1}
     group = parser.add_argument_group("run settings (TrainConfig fields; default: the preset's, else TrainConfig's)")
     for f in dataclasses.fields(T.TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -98,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="samlab", description="Sharpness-aware training: train, list runs, "
                                      "fetch data, reproduce the notebooks.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,runs,data,reproduce,doctor}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs,data,reproduce,doctor}")
 
     tr = sub.add_parser("train", help="train one run or a preset (resumes or returns stored runs)",
                         description="Train (or resume, or load) runs into the results store (data/runs).")
@@ -110,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--threads", type=_number("threads", low=1, integer=True), help="torch CPU threads")
     _add_train_flags(tr)
     tr.set_defaults(subparser=tr)
+
+    from .cli_sweep import add_sweep_parser
+
+    add_sweep_parser(sub, _add_train_flags, _number)
 
     rn = sub.add_parser("runs", help="list the results store", description="Table of the runs in the store.")
     rn.add_argument("--kind", help="only runs of this config class (e.g. TrainConfig)")
@@ -154,6 +165,31 @@ def _configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     raise AssertionError("unreachable")
 
 
+def _torchrun_configs(configs: list[Any], args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
+    """Under torchrun (WORLD_SIZE > 1): ``--ascent-splits`` defaults to one group per process for the sharpness-aware
+    methods (the original SAM's m-sharpness), and a config the processes cannot split is refused before training."""
+    from .train.distributed import check_world_config, env_world_size
+
+    world = env_world_size()
+    if world <= 1:
+        return configs
+    if os.environ.get("RANK", "0") != "0":
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - rank 0 reports; the others train quietly
+    if args.ascent_splits is None:
+        configs = [c if c.method == "sgd" else dataclasses.replace(c, ascent_splits=world) for c in configs]
+    try:
+        for c in configs:
+            check_world_config(c, world)
+    except ValueError as err:
+        parser.error(f"torchrun with {world} processes: {err}")
+    from .train.precision import describe_split
+
+    for c in configs:
+        print(f"DDP {c.label}: " + describe_split(c.batch_size, world=world, ascent_splits=c.ascent_splits,
+                                                  accumulate=c.accumulate, sharpness_aware=c.method != "sgd"))
+    return configs
+
+
 def _fmt_acc(value: Any) -> str:
     return f"{100 * value:.2f}" if isinstance(value, (int, float)) else "-"
 
@@ -168,7 +204,7 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             labels = ", ".join(c.label for c in papers.preset(name))
             print(f"{name:45s} {labels}")
         return 0
-    configs = _configs_from_args(args, parser)
+    configs = _torchrun_configs(_configs_from_args(args, parser), args, parser)
     if args.threads:
         import torch
 
@@ -290,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train":
         return _cmd_train(args, args.subparser)
+    if args.command == "sweep":
+        from .cli_sweep import cmd_sweep
+
+        return cmd_sweep(args, args.subparser)
     if args.command == "runs":
         return _cmd_runs(args)
     if args.command == "data":

@@ -24,8 +24,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
     (default: the model's), under ``torch.inference_mode``; the loss is summed in float64 and the counts are
     read back once at the end. The model's training flag is restored afterwards, also on error.
     """
-    if x.dtype != torch.uint8 or x.dim() != 4:
-        raise ValueError(f"x must be uint8 images (N, C, H, W); got dtype={x.dtype}, shape={tuple(x.shape)}")
+    signals = x.is_floating_point() and x.dim() == 3  # MNIST-1D: float (N, C, L), already on the model's scale
+    if not signals and (x.dtype != torch.uint8 or x.dim() != 4):
+        raise ValueError(f"x must be uint8 images (N, C, H, W) or float signals (N, C, L); got dtype={x.dtype}, "
+                         f"shape={tuple(x.shape)}")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -40,12 +42,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
     try:
         with torch.inference_mode():
             m, s = _stats(mean, device), _stats(std, device)
+            if signals:
+                m, s, scale = m.view(1, -1, 1), s.view(1, -1, 1), 1.0
+            else:
+                scale = 255.0
             loss = torch.zeros((), dtype=torch.float64, device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             for start in range(0, len(y), batch_size):
                 xb = x[start:start + batch_size].to(device, non_blocking=True)
                 yb = y[start:start + batch_size].to(device, non_blocking=True)
-                out = model((xb.to(torch.float32) / 255.0 - m) / s)
+                out = model((xb.to(torch.float32) / scale - m) / s)
                 loss += F.cross_entropy(out, yb, reduction="sum").double()
                 correct += (out.argmax(1) == yb).sum()
     finally:

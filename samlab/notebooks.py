@@ -14,7 +14,7 @@ from .paths import notebooks_dir
 
 def notebook_paths() -> list[Path]:
     """The suite's notebooks, in reading order (``notebooks/NN_*.ipynb``)."""
-    return sorted(p for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    return sorted(p for p in notebooks_dir().glob("[0-9][0-9]*_*.ipynb"))
 
 
 def run_notebook(path: str | Path, *, scale: str = "quick", parameters: dict[str, Any] | None = None,

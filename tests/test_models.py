@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from samlab.models import MODELS, create_model, model_names
+from samlab.models import MNIST1D_MODELS, MODELS, create_model, model_names
 
-CIFAR_MODELS = [n for n in model_names() if n != "table2_mlp"]
+CIFAR_MODELS = [n for n in model_names() if n != "table2_mlp" and n not in MNIST1D_MODELS]
 
 
 def _n_params(model: nn.Module) -> int:
@@ -16,7 +16,8 @@ def _n_params(model: nn.Module) -> int:
 
 def test_registry_names():
     assert set(model_names()) == {"resnet18", "resnet34", "resnet50", "resnet20", "resnet32", "vgg13_bn",
-                                  "mobilenetv2", "densenet40", "wrn28_10", "small_cnn", "table2_mlp"}
+                                  "mobilenetv2", "densenet40", "wrn28_10", "small_cnn", "table2_mlp",
+                                  "mnist1d_mlp", "mnist1d_cnn", "mnist1d_cnn_bn", "mnist1d_gru"}
     assert tuple(MODELS) == model_names()
     with pytest.raises(TypeError):
         MODELS["mine"] = nn.Linear  # the registry is read-only

@@ -373,7 +373,7 @@ def test_store_wrappers_compute_once_and_key_by_spec(tmp_path):
 def test_landscape_figures_have_labelled_axes():
     from matplotlib.figure import Figure
 
-    from samlab.plots_landscape import plot_landscape_1d, plot_landscape_contour, plot_landscape_surface
+    from samlab.plots import plot_landscape_1d, plot_landscape_contour, plot_landscape_surface
 
     model, x, y = _setup()
     two = loss_landscape(model, x, y, resolution=3, mean=MEAN, std=STD)

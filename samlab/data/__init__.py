@@ -5,5 +5,7 @@ from .images import *  # noqa: F401,F403
 from .images import __all__ as _images_all
 from .variance2d import *  # noqa: F401,F403
 from .variance2d import __all__ as _variance_all
+from .mnist1d import *  # noqa: F401,F403
+from .mnist1d import __all__ as _mnist1d_all
 
-__all__ = [*_images_all, *_variance_all]
+__all__ = [*_images_all, *_variance_all, *_mnist1d_all]

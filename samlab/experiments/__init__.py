@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar", "robustness")
+_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar", "mnist1d",
+               "robustness")
 __all__ = list(_SUBMODULES)
 
 

@@ -9,7 +9,7 @@ Each measure is a pure function ``(model, x, y, ...) -> JSON-able dict``, a froz
 data and ``source_key``, the key of the run it measures) and a ``stored_*`` wrapper that goes through the results
 store. Every measure runs the model in eval mode, restores the exact weights and the training flags, leaves
 ``.grad`` alone and draws random numbers only from its own seeded ``torch.Generator``. Nothing here imports
-plotting (:mod:`samlab.plots_landscape` draws the landscapes).
+plotting (:mod:`samlab.plots.landscape` draws the landscapes).
 """
 from __future__ import annotations
 

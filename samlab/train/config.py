@@ -24,12 +24,22 @@ def _image_models() -> tuple[str, ...]:
 
 
 def _image_datasets() -> tuple[str, ...]:
-    from ..data import IMAGE_DATASETS
+    from ..data import IMAGE_DATASETS, MNIST1D_DATASETS
 
-    return tuple(IMAGE_DATASETS)
+    return (*IMAGE_DATASETS, *MNIST1D_DATASETS)
 
 
 IMAGE_MODELS = _image_models()
+
+
+def _check_input_kind(model: str, dataset: str) -> None:
+    """MNIST-1D models take MNIST-1D signals and nothing else; the image models take images."""
+    from ..data import MNIST1D_DATASETS
+    from ..models import MNIST1D_MODELS
+
+    if (model in MNIST1D_MODELS) != (dataset in MNIST1D_DATASETS):
+        raise ValueError(f"model={model!r} does not take dataset={dataset!r}: the models "
+                         f"{', '.join(MNIST1D_MODELS)} go with dataset 'mnist1d', the others with image data sets")
 
 
 @register_config
@@ -85,6 +95,10 @@ class TrainConfig:
     max_train_samples: int | None = None
     max_test_samples: int | None = None
     device: str = field(default="auto", metadata={"key": False})
+    # Scale-out options (samlab.train.precision / samlab.train.distributed); at their defaults they leave keys alone.
+    amp: str = "off"
+    accumulate: int = 1
+    ascent_splits: int = 1
 
     def __post_init__(self) -> None:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
@@ -99,6 +113,7 @@ class TrainConfig:
         if self.adaptive_params is not None:
             check_choice("adaptive_params", self.adaptive_params, ADAPTIVE_PARAMS)
         check_choice("device", self.device, DEVICES)
+        _check_input_kind(self.model, self.dataset)
         geometry = "sam" if m == "esam" else m
         # rho: 0 for plain training, > 0 for the sharpness-aware methods.
         if m == "sgd":
@@ -169,6 +184,23 @@ class TrainConfig:
         s("max_test_samples", check_int("max_test_samples", self.max_test_samples, low=1, optional=True))
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment={self.augment!r} must be True or False")
+        self._check_scale_out()
+
+    def _check_scale_out(self) -> None:
+        """amp / accumulate / ascent_splits (:mod:`samlab.train.precision`); the process count is checked at run time."""
+        from .precision import AMP_MODES, split_plan
+
+        check_choice("amp", self.amp, AMP_MODES)
+        object.__setattr__(self, "accumulate", check_int("accumulate", self.accumulate, low=1))
+        object.__setattr__(self, "ascent_splits", check_int("ascent_splits", self.ascent_splits, low=1))
+        if self.method == "esam" and (self.amp != "off" or self.accumulate > 1 or self.ascent_splits > 1):
+            raise ValueError("amp, accumulate > 1 and ascent_splits > 1 are not supported with method 'esam' "
+                             "(its data selection needs the whole batch's per-sample losses)")
+        split_plan(self.batch_size, ascent_splits=self.ascent_splits, accumulate=self.accumulate,
+                   sharpness_aware=self.method != "sgd")
+        if self.noise_sigma_g is not None and (self.amp != "off" or self.accumulate > 1 or self.ascent_splits > 1):
+            raise ValueError(f"noise_sigma_g={self.noise_sigma_g!r}: additive-noise training runs in the plain training "
+                             "loop only, not with amp, accumulate > 1 or ascent_splits > 1")
 
     @property
     def label(self) -> str:

@@ -48,13 +48,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageData, iterate_batches, load_training_data
+from ..data import (MNIST1D_DATASETS, ImageData, iterate_batches, iterate_signal_batches, load_mnist1d_training_data,
+                    load_training_data)
 from ..evaluate import evaluate
 from ..models import create_model
 from ..optim import SAM
 from ..runs import RunResult, RunStore
 from ..weights import clip_weights, clip_weights_std, conv_linear_weights
+from . import distributed
 from .config import TrainConfig
+from .device import resolve_device
 from .weight_noise import AdditiveWeightNoise
 
 # ------------------------------------------------------------------------------------------------ data
@@ -65,8 +68,12 @@ def _derived_seed(seed: int, purpose: str) -> int:
 
 def run_data(config: TrainConfig) -> ImageData:
     """The exact data a run trains and tests on (:func:`samlab.data.load_training_data`, cached per process)."""
-    data = load_training_data(config.dataset, max_train_samples=config.max_train_samples,
-                              max_test_samples=config.max_test_samples)
+    if config.dataset in MNIST1D_DATASETS:
+        data = load_mnist1d_training_data(max_train_samples=config.max_train_samples,
+                                          max_test_samples=config.max_test_samples)
+    else:
+        data = load_training_data(config.dataset, max_train_samples=config.max_train_samples,
+                                  max_test_samples=config.max_test_samples)
     if config.batch_size > len(data.train_y):
         raise ValueError(f"batch_size={config.batch_size} is larger than the {len(data.train_y)} training images of "
                          f"{config.dataset} (max_train_samples={config.max_train_samples})")
@@ -74,16 +81,6 @@ def run_data(config: TrainConfig) -> ImageData:
 
 
 # ------------------------------------------------------------------------------------------------ pieces
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/None: CUDA when available, else CPU; a CUDA device this machine lacks raises ValueError."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} is not available on this machine; use 'cpu' or 'auto'")
-    return dev
-
-
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The run's optimizer: the plain base optimizer for ``sgd``, else :class:`samlab.optim.SAM` around it.
 
@@ -250,13 +247,14 @@ def train(config: TrainConfig, *, store: RunStore | None = None, progress: bool 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     store = store if store is not None else RunStore()
+    store, progress, rank_dev = distributed.prepare(store, progress, device if device is not None else config.device)
     if retrain:
         store.delete(config)
     if store.status(config) == "finished":
         result = store.load(config)
         assert result is not None
         return result
-    dev = resolve_device(device if device is not None else config.device)
+    dev = rank_dev or resolve_device(device if device is not None else config.device)
     data = run_data(config)
     with _global_rng(dev):  # the caller's global RNG state is restored on the way out
         _seed_global(config.seed, dev)
@@ -270,6 +268,10 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
     opt = make_optimizer(config, model)
     sched = make_scheduler(config, opt)
     noise = make_weight_noise(config, model, dev)
+    runner = distributed.make_runner(config, model, opt, dev)  # None: the plain loop (train_epoch)
+    if noise is not None and runner is not None:
+        raise ValueError("additive-noise training (noise_sigma_g) runs in the plain training loop only: not with "
+                         "amp, accumulate > 1, ascent_splits > 1 or several processes (torchrun)")
     gen = torch.Generator().manual_seed(_derived_seed(config.seed, "data"))
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
     test_x, test_y = data.test_x.to(dev), data.test_y.to(dev)
@@ -283,6 +285,8 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
         if sched is not None:
             sched.load_state_dict(ckpt["scheduler"])
         _set_rng_state(ckpt["rng"], dev, gen, noise)
+        if runner is not None and ckpt.get("runner") is not None:
+            runner.load_state_dict(ckpt["runner"])
         rows = list(ckpt["metrics"])
     store.write_metrics(config, rows)  # drop rows of an epoch whose checkpoint never landed
 
@@ -298,10 +302,14 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
             lr = getattr(opt, "base_optimizer", opt).param_groups[0]["lr"]
             if progress:
                 inner = tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
-            batches = iterate_batches(train_x, train_y, config.batch_size, train=True, mean=data.mean,
-                                      std=data.std, device=dev, generator=gen, augment=config.augment)
-            tr_loss, tr_acc, seen, seconds = train_epoch(model, opt, batches, n_batches, dev, inner,
-                                                         weight_noise=noise)
+            batches = (iterate_signal_batches if train_x.is_floating_point() else iterate_batches)(
+                train_x, train_y, config.batch_size, train=True, mean=data.mean, std=data.std, device=dev,
+                generator=gen, augment=config.augment)
+            if runner is None:
+                tr_loss, tr_acc, seen, seconds = train_epoch(model, opt, batches, n_batches, dev, inner,
+                                                             weight_noise=noise)
+            else:
+                tr_loss, tr_acc, seen, seconds = runner.train_epoch(model, opt, batches, n_batches, dev, inner)
             if inner is not None:
                 inner.close()
             t_eval = time.perf_counter()
@@ -315,7 +323,8 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
             store.save_checkpoint(config, {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict() if sched is not None else None,
-                "rng": _rng_state(dev, gen, noise), "metrics": rows})
+                "rng": _rng_state(dev, gen, noise), "metrics": rows,
+                **({"runner": runner.state_dict()} if runner is not None else {})})
             store.write_metrics(config, rows)
             if outer is not None:
                 outer.update(1)

@@ -1,24 +1,18 @@
-"""The networks the experiments train, CIFAR variants (3x32x32 input), behind one registry: :func:`create_model`.
-
-ResNet-18/34/50 (CIFAR stem), ResNet-20/32 (He et al. 2016, Sec. 4.2), VGG-13-BN, MobileNetV2, DenseNet-40 (k=12),
-Wide ResNets (WRN-28-10 by default), a small CPU CNN and the ASAM report's Table II MLP.
-"""
+"""CIFAR networks (3x32x32 input): ResNet-18/34/50 (CIFAR stem), ResNet-20/32 (He et al. 2016, Sec. 4.2), VGG-13-BN,
+MobileNetV2, DenseNet-40 (k=12), Wide ResNets (WRN-28-10 by default) and a small CPU CNN."""
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import Callable, Mapping, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_choice, check_int
+from ..checks import check_choice, check_int
 
-__all__ = [
-    "MODELS", "create_model", "model_names", "ResNet", "BasicBlock", "Bottleneck", "VGG", "MobileNetV2", "DenseNet",
-    "WideResNet", "SmallCNN", "resnet18", "resnet34", "resnet50", "resnet20", "resnet32", "vgg13_bn", "mobilenetv2",
-    "densenet40", "wrn28_10", "small_cnn", "table2_mlp",
-]
+__all__ = ["ResNet", "BasicBlock", "Bottleneck", "VGG", "MobileNetV2", "DenseNet", "WideResNet", "SmallCNN",
+           "resnet18", "resnet34", "resnet50", "resnet20", "resnet32", "vgg13_bn", "mobilenetv2", "densenet40",
+           "wrn28_10", "small_cnn"]
 
 
 def _init_weights(model: nn.Module) -> nn.Module:
@@ -36,12 +30,6 @@ def _init_weights(model: nn.Module) -> nn.Module:
 
 def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a positive integer")
-    return value
 
 
 # --------------------------------------------------------------------------------------------- ResNets
@@ -164,7 +152,7 @@ class WideResNet(nn.Module):
         super().__init__()
         if (depth - 4) % 6 or depth < 10:
             raise ValueError(f"depth={depth!r} is not allowed; a WRN needs depth = 6n + 4 (10, 16, 22, 28, 40, ...)")
-        _check_positive_int("width", width)
+        check_int("width", width, low=1)
         n, widths = (depth - 4) // 6, (16 * width, 32 * width, 64 * width)
         layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, 1, 1, bias=False)]
         cin = 16
@@ -310,7 +298,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, num_classes: int = 10, width: int = 32):
         super().__init__()
-        _check_positive_int("width", width)
+        check_int("width", width, low=1)
         w = width
         self.features = nn.Sequential(
             *_conv_bn(3, w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -327,46 +315,3 @@ def small_cnn(num_classes: int = 10, width: int = 32) -> SmallCNN:
     """The small CNN for CPU runs (conv widths ``width``, 2x, 4x)."""
     return SmallCNN(num_classes, width)
 
-
-def table2_mlp(num_classes: int = 2, in_features: int = 2, width: int = 10) -> nn.Sequential:
-    """The ASAM report's Table II network, exactly as printed: Linear, Linear, ReLU, Linear, ReLU, Linear, ReLU, Linear.
-
-    As printed, the first two linear layers have NO ReLU between them (their composition is one linear map, but
-    the parameterisation, which is what ASAM's scale invariance is about, is kept as published).
-    """
-    w = width
-    return nn.Sequential(nn.Linear(in_features, w), nn.Linear(w, w), nn.ReLU(), nn.Linear(w, w), nn.ReLU(),
-                         nn.Linear(w, w), nn.ReLU(), nn.Linear(w, num_classes))
-
-
-# --------------------------------------------------------------------------------------------- registry
-#: The one registry: name -> builder taking ``num_classes`` (and model-specific keywords). Read-only.
-MODELS: Mapping[str, Callable[..., nn.Module]] = MappingProxyType({
-    "resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50, "resnet20": resnet20, "resnet32": resnet32,
-    "vgg13_bn": vgg13_bn, "mobilenetv2": mobilenetv2, "densenet40": densenet40, "wrn28_10": wrn28_10,
-    "small_cnn": small_cnn, "table2_mlp": table2_mlp,
-})
-
-
-def model_names() -> tuple[str, ...]:
-    """The names :func:`create_model` accepts."""
-    return tuple(MODELS)
-
-
-def create_model(name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs) -> nn.Module:
-    """Build a registered network; ``num_classes=None`` keeps its own default (10, or 2 for ``table2_mlp``).
-
-    Initialisation can only draw from torch's global RNG. With ``seed`` it runs inside
-    ``torch.random.fork_rng()`` with the CPU generator seeded from ``seed``: the weights depend on ``seed`` alone
-    (the same as ``torch.manual_seed(seed)`` then this call) and the caller's global RNG state is left untouched.
-    Without ``seed`` it draws from the global RNG as it stands (the trainer seeds a forked one itself).
-    """
-    check_choice("name", name, MODELS)
-    if num_classes is not None:
-        kwargs["num_classes"] = _check_positive_int("num_classes", num_classes)
-    if seed is None:
-        return MODELS[name](**kwargs)
-    seed = check_int("seed", seed, low=0)
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
-        return MODELS[name](**kwargs)

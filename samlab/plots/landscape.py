@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from .core import SamlabFigure
+
 __all__ = ["plot_landscape_contour", "plot_landscape_surface", "plot_landscape_1d"]
 
 
@@ -61,7 +63,7 @@ def plot_landscape_contour(results: Mapping | Sequence[Mapping], *, labels: Sequ
     results, labels = _as_list(results, labels)
     zs = [_value(z, log) for z in _grids(results, 2)]
     extra = 0.8 if shared_scale else 0.8 * len(results)
-    fig = Figure(figsize=(panel_size[0] * len(results) + extra, panel_size[1]), layout="constrained")
+    fig = SamlabFigure(figsize=(panel_size[0] * len(results) + extra, panel_size[1]), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(results), squeeze=False)[0])
     cbar_label = "log$_{10}$ loss" if log else "loss (cross-entropy)"
     filled = None
@@ -90,7 +92,7 @@ def plot_landscape_surface(results: Mapping | Sequence[Mapping], *, labels: Sequ
     """One 3-D surface panel per 2-D landscape; ``shared_scale``: the same height range on every panel."""
     results, labels = _as_list(results, labels)
     zs = [_value(z, log) for z in _grids(results, 2)]
-    fig = Figure(figsize=(panel_size[0] * len(results), panel_size[1]), layout="constrained")
+    fig = SamlabFigure(figsize=(panel_size[0] * len(results), panel_size[1]), layout="constrained")
     for k, (r, z, label) in enumerate(zip(results, zs, labels)):
         lo, hi = _range(zs, k, shared_scale)
         ax = fig.add_subplot(1, len(results), k + 1, projection="3d")
@@ -112,7 +114,7 @@ def plot_landscape_1d(results: Mapping | Sequence[Mapping], *, labels: Sequence[
     """1-D landscapes on one axes: loss against the step along the direction, one line per model."""
     results, labels = _as_list(results, labels)
     zs = _grids(results, 1)
-    fig = Figure(figsize=panel_size, layout="constrained")
+    fig = SamlabFigure(figsize=panel_size, layout="constrained")
     ax = fig.subplots()
     for k, (r, z, label) in enumerate(zip(results, zs, labels)):
         color = None if colors is None else colors[k]

@@ -1,0 +1,257 @@
+"""Notebook 04b's study: SGD, Adam, SAM, ASAM, SAMSON_2 and SAMSON_inf on MNIST-1D over a rho sweep and several seeds.
+
+MNIST-1D (:func:`samlab.data.load_mnist1d`) is small enough for seconds per run on a CPU and, unlike the digits
+stand-in for CIFAR, does not saturate: the paper's MLP fits its 3600 training signals and stays near 65 % test
+accuracy, the CNN near 90 %. The study asks where sharpness-aware training closes part of that gap.
+
+Choices (ours, the MNIST-1D paper has no sharpness-aware protocol):
+
+* Base optimizer SGD (lr 0.1, momentum 0.9, weight decay 5e-4, cosine, batch 100), as in the CIFAR papers; the
+  Adam baseline uses the MNIST-1D authors' lr 1e-2 (their ``notebooks/train.py``), no weight decay, cosine
+  (:data:`samlab.papers.MNIST1D_PROTOCOL`; epochs per scale below, 200 at paper scale).
+* rho is chosen per (model, method) on the 400 calibration signals (cut from train, never trained on), never on
+  test: :func:`select_rho`. Test accuracy is then reported at that rho, mean and a t-based 95 % interval over seeds.
+* A difference is claimed only when the two 95 % intervals do not overlap (:func:`takeaways`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..checks import check_scale
+from ..methods import method_name
+from ..papers import MNIST1D_PROTOCOL
+from ..train import TrainConfig
+
+__all__ = ["StudyScale", "study_scale", "study_configs", "run_study", "run_rows", "summarize", "select_rho",
+           "selected_table", "takeaways", "paired_difference", "timing", "mean_ci", "DATASET_NAME", "METHOD_ORDER"]
+
+#: What every figure and table of this study says it used.
+DATASET_NAME = "MNIST-1D"
+#: The study's methods, in table order (plain names as :func:`samlab.methods.method_name` gives them).
+METHOD_ORDER = ("SGD", "Adam", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
+_GEOMETRY = {"SAM": dict(method="sam"), "ASAM": dict(method="asam"), "SAMSON_2": dict(method="samson", p=2.0),
+             "SAMSON_inf": dict(method="samson", p=math.inf)}
+_OPTIMIZER_FIELDS = ("base", "lr", "momentum", "weight_decay", "schedule", "dataset", "augment")
+_SGD = {k: MNIST1D_PROTOCOL["sgd"][k] for k in _OPTIMIZER_FIELDS}
+_ADAM = {k: MNIST1D_PROTOCOL["adam"][k] for k in _OPTIMIZER_FIELDS}
+
+
+@dataclass(frozen=True)
+class StudyScale:
+    """One scale of the study: per model its epochs and each method's rho grid, the seeds, the data subset."""
+
+    models: tuple[tuple[str, int, dict[str, tuple[float, ...]]], ...]  # (model, epochs, {method: rhos})
+    seeds: tuple[int, ...]
+    batch_size: int = 100
+    max_train_samples: int | None = None
+    max_test_samples: int | None = None
+
+
+_SAM_GRID = {"SAM": (0.05, 0.1, 0.2), "ASAM": (0.5, 1.0, 2.0), "SAMSON_2": (0.5, 1.0, 2.0),
+             "SAMSON_inf": (0.5, 1.0, 2.0)}
+_DEFAULT_RHO = {"SAM": (0.05,), "ASAM": (0.5,), "SAMSON_2": (0.5,), "SAMSON_inf": (0.5,)}
+_WIDE_GRID = {"SAM": (0.02, 0.05, 0.1, 0.2, 0.5), "ASAM": (0.2, 0.5, 1.0, 2.0, 5.0),
+              "SAMSON_2": (0.2, 0.5, 1.0, 2.0, 5.0), "SAMSON_inf": (0.2, 0.5, 1.0, 2.0, 5.0)}
+
+_SCALES = {
+    # seconds: the MLP, 1 epoch on 200 signals, one rho per method, two seeds (the notebook test)
+    "smoke": StudyScale(models=(("mnist1d_mlp", 1, _DEFAULT_RHO),), seeds=(0, 1), batch_size=50,
+                        max_train_samples=200, max_test_samples=200),
+    # minutes: the MLP (large gap) over a 3-point rho grid, the CNN (small gap) at the papers' default rho
+    "quick": StudyScale(models=(("mnist1d_mlp", 30, _SAM_GRID), ("mnist1d_cnn", 25, _DEFAULT_RHO)),
+                        seeds=(0, 1, 2, 3, 4)),
+    # the MNIST-1D authors' length (8000 steps of 100 = 200 epochs), wider grid, more seeds, the BN CNN too
+    "paper": StudyScale(models=(("mnist1d_mlp", 200, _WIDE_GRID), ("mnist1d_cnn", 200, _WIDE_GRID),
+                                ("mnist1d_cnn_bn", 200, _WIDE_GRID)), seeds=tuple(range(10))),
+}
+
+
+def study_scale(scale: str = "quick") -> StudyScale:
+    """The settings of one scale: ``smoke`` (seconds), ``quick`` (minutes on 2 cores), ``paper``."""
+    return _SCALES[check_scale(scale)]
+
+
+def study_configs(scale: str = "quick") -> list[TrainConfig]:
+    """Every run of the study at ``scale``: per model, SGD and Adam, then each SAM variant (SGD base) at each rho."""
+    s = study_scale(scale)
+    out = []
+    for model, epochs, grid in s.models:
+        common = dict(model=model, epochs=epochs, batch_size=s.batch_size, max_train_samples=s.max_train_samples,
+                      max_test_samples=s.max_test_samples)
+        for seed in s.seeds:
+            out.append(TrainConfig(method="sgd", seed=seed, **_SGD, **common))
+            out.append(TrainConfig(method="sgd", seed=seed, **_ADAM, **common))
+            for name, rhos in grid.items():
+                out += [TrainConfig(rho=rho, seed=seed, **_GEOMETRY[name], **_SGD, **common) for rho in rhos]
+    return out
+
+
+def run_study(scale: str = "quick", *, retrain: bool = False, store: Any = None, progress: bool = True) -> list[Any]:
+    """Load the stored runs of the study and train the missing ones (``train_all`` says which)."""
+    from ..train import train_all
+
+    return train_all(study_configs(scale), store=store, retrain=retrain, progress=progress)
+
+
+# ------------------------------------------------------------------------------------------------ rows
+@lru_cache(maxsize=8)
+def _calibration(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from ..data import load_mnist1d
+
+    data = load_mnist1d(seed=seed, verbose=False)
+    return data.calib_x, data.calib_y
+
+
+def calibration_accuracy(result: Any) -> float:
+    """Accuracy of a finished run's final weights on the calibration signals (never trained on): picks rho."""
+    from ..evaluate import evaluate
+    from ..models import create_model
+
+    cfg = result.config
+    x, y = _calibration(0)  # the trainer cuts the calibration split with seed 0 for every run
+    model = create_model(cfg.model, num_classes=10)
+    model.load_state_dict(result.state_dict())
+    return evaluate(model, x, y, mean=(0.0,), std=(1.0,), device="cpu")[1]
+
+
+def run_rows(results: Iterable[Any]) -> list[dict[str, Any]]:
+    """One row per finished run: model, method, rho, seed, train/test/calibration accuracy (%), gap, seconds."""
+    rows = []
+    for r in results:
+        c, s = r.config, r.summary
+        train_acc, test_acc = 100 * s["train_eval_acc"], 100 * s["test_acc"]
+        rows.append({"model": c.model, "method": method_name(c), "rho": float(c.rho), "seed": c.seed,
+                     "train_acc": train_acc, "test_acc": test_acc, "gap": train_acc - test_acc,
+                     "calib_acc": 100 * calibration_accuracy(r), "train_time_s": s["train_time_s"],
+                     "epochs": s["epochs"], "images_per_s": s["images_per_s"], "dataset": s["data"]["name"]})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its two-sided t interval over seeds (nan half-width for a single value)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float(v.mean()) if len(v) else math.nan, math.nan
+    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean()), float(half)
+
+
+def summarize(rows: Sequence[dict]) -> list[dict[str, Any]]:
+    """Per (model, method, rho): seeds, mean and 95 % half-width of test, train, gap and calibration accuracy."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["method"], row["rho"]), []).append(row)
+    out = []
+    for (model, method, rho), g in groups.items():
+        entry: dict[str, Any] = {"model": model, "method": method, "rho": rho, "n": len(g)}
+        for key in ("test_acc", "train_acc", "gap", "calib_acc"):
+            entry[key], entry[f"{key}_ci"] = mean_ci([r[key] for r in g])
+        entry["train_time_s"] = float(np.mean([r["train_time_s"] for r in g]))
+        out.append(entry)
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return sorted(out, key=lambda e: (e["model"], order.get(e["method"], 99), e["rho"]))
+
+
+def select_rho(summary: Sequence[dict]) -> list[dict[str, Any]]:
+    """Per (model, method), the summary entry whose rho has the best mean calibration accuracy (not test)."""
+    best: dict[tuple, dict] = {}
+    for e in summary:
+        key = (e["model"], e["method"])
+        if key not in best or e["calib_acc"] > best[key]["calib_acc"]:
+            best[key] = e
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return sorted(best.values(), key=lambda e: (e["model"], order.get(e["method"], 99)))
+
+
+def selected_table(summary: Sequence[dict]) -> str:
+    """A plain-text table of :func:`select_rho`: test, train and gap as mean +- 95 % half-width (percent)."""
+    lines = [f"{DATASET_NAME}: test accuracy at the rho chosen on the calibration split (mean +- 95% CI over seeds)",
+             f"{'model':<14} {'method':<11} {'rho':>5} {'n':>2} {'test %':>13} {'train %':>13} {'gap':>13}"]
+    for e in select_rho(summary):
+        cell = lambda k: f"{e[k]:6.2f} +- {e[k + '_ci']:4.2f}"  # noqa: E731
+        lines.append(f"{e['model']:<14} {e['method']:<11} {e['rho']:>5g} {e['n']:>2} {cell('test_acc')} "
+                     f"{cell('train_acc')} {cell('gap')}")
+    return "\n".join(lines)
+
+
+def _interval(e: dict, key: str = "test_acc") -> tuple[float, float]:
+    half = 0.0 if math.isnan(e[f"{key}_ci"]) else e[f"{key}_ci"]
+    return e[key] - half, e[key] + half
+
+
+def paired_difference(rows: Sequence[dict], model: str, method: str, rho: float, reference: str) -> tuple[float, float]:
+    """Test accuracy of ``method`` at ``rho`` minus ``reference``'s, paired by seed: mean and 95 % half-width.
+
+    Runs with the same seed share the initial weights and the batch order, so the paired interval is usually
+    narrower than the two intervals side by side; it is reported, but claims use the stricter non-overlap rule.
+    """
+    ref = {r["seed"]: r["test_acc"] for r in rows if r["model"] == model and r["method"] == reference}
+    diffs = [r["test_acc"] - ref[r["seed"]] for r in rows
+             if r["model"] == model and r["method"] == method and r["rho"] == rho and r["seed"] in ref]
+    return mean_ci(diffs)
+
+
+#: Train accuracy (%) below which a network has not fitted its training set (a takeaways caveat).
+_FITTED = 97.0
+
+
+def takeaways(summary: Sequence[dict], rows: Sequence[dict] | None = None) -> list[str]:
+    """Sentences computed from the results: each SAM variant (at its selected rho) against SGD and Adam.
+
+    "higher"/"lower" only when the 95 % intervals over seeds do not overlap; otherwise "within the seed spread".
+    With ``rows`` (:func:`run_rows`), the seed-paired difference and its interval are added in brackets.
+    """
+    chosen = select_rho(summary)
+    lines = []
+    for model in dict.fromkeys(e["model"] for e in chosen):
+        by = {e["method"]: e for e in chosen if e["model"] == model}
+        if "SGD" in by:
+            e = by["SGD"]
+            lines.append(f"{model} on {DATASET_NAME}: SGD reaches {e['test_acc']:.1f}% test, {e['train_acc']:.1f}% "
+                         f"train (gap {e['gap']:.1f} points, {e['n']} seeds).")
+            if e["train_acc"] < _FITTED:
+                lines.append(f"  Caveat: SGD fits only {e['train_acc']:.1f}% of the training signals at this scale, so "
+                             "differences here say more about how fast a method fits than about generalization.")
+        for name in METHOD_ORDER[2:]:
+            if name not in by:
+                continue
+            e = by[name]
+            parts = []
+            for ref in ("SGD", "Adam"):
+                if ref not in by:
+                    continue
+                lo, hi = _interval(e)
+                rlo, rhi = _interval(by[ref])
+                diff = e["test_acc"] - by[ref]["test_acc"]
+                if lo > rhi:
+                    part = f"higher than {ref} by {diff:.1f} points"
+                elif hi < rlo:
+                    part = f"lower than {ref} by {-diff:.1f} points"
+                else:
+                    part = f"within the seed spread of {ref} ({diff:+.1f})"
+                if rows is not None:
+                    pm, ph = paired_difference(rows, model, name, e["rho"], ref)
+                    part += f" [paired by seed: {pm:+.1f} +- {ph:.1f}]"
+                parts.append(part)
+            gap = e["gap"] - by["SGD"]["gap"] if "SGD" in by else math.nan
+            lines.append(f"  {name} (rho {e['rho']:g}, chosen on calibration): {e['test_acc']:.1f}% test, "
+                         f"{'; '.join(parts)}; train-test gap {gap:+.1f} points against SGD.")
+    return lines
+
+
+def timing(rows: Sequence[dict]) -> dict[str, Any]:
+    """Seconds of training (the trainer's loop, no evaluation) per run by model and method, and the total."""
+    per: dict[str, list[float]] = {}
+    for r in rows:
+        per.setdefault(f"{r['model']} {r['method']}", []).append(r["train_time_s"])
+    return {"runs": len(rows), "total_train_s": float(sum(r["train_time_s"] for r in rows)),
+            "mean_s": {k: float(np.mean(v)) for k, v in per.items()}}
