@@ -146,6 +146,7 @@ def test_keys_and_labels():
     (dict(noise_sigma_g=0.94, noise_g_max=-3), "noise_g_max"), (dict(clip_std_alpha=0), "clip_std_alpha"),
     (dict(clip_std_alpha=-1.0), "clip_std_alpha"), (dict(noise_g_max=30.0), "noise_g_max"),
     (dict(clip=0.1, clip_std_alpha=2.0), "clip_std_alpha"), (dict(noise_sigma_g=math.nan), "noise_sigma_g"),
+    (dict(noise_sigma_g=0.94, accumulate=2), "noise_sigma_g"),  # the step runner has no noisy forward
 ])
 def test_bad_config_raises_naming_the_argument(kw, name):
     with pytest.raises(ValueError, match=name):
