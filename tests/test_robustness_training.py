@@ -12,7 +12,7 @@ from torch import nn
 from samlab import train as T
 from samlab.optim import SAM
 from samlab.runs import RunStore, run_key
-from samlab.train import TrainConfig, loop
+from samlab.train import TrainConfig
 from samlab.train.weight_noise import AdditiveWeightNoise, additive_noise_std, draw_additive_noise
 from samlab.weights import clip_weights_std, conv_linear_weights
 
