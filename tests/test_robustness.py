@@ -9,6 +9,7 @@ import pytest
 from samlab import papers
 from samlab.experiments import cifar
 from samlab.experiments import robustness as R
+from samlab.experiments import robustness_claims as C
 
 
 # ------------------------------------------------------------------------------------------------ Pareto
@@ -44,10 +45,10 @@ def test_rows_gap_front_and_compare_rule():
     assert rows["SGD"]["gap"] == pytest.approx(0.5) and rows["SGD"]["gap_std"] == pytest.approx(math.sqrt(0.02))
     assert [k for k, r in rows.items() if r["front"]] == ["SGD + clipping", "SAMSON_2"]
     assert rows["SGD + clipping"]["variant"] == "clipping" and rows["SGD + noise"]["variant"] == "noise"
-    c = R.compare(curves["SGD + noise"], curves["SGD"], 0.4)  # +0.06, but SGD's draws spread 0.14: not clear
+    c = C.compare(curves["SGD + noise"], curves["SGD"], 0.4)  # +0.06, but SGD's draws spread 0.14: not clear
     assert c["delta"] == pytest.approx(0.06) and not c["clear"]
-    assert R.compare(curves["SGD + clipping"], curves["SAMSON_2"], 0.4)["clear"]  # +0.10 vs std 0.014
-    joined = " ".join(r["ours"] for r in R.readings(curves, configs))
+    assert C.compare(curves["SGD + clipping"], curves["SAMSON_2"], 0.4)["clear"]  # +0.10 vs std 0.014
+    joined = " ".join(r["ours"] for r in C.readings(curves, configs))
     assert "SGD + clipping, SAMSON_2" in joined and "SAMSON variants: 1 of 2" in joined
     assert "Best at σc=0.4: SGD + clipping" in joined and "more than the std over draws" in joined
     assert "SGD: +21.0% at σc=0.4 (clear)" in joined  # 0.61 - 0.40 = 0.21 > SGD's std over draws 0.14
@@ -157,7 +158,7 @@ def test_figures_from_plain_data():
                    "digital_acc": 0.91}}
     fig = plot_pcm_curves(R.pcm_series(pcm, configs), title="t")
     assert fig.axes[0].get_xscale() == "log" and "programming" in fig.axes[0].get_xlabel()
-    assert "1 year" in R.pcm_readings(pcm)["ours"]
+    assert "1 year" in C.pcm_readings(pcm)["ours"]
 
 
 def test_explorer_answers_from_the_store_or_says_what_run_would_do(tmp_path):

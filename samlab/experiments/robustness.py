@@ -34,9 +34,9 @@ from ..train import TrainConfig
 from .cifar import notebook_configs
 
 __all__ = ["SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
-           "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table", "compare",
-           "readings", "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title",
-           "stored_noise_curves", "pcm_readings"]
+           "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table",
+           "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title",
+           "stored_noise_curves"]
 
 #: sigma_c grid of the curves: 0 (no noise) to 0.4 (Fig. 2's last level), finer near 0 where the curves bend.
 SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -248,9 +248,8 @@ def pcm_stored(configs: Mapping[str, TrainConfig], scale: str = "quick", *, stor
 # ------------------------------------------------------------------------------------------------ plot data
 def _label(config: Any) -> str:
     from ..methods import run_label
-    from ..train.config import robustness_suffix
 
-    return run_label(config) + robustness_suffix(config)
+    return run_label(config)
 
 
 def series(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
@@ -309,6 +308,3 @@ def stored_noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick"
             missing.append(k)
     return found, missing
 
-
-# The paper's claims next to ours live in robustness_claims (one concept per module); re-exported here.
-from .robustness_claims import compare, pcm_readings, readings  # noqa: E402

@@ -1,7 +1,7 @@
 """Notebook 05's readings: the paper's robustness claims (:data:`samlab.papers.PAPER_CLAIMS`) next to what our noise
 and PCM curves show, computed from the stored results. A difference is called one only when it is larger than the
 std over noise draws (or programming repeats) of both runs compared; each setting has one training seed, so the
-seed-to-seed spread is not in that rule and the readings say so. Re-exported by
+seed-to-seed spread is not in that rule and the readings say so. Built on
 :mod:`samlab.experiments.robustness`.
 """
 from __future__ import annotations
@@ -9,21 +9,16 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..papers import paper_claims
+from . import robustness as R
 
 __all__ = ["compare", "readings", "pcm_readings"]
-
-
-def _r() -> Any:
-    from . import robustness  # imported late: robustness re-exports this module's functions
-
-    return robustness
 
 
 def compare(a: Mapping[str, Any], b: Mapping[str, Any], sigma: float) -> dict[str, Any]:
     """Accuracy of curve ``a`` minus ``b`` at ``sigma`` and whether it is clear: larger than the std over draws of
     each (the rule for every claim; with one training seed the seed spread is not in it)."""
-    da, db = _r()._at(a, sigma), _r()._at(b, sigma)
-    sa, sb = _r()._at(a, sigma, "std_acc"), _r()._at(b, sigma, "std_acc")
+    da, db = R._at(a, sigma), R._at(b, sigma)
+    sa, sb = R._at(a, sigma, "std_acc"), R._at(b, sigma, "std_acc")
     delta = da - db
     return {"delta": delta, "std": max(sa, sb), "clear": abs(delta) > max(sa, sb) and delta != 0}
 
@@ -35,7 +30,7 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
     Every sentence of ``ours`` is computed from the curves; a difference is called one only when it exceeds the std
     over draws of both runs (:func:`compare`).
     """
-    rows = _r().robustness_rows(curves, configs, high=high)
+    rows = R.robustness_rows(curves, configs, high=high)
     by = {r["name"]: r for r in rows}
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
     out = []
@@ -106,7 +101,7 @@ def pcm_readings(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -
     from ..analog import YEAR
 
     claim = paper_claims("pcm")[0]
-    rows = sorted(_r().pcm_rows(pcm, t), key=lambda r: -r["acc"])
+    rows = sorted(R.pcm_rows(pcm, t), key=lambda r: -r["acc"])
     if not rows:
         return {"paper": claim.text, "source": claim.source, "ours": "no PCM curve computed"}
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731

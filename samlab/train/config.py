@@ -9,7 +9,7 @@ from ..optim import SWP_NORMALIZATIONS
 from ..perturbation import ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE
 from ..runs import register_config
 
-__all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig", "robustness_suffix"]
+__all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
 
 #: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
 METHODS = TRAIN_METHODS
@@ -204,19 +204,5 @@ class TrainConfig:
 
     @property
     def label(self) -> str:
-        """Plain-text name of the method (``SAMSON_inf``, ``ESAM-SWP``...), see :func:`run_label`, plus
-        ``+ noise (±2·std)`` (additive-noise training with std clipping) where set (:func:`robustness_suffix`)."""
-        return run_label(self, tex=False) + robustness_suffix(self)
-
-
-def robustness_suffix(config: object) -> str:
-    """What :func:`samlab.methods.run_label` does not name yet: `` + noise (±2·std)`` (additive-noise training with
-    std clipping, the paper's pair), `` + noise`` alone, `` + clip ±2·std`` alone ('' when neither is set); a
-    sigma_G/G_max other than the paper's 0.94/25 is spelled out."""
-    get = (lambda k: config.get(k)) if isinstance(config, dict) else (lambda k: getattr(config, k, None))
-    sigma_g, g_max, alpha = get("noise_sigma_g"), get("noise_g_max"), get("clip_std_alpha")
-    if sigma_g is None:
-        return "" if alpha is None else f" + clip ±{float(alpha):g}·std"
-    g_max = 25.0 if g_max is None else float(g_max)
-    out = " + noise" + ("" if (float(sigma_g), g_max) == (0.94, 25.0) else f" σG={float(sigma_g):g}/{g_max:g}")
-    return out + ("" if alpha is None else f" (±{float(alpha):g}·std)")
+        """Plain-text name of the run (``SAMSON_inf``, ``ESAM-SWP``, ``SAM + noise (±2·std)``...), see :func:`run_label`."""
+        return run_label(self, tex=False)
