@@ -16,7 +16,8 @@ from typing import Any, Mapping
 __all__ = [
     "GEOMETRIES", "TRAIN_METHODS", "BASES", "DEFAULT_RHO", "DEFAULT_ETA", "ESAM_BETA", "ESAM_GAMMA",
     "PAPER_VARIANTS", "METHOD_COLORS", "METHOD_FIELDS",
-    "format_p", "method_key", "method_name", "method_label", "method_color", "run_label", "same_protocol",
+    "format_p", "method_key", "method_name", "method_label", "method_color", "run_label", "robustness_suffix",
+    "same_protocol",
 ]
 
 #: The neighbourhood geometries of the worst-case perturbation: SAM (eq. 2), ASAM (eq. 4), SAMSON (eq. 6).
@@ -122,7 +123,8 @@ def method_color(method: Any, p: float | None = None) -> str:
 def run_label(config: Any, *, tex: bool = True) -> str:
     """Human name of a run: :func:`method_name` (``SAMSON$_{\\infty}$`` with ``tex``) plus what sets it apart.
 
-    Appended: ESAM fractions other than the paper's (β=0.6, γ=0.5), a non-SGD base, weight clipping.
+    Appended: ESAM fractions other than the paper's (β=0.6, γ=0.5), a non-SGD base, weight clipping, additive-noise
+    training (:func:`robustness_suffix`).
     """
     m, p, base, beta, gamma = _unpack(config, None, None, None, None)
     name = method_label(config) if tex else method_name(config)
@@ -134,7 +136,7 @@ def run_label(config: Any, *, tex: bool = True) -> str:
     clip = _field(config, "clip", None)
     if clip is not None:
         name += f" + clip {float(clip):g}"
-    return name
+    return name + robustness_suffix(config)
 
 
 def same_protocol(a: Any, b: Any) -> bool:
@@ -147,3 +149,16 @@ def same_protocol(a: Any, b: Any) -> bool:
         return False
     keep = [f.name for f in dataclasses.fields(a) if f.name not in METHOD_FIELDS]
     return all(getattr(a, k) == getattr(b, k) for k in keep)
+
+
+def robustness_suffix(config: object) -> str:
+    """What :func:`samlab.methods.run_label` does not name yet: `` + noise (±2·std)`` (additive-noise training with
+    std clipping, the paper's pair), `` + noise`` alone, `` + clip ±2·std`` alone ('' when neither is set); a
+    sigma_G/G_max other than the paper's 0.94/25 is spelled out."""
+    get = (lambda k: config.get(k)) if isinstance(config, dict) else (lambda k: getattr(config, k, None))
+    sigma_g, g_max, alpha = get("noise_sigma_g"), get("noise_g_max"), get("clip_std_alpha")
+    if sigma_g is None:
+        return "" if alpha is None else f" + clip ±{float(alpha):g}·std"
+    g_max = 25.0 if g_max is None else float(g_max)
+    out = " + noise" + ("" if (float(sigma_g), g_max) == (0.94, 25.0) else f" σG={float(sigma_g):g}/{g_max:g}")
+    return out + ("" if alpha is None else f" (±{float(alpha):g}·std)")

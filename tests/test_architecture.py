@@ -143,3 +143,19 @@ def test_no_module_level_getattr_shims():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         has = any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body)
         assert not has or name in allowed, f"{name} defines a module __getattr__"
+
+
+def test_every_samlab_import_names_a_module_that_exists():
+    """A relative import inside a function (never run by an import) must still point at a real module."""
+    known = set(_modules())
+    missing = []
+    for name, path in _modules().items():
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = name.split(".") if is_pkg else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+                if mod not in known:
+                    missing.append(f"{name}: from {'.' * node.level}{node.module or ''} -> {mod}")
+    assert not missing, missing

@@ -339,3 +339,19 @@ def test_stored_error_during_compute_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="calib_samples"):
         stored_noise_curve(result, dict(calib_samples=10_000, draws=1), store=store, progress=False)
     assert sorted(str(p) for p in store.root.rglob("*")) == before
+
+
+def test_adabs_on_float_signals_uses_the_signal_batches():
+    """MNIST-1D signals are float (N, 1, 40): AdaBS must calibrate on them as they are (no /255, no uint8 path)."""
+    from samlab.batchnorm import batchnorm_modules
+    from samlab.models import create_model
+
+    model = create_model("mnist1d_cnn_bn", num_classes=10, seed=0).eval()
+    gen = torch.Generator().manual_seed(0)
+    data = {"test_x": torch.randn(16, 1, 40, generator=gen), "test_y": torch.arange(16) % 10,
+            "calib_x": torch.randn(12, 1, 40, generator=gen), "mean": (0.0,), "std": (1.0,)}
+    before = [b.running_mean.clone() for b in batchnorm_modules(model)]
+    curve = noise_curve(model, data, NoiseEvalConfig(source_key="x", sigmas=(0.0, 0.2), draws=2, batch_size=8),
+                        progress=False)
+    assert curve["adabs_applied"] and len(curve["accs"][1]) == 2
+    assert all(torch.equal(a, b.running_mean) for a, b in zip(before, batchnorm_modules(model)))

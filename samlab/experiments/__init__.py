@@ -3,14 +3,18 @@
 * :mod:`~samlab.experiments.scale_invariance`: positive scaling of toy ReLU nets and their sharpness (notebook 01);
 * :mod:`~samlab.experiments.perturbation_profiles`: SAMSON Fig. 1, eps* against the weight value (notebook 02);
 * :mod:`~samlab.experiments.variance_generalization`: the 2-D variance generalization study (notebook 03);
-* :mod:`~samlab.experiments.cifar`: CIFAR training runs, tables against the papers, ESAM's grid (notebook 04).
+* :mod:`~samlab.experiments.cifar`: CIFAR training runs, tables against the papers, ESAM's grid (notebook 04);
+* :mod:`~samlab.experiments.mnist1d`: every method on MNIST-1D over a rho sweep and seeds (notebook 04b);
+* :mod:`~samlab.experiments.robustness`: conductance-noise and PCM robustness, Pareto frontier (notebook 05),
+  and :mod:`~samlab.experiments.robustness_claims`: the paper's claims next to what the curves show.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar", "mnist1d")
+_SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar", "mnist1d",
+               "robustness", "robustness_claims")
 __all__ = list(_SUBMODULES)
 
 

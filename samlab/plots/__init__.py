@@ -6,7 +6,7 @@
 * :mod:`~samlab.plots.scale_invariance` (notebook 01), :mod:`~samlab.plots.perturbation_profiles` (02),
   :mod:`~samlab.plots.generalization` (03), :mod:`~samlab.plots.training` (04),
   :mod:`~samlab.plots.landscape` (loss landscapes: contour, surface, 1-D slices), :mod:`~samlab.plots.mnist1d` (04b),
-  :mod:`~samlab.plots.sharpness` (sharpness against robustness, notebook 06).
+  :mod:`~samlab.plots.robustness` (05), :mod:`~samlab.plots.sharpness` (sharpness against robustness, 06).
 
 Method names, labels and colours live in :mod:`samlab.methods`. Nothing computational imports this package.
 """
@@ -18,6 +18,7 @@ from .generalization import plot_generalization_curves, plot_variance_gallery
 from .landscape import plot_landscape_1d, plot_landscape_contour, plot_landscape_surface
 from .mnist1d import plot_method_comparison, plot_rho_sweep
 from .perturbation_profiles import plot_perturbation_profiles
+from .robustness import plot_noise_curves, plot_pareto, plot_pcm_curves
 from .scale_invariance import plot_scale_invariance
 from .sharpness import plot_sharpness_robustness
 from .training import plot_esam_study, plot_learning_curves, plot_throughput
@@ -27,5 +28,6 @@ __all__ = [
     "plot_scale_invariance", "plot_perturbation_profiles", "plot_variance_gallery", "plot_generalization_curves",
     "plot_learning_curves", "plot_esam_study", "plot_throughput",
     "plot_landscape_contour", "plot_landscape_surface", "plot_landscape_1d",
-    "plot_rho_sweep", "plot_method_comparison", "plot_sharpness_robustness",
+    "plot_rho_sweep", "plot_method_comparison", "plot_noise_curves", "plot_pareto", "plot_pcm_curves",
+    "plot_sharpness_robustness",
 ]

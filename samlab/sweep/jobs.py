@@ -51,7 +51,7 @@ class SweepJob(submitit.helpers.Checkpointable):
     def __call__(self) -> list[str]:
         import torch
 
-        from .train import train
+        from ..train import train
 
         if self.threads:
             torch.set_num_threads(self.threads)

@@ -4,6 +4,7 @@
 * :mod:`samlab.train.loop`: :func:`train` (the one entry point of notebooks, command line and tests),
   :func:`train_all`, and the pieces other modules reuse (:func:`run_data`, :func:`make_optimizer`,
   :func:`make_scheduler`, :func:`train_epoch`, :func:`resolve_device`);
+* :mod:`samlab.train.weight_noise`: additive-noise training (SAMSON eq. 9), one noise draw per step;
 * :mod:`samlab.train.load`: :func:`load_run`, a stored run back as a model with its final weights and the exact
   data split it was trained and tested on;
 * :mod:`samlab.train.throughput`: training images/s of several configs, measured interleaved and stored.
@@ -25,9 +26,12 @@ from ..data import available_dataset
 from ..evaluate import evaluate
 from .config import BASES, DEVICES, IMAGE_MODELS, METHODS, SCHEDULES, TrainConfig
 from .load import LoadedRun, load_run
-from .loop import make_optimizer, make_scheduler, resolve_device, run_data, train, train_all, train_epoch
+from .loop import (make_optimizer, make_scheduler, make_weight_noise, resolve_device, run_data, train, train_all,
+                   train_epoch)
+from .weight_noise import AdditiveWeightNoise, additive_noise_std, draw_additive_noise
 from .throughput import Speeds, ThroughputConfig, measure_throughput, throughput_of
 
 __all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig", "train", "train_all",
            "run_data", "make_optimizer", "make_scheduler", "resolve_device", "train_epoch", "LoadedRun", "load_run",
-           "ThroughputConfig", "Speeds", "measure_throughput", "throughput_of", "available_dataset", "evaluate"]
+           "ThroughputConfig", "Speeds", "measure_throughput", "throughput_of", "available_dataset", "evaluate",
+           "make_weight_noise", "AdditiveWeightNoise", "additive_noise_std", "draw_additive_noise"]

@@ -57,6 +57,14 @@ class TrainConfig:
     of :data:`samlab.perturbation.ADAPTIVE_PARAMS` may be given for ASAM and SAMSON. SGD, SAM and ESAM use
     ``"weights"`` (T = 1 on every tensor). ``swp_normalization`` is ESAM's SWP scaling (:class:`samlab.optim.SAM`):
     ``"official"`` (the ESAM code's, the default) or ``"paper"`` (ESAM eq. 6, unbiased).
+
+    Training for robustness (SAMSON sec. 6.1), with every method: ``clip`` clamps conv/linear weights to
+    ``[-clip, clip]`` after each update (aggressive weight clipping; the paper's grid 0.05-0.2);
+    ``noise_sigma_g`` switches on additive-noise training (eq. 9, Joshi et al.; ``None`` = off, 0.94 the paper's
+    sigma_G, ``noise_g_max`` its G_max = 25) and ``clip_std_alpha`` clamps each conv/linear weight tensor to
+    ``+-alpha std(W)`` after each update (2.0 on CIFAR). The paper always pairs the noise with the std clipping;
+    each may be set alone here. ``clip`` and ``clip_std_alpha`` are alternative constraints and are refused
+    together. The noise is drawn once per step, see :mod:`samlab.train.weight_noise`.
     """
 
     model: str = "resnet18"
@@ -70,6 +78,9 @@ class TrainConfig:
     gamma: float | None = None
     swp_normalization: str = "official"
     clip: float | None = None
+    noise_sigma_g: float | None = None
+    noise_g_max: float = 25.0
+    clip_std_alpha: float | None = None
     base: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.9
@@ -149,6 +160,18 @@ class TrainConfig:
         s("gamma", gamma)
         if self.clip is not None:
             s("clip", check_number("clip", self.clip, low=0.0, low_open=True))
+        if self.noise_sigma_g is not None:
+            s("noise_sigma_g", check_number("noise_sigma_g", self.noise_sigma_g, low=0.0))
+        s("noise_g_max", check_number("noise_g_max", self.noise_g_max, low=0.0, low_open=True))
+        if self.noise_sigma_g is None and self.noise_g_max != 25.0:
+            raise ValueError(f"noise_g_max={self.noise_g_max!r} applies only with additive-noise training: set "
+                             "noise_sigma_g (0.94 in the paper) or leave noise_g_max at 25")
+        if self.clip_std_alpha is not None:
+            s("clip_std_alpha", check_number("clip_std_alpha", self.clip_std_alpha, low=0.0, low_open=True))
+            if self.clip is not None:
+                raise ValueError(f"clip={self.clip!r} and clip_std_alpha={self.clip_std_alpha!r} are two alternative "
+                                 "weight constraints (SAMSON sec. 6.1: clipping to [-c, c], or to +-alpha std(W) "
+                                 "with additive noise); set one of them")
         s("lr", check_number("lr", self.lr, low=0.0, low_open=True))
         s("momentum", check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True))
         s("weight_decay", check_number("weight_decay", self.weight_decay, low=0.0))
@@ -175,8 +198,11 @@ class TrainConfig:
                              "(its data selection needs the whole batch's per-sample losses)")
         split_plan(self.batch_size, ascent_splits=self.ascent_splits, accumulate=self.accumulate,
                    sharpness_aware=self.method != "sgd")
+        if self.noise_sigma_g is not None and (self.amp != "off" or self.accumulate > 1 or self.ascent_splits > 1):
+            raise ValueError(f"noise_sigma_g={self.noise_sigma_g!r}: additive-noise training runs in the plain training "
+                             "loop only, not with amp, accumulate > 1 or ascent_splits > 1")
 
     @property
     def label(self) -> str:
-        """Plain-text name of the method (``SAMSON_inf``, ``ESAM-SWP``...), see :func:`run_label`."""
+        """Plain-text name of the run (``SAMSON_inf``, ``ESAM-SWP``, ``SAM + noise (±2·std)``...), see :func:`run_label`."""
         return run_label(self, tex=False)

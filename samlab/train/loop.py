@@ -26,6 +26,12 @@ Choices (written down because the papers leave them open):
 * ``dataset`` is what is trained on: a config never falls back silently.
   :func:`samlab.data.available_dataset` picks ``"digits"`` when the CIFAR files are missing, so the key
   says which data produced a result.
+* Training for robustness (SAMSON sec. 6.1) works with every method: ``clip`` (aggressive clipping to
+  ``[-c, c]``) and ``clip_std_alpha`` (clipping to ``+-alpha std(W)``) are step hooks on the optimizer that
+  updates the weights (SAM's base optimizer), run after every update; ``noise_sigma_g`` adds eq. 9's noise to
+  the conv/linear weights in every training forward, one draw per step shared by both passes of a
+  sharpness-aware step, gradients at the noisy weights applied to the clean ones
+  (:mod:`samlab.train.weight_noise`; the noise generator's state is in every checkpoint).
 * Randomness follows the library's rule (see :mod:`samlab.train`): every draw takes a ``torch.Generator``
   seeded from ``config.seed``; the model's initialisation (and any draw a module makes from torch's
   global RNG) runs inside ``torch.random.fork_rng()`` seeded from ``config.seed``, so :func:`train`
@@ -45,14 +51,14 @@ from torch import nn
 from ..data import (MNIST1D_DATASETS, ImageData, iterate_batches, iterate_signal_batches, load_mnist1d_training_data,
                     load_training_data)
 from ..evaluate import evaluate
-from ..methods import run_label
 from ..models import create_model
 from ..optim import SAM
 from ..runs import RunResult, RunStore
-from ..weights import clip_weights, conv_linear_weights
+from ..weights import clip_weights, clip_weights_std, conv_linear_weights
 from . import distributed
 from .config import TrainConfig
 from .device import resolve_device
+from .weight_noise import AdditiveWeightNoise
 
 # ------------------------------------------------------------------------------------------------ data
 def _derived_seed(seed: int, purpose: str) -> int:
@@ -92,12 +98,25 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
         opt = base(model.parameters(), **kw)
         if config.clip is not None:
             opt.samlab_clip_handle = clip_weights(opt, conv_linear_weights(model), config.clip)
-        return opt
-    method = "sam" if config.method == "esam" else config.method
-    return SAM(model.parameters(), base, method=method, rho=config.rho, p=config.p, eta=config.eta,
-               adaptive_params=config.adaptive_params, beta=config.beta, gamma=config.gamma,
-               swp_normalization=config.swp_normalization, clip=config.clip, model=model,
-               seed=_derived_seed(config.seed, "esam"), **kw)
+    else:
+        method = "sam" if config.method == "esam" else config.method
+        opt = SAM(model.parameters(), base, method=method, rho=config.rho, p=config.p, eta=config.eta,
+                  adaptive_params=config.adaptive_params, beta=config.beta, gamma=config.gamma,
+                  swp_normalization=config.swp_normalization, clip=config.clip, model=model,
+                  seed=_derived_seed(config.seed, "esam"), **kw)
+    if getattr(config, "clip_std_alpha", None) is not None:
+        # On the optimizer that updates the weights (SAM's base), like clip: runs after every update.
+        inner = getattr(opt, "base_optimizer", opt)
+        opt.samlab_clip_std_handle = clip_weights_std(inner, conv_linear_weights(model), config.clip_std_alpha)
+    return opt
+
+
+def make_weight_noise(config: TrainConfig, model: nn.Module, device: torch.device) -> AdditiveWeightNoise | None:
+    """The run's additive-noise training (eq. 9) or None: a generator on ``device`` seeded from ``config.seed``."""
+    if getattr(config, "noise_sigma_g", None) is None:
+        return None
+    gen = torch.Generator(device=device).manual_seed(_derived_seed(config.seed, "weight_noise"))
+    return AdditiveWeightNoise(model, config.noise_sigma_g, config.noise_g_max, generator=gen)
 
 
 def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
@@ -110,20 +129,26 @@ def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
 
 
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable, n_batches: int,
-                 device: torch.device, bar: Any) -> tuple[float, float, int, float]:
-    """One pass over the training batches; returns (mean loss, accuracy, images, seconds of the loop)."""
+                 device: torch.device, bar: Any, *,
+                 weight_noise: AdditiveWeightNoise | None = None) -> tuple[float, float, int, float]:
+    """One pass over the training batches; returns (mean loss, accuracy, images, seconds of the loop).
+
+    ``weight_noise``: additive-noise training (eq. 9): one noise draw per step, shared by every pass of the step,
+    added in the forward only (:mod:`samlab.train.weight_noise`); the update acts on the clean weights.
+    """
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
     t0 = time.perf_counter()
     for x, y in batches:
+        forward = model if weight_noise is None else weight_noise.step_forward()
         if isinstance(opt, SAM):
             stash: list[torch.Tensor] = []
 
             def sample_loss(indices: torch.Tensor | None = None) -> torch.Tensor:
                 xb, yb = (x, y) if indices is None else (x[indices], y[indices])
-                out = model(xb)
+                out = forward(xb)
                 if not stash:
                     stash.append(out.detach())  # the first call is the forward pass at w
                 return F.cross_entropy(out, yb, reduction="none")
@@ -132,7 +157,7 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable,
             logits = stash[0]
         else:
             opt.zero_grad(set_to_none=True)
-            out = model(x)
+            out = forward(x)
             loss = F.cross_entropy(out, y)
             loss.backward()
             opt.step()
@@ -163,17 +188,27 @@ def _seed_global(seed: int, device: torch.device) -> None:
             torch.cuda.manual_seed(seed)
 
 
-def _rng_state(device: torch.device, gen: torch.Generator) -> dict[str, Any]:
-    """The run's random state (the forked global generators and the data generator), for the checkpoint."""
+def _rng_state(device: torch.device, gen: torch.Generator,
+               noise: AdditiveWeightNoise | None = None) -> dict[str, Any]:
+    """The run's random state (the forked global generators, the data generator and, with additive-noise
+    training, the noise generator), for the checkpoint."""
     state = {"torch": torch.get_rng_state(), "data": gen.get_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
+    if noise is not None:
+        state["weight_noise"] = noise.state_dict()
     return state
 
 
-def _set_rng_state(state: dict[str, Any], device: torch.device, gen: torch.Generator) -> None:
+def _set_rng_state(state: dict[str, Any], device: torch.device, gen: torch.Generator,
+                   noise: AdditiveWeightNoise | None = None) -> None:
     torch.set_rng_state(state["torch"])
     gen.set_state(state["data"])
+    if noise is not None:
+        if "weight_noise" not in state:
+            raise ValueError("the checkpoint has no weight-noise generator state: it was not written by a run with "
+                             "additive-noise training; delete the run (retrain=True)")
+        noise.load_state_dict(state["weight_noise"])
     if device.type == "cuda" and "cuda" in state:
         cuda = state["cuda"]
         if isinstance(cuda, (list, tuple)):  # older checkpoints held every device's state
@@ -186,7 +221,7 @@ def _summary(config: TrainConfig, rows: list[dict], data: Any, model: nn.Module,
     best = max(rows, key=lambda r: r["test_acc"])
     ips = sorted(r["images_per_s"] for r in rows)
     return {
-        "label": run_label(config, tex=False), "epochs": len(rows),
+        "label": config.label, "epochs": len(rows),
         "train_loss": last["train_loss"], "train_acc": last["train_acc"],
         "test_loss": last["test_loss"], "test_acc": last["test_acc"],
         "best_test_acc": best["test_acc"], "best_epoch": best["epoch"],
@@ -232,7 +267,11 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
     model = create_model(config.model, num_classes=data.num_classes).to(dev)
     opt = make_optimizer(config, model)
     sched = make_scheduler(config, opt)
+    noise = make_weight_noise(config, model, dev)
     runner = distributed.make_runner(config, model, opt, dev)  # None: the plain loop (train_epoch)
+    if noise is not None and runner is not None:
+        raise ValueError("additive-noise training (noise_sigma_g) runs in the plain training loop only: not with "
+                         "amp, accumulate > 1, ascent_splits > 1 or several processes (torchrun)")
     gen = torch.Generator().manual_seed(_derived_seed(config.seed, "data"))
     train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
     test_x, test_y = data.test_x.to(dev), data.test_y.to(dev)
@@ -245,14 +284,14 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
         opt.load_state_dict(ckpt["optimizer"])
         if sched is not None:
             sched.load_state_dict(ckpt["scheduler"])
-        _set_rng_state(ckpt["rng"], dev, gen)
+        _set_rng_state(ckpt["rng"], dev, gen, noise)
         if runner is not None and ckpt.get("runner") is not None:
             runner.load_state_dict(ckpt["runner"])
         rows = list(ckpt["metrics"])
     store.write_metrics(config, rows)  # drop rows of an epoch whose checkpoint never landed
 
     n_batches = len(train_y) // config.batch_size
-    label = run_label(config, tex=False)
+    label = config.label
     outer = inner = None
     if progress:
         from tqdm.auto import tqdm
@@ -266,8 +305,11 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
             batches = (iterate_signal_batches if train_x.is_floating_point() else iterate_batches)(
                 train_x, train_y, config.batch_size, train=True, mean=data.mean, std=data.std, device=dev,
                 generator=gen, augment=config.augment)
-            epoch_fn = train_epoch if runner is None else runner.train_epoch
-            tr_loss, tr_acc, seen, seconds = epoch_fn(model, opt, batches, n_batches, dev, inner)
+            if runner is None:
+                tr_loss, tr_acc, seen, seconds = train_epoch(model, opt, batches, n_batches, dev, inner,
+                                                             weight_noise=noise)
+            else:
+                tr_loss, tr_acc, seen, seconds = runner.train_epoch(model, opt, batches, n_batches, dev, inner)
             if inner is not None:
                 inner.close()
             t_eval = time.perf_counter()
@@ -281,7 +323,7 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
             store.save_checkpoint(config, {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict() if sched is not None else None,
-                "rng": _rng_state(dev, gen), "metrics": rows,
+                "rng": _rng_state(dev, gen, noise), "metrics": rows,
                 **({"runner": runner.state_dict()} if runner is not None else {})})
             store.write_metrics(config, rows)
             if outer is not None:

@@ -1,0 +1,310 @@
+"""Notebook 05's study (robustness to noisy analog hardware, SAMSON sec. 6-7): the population of runs per scale, their
+conductance-noise curves (Figs. 2 and 6), the Pareto frontier of (clean accuracy, accuracy at sigma_c = 0.4), the PCM
+curves (Fig. 5) and the readings the notebook's takeaways print, each set against the paper's claims
+(:data:`samlab.papers.PAPER_CLAIMS`).
+
+The population (Fig. 2 plus Fig. 6's noise variants): SGD, SGD + noise, SGD + clipping, and SAM, ASAM, SAMSON_2,
+SAMSON_inf, each plain and with clipping; ``noise_variants=True`` adds SAM/ASAM/SAMSON + noise (Fig. 6).
+
+* paper: SAMSON Table 5's protocol and settings (VGG-13 on CIFAR-10; Table 6, MobileNetV2, on CIFAR-100), sec. 5's
+  training protocol, 10 noise draws per sigma_c, AdaBS per draw, PCM over 10 repeats.
+* quick: notebook 04's quick runs (small_cnn, 6 epochs, cosine, the methods' default rho), so its five plain runs
+  are reused when notebook 04 has stored them; clipping at c = 0.1 (small_cnn's conv weights have std 0.04-0.1
+  after training: c = 0.2 binds only in the first and last layer) and additive noise with the paper's
+  sigma_G 0.94, G_max 25, alpha 2.0. 11 runs: 12 minutes (717 s) for all of them from an empty store on the shared
+  2-core machine at load ~7, measured 2026-11-30 (SGD 32 s, SGD + noise 50 s, SAM 130 s, SAMSON_inf 35 s: the load
+  varied); 5 noise draws per sigma_c.
+* smoke: notebook 04's smoke protocol (256/128 images, 2 epochs) for five runs (:data:`SMOKE_RUNS`: every kind of
+  run and code path, in seconds); numbers meaningless.
+
+Claims are made only for differences larger than the std over noise draws of both runs compared (one training
+seed per setting: the seed-to-seed spread is not measured at quick scale, and the printed readings say so).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+from ..checks import check_choice, check_number, check_scale
+from ..data import IMAGE_DATASETS
+from ..methods import method_key, method_name
+from ..papers import NOISE_SIGMA_G, preset
+from ..train import TrainConfig
+from .cifar import notebook_configs
+
+__all__ = ["SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
+           "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table",
+           "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title",
+           "stored_noise_curves"]
+
+#: sigma_c grid of the curves: 0 (no noise) to 0.4 (Fig. 2's last level), finer near 0 where the curves bend.
+SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+#: The noise level of the robustness gap and the Pareto frontier's second axis (sec. 6.3).
+HIGH_SIGMA = 0.4
+#: Weight clipping c per scale (paper: Table 5's per-method c, not this default).
+CLIP_DEFAULT = {"smoke": 0.1, "quick": 0.1, "paper": 0.2}
+_ALPHA = 2.0  # +-alpha std clipping with additive noise, sec. 6.1's default on CIFAR
+_METHODS = ("SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
+#: The runs of the smoke scale: one of each kind (plain, noise, clipping; SGD and a sharpness-aware method).
+SMOKE_RUNS = ("SGD", "SGD + noise", "SGD + clipping", "SAMSON_2", "SAMSON_2 + clipping")
+
+
+def variant_of(config: Any) -> str:
+    """``"plain"``, ``"clipping"`` or ``"noise"`` (additive-noise training, with or without std clipping)."""
+    get = (lambda k: config.get(k)) if isinstance(config, dict) else (lambda k: getattr(config, k, None))
+    if get("noise_sigma_g") is not None:
+        return "noise"
+    return "clipping" if get("clip") is not None or get("clip_std_alpha") is not None else "plain"
+
+
+def _name(config: Any) -> str:
+    v = variant_of(config)
+    return method_name(config) + ("" if v == "plain" else f" + {v}")
+
+
+def population(scale: str = "quick", dataset: str | None = None, *, clip: float | None = None,
+               noise_variants: bool | None = None) -> dict[str, TrainConfig]:
+    """Notebook 05's runs at ``scale``, keyed by the paper's row names (``SGD``, ``SGD + noise``, ``SAM + clipping``...).
+
+    ``dataset=None``: CIFAR-10 at paper scale, else :func:`samlab.data.available_dataset` (the offline digits when
+    the CIFAR files are missing). ``clip`` overrides the scale's c for every clipped run (at paper scale it replaces
+    Table 5's per-method c). ``noise_variants`` adds SAM/ASAM/SAMSON + noise (Fig. 6); default: at paper scale only.
+    """
+    check_scale(scale)
+    if dataset is not None:
+        check_choice("dataset", dataset, IMAGE_DATASETS)
+    if clip is not None:
+        clip = check_number("clip", clip, low=0.0, low_open=True)
+    noise_variants = (scale == "paper") if noise_variants is None else bool(noise_variants)
+    if scale == "paper":
+        ds = "cifar10" if dataset is None else dataset
+        table = "table6-mobilenetv2-cifar100" if ds == "cifar100" else "table5-vgg13_bn-cifar10"
+        group = preset(f"samson-{table}")
+        if ds == "digits":  # the offline stand-in: same protocol, no flips (a flipped digit is another digit)
+            group = tuple(replace(c, dataset="digits", augment=False) for c in group)
+        if clip is not None:
+            group = tuple(replace(c, clip=clip) if c.clip is not None else c for c in group)
+        out = {_name(c): c for c in group}
+        if not noise_variants:
+            out = {k: c for k, c in out.items() if not (variant_of(c) == "noise" and c.method != "sgd")}
+        return out
+    base = notebook_configs(scale, dataset)
+    c = CLIP_DEFAULT[scale] if clip is None else clip
+    out = {"SGD": base["SGD"],
+           "SGD + noise": replace(base["SGD"], noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA),
+           "SGD + clipping": replace(base["SGD"], clip=c)}
+    for m in _METHODS:
+        out[m] = base[m]
+        out[f"{m} + clipping"] = replace(base[m], clip=c)
+        if noise_variants:
+            out[f"{m} + noise"] = replace(base[m], noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA)
+    if scale == "smoke":
+        out = {k: v for k, v in out.items() if k in SMOKE_RUNS or (noise_variants and k == "SAMSON_2 + noise")}
+    return out
+
+
+def clip_variants(configs: Mapping[str, TrainConfig], c: float) -> dict[str, TrainConfig]:
+    """The clipped runs of ``configs`` with clip c instead (for the widget's "c" among the paper's grid)."""
+    c = check_number("c", c, low=0.0, low_open=True)
+    return {k: replace(cfg, clip=c) for k, cfg in configs.items() if variant_of(cfg) == "clipping" and cfg.clip}
+
+
+def noise_spec(scale: str = "quick", *, adabs: bool = True, sigmas: Sequence[float] = SIGMAS) -> dict[str, Any]:
+    """The :class:`samlab.noise.NoiseEvalConfig` fields per scale: draws 10 (paper, as in Fig. 2), 5 (quick), 2 (smoke);
+    AdaBS per draw on the whole calibration split (paper, quick) or 64 images (smoke)."""
+    check_scale(scale)
+    draws = {"smoke": 2, "quick": 5, "paper": 10}[scale]
+    sig = tuple(sigmas) if scale != "smoke" else tuple(s for s in sigmas if s in (0.0, 0.2, 0.4)) or tuple(sigmas)
+    return dict(sigmas=sig, draws=draws, adabs=bool(adabs), calib_samples=64 if scale == "smoke" else None)
+
+
+def pcm_spec_kwargs(scale: str = "quick", *, adabs: bool = True) -> dict[str, Any]:
+    """:class:`samlab.analog.PCMEvalConfig` fields per scale (``source_key`` left out): read times from 1 s to
+    10 years plus 1 year (Fig. 5's time); repeats 10 (paper), 3 (quick), 1 (smoke)."""
+    check_scale(scale)
+    from ..analog import DEFAULT_TIMES, YEAR, pcm_times
+
+    times = {"smoke": (1.0, YEAR), "quick": pcm_times(5), "paper": DEFAULT_TIMES}[scale]
+    repeats = {"smoke": 1, "quick": 3, "paper": 10}[scale]
+    return dict(times=tuple(times), repeats=repeats, adabs=bool(adabs),
+                calib_samples=64 if scale == "smoke" else 0)
+
+
+# ------------------------------------------------------------------------------------------------ Pareto
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
+    """Which points are on the Pareto frontier when both coordinates are to be maximised.
+
+    A point is dominated when another is at least as good in both coordinates and better in one; equal points
+    do not dominate each other (both stay on the frontier). NaN coordinates are refused.
+    """
+    pts = [(float(a), float(b)) for a, b in points]
+    if any(math.isnan(a) or math.isnan(b) for a, b in pts):
+        raise ValueError(f"points={points!r} must not contain NaN")
+    return [not any(c >= a and d >= b and (c > a or d > b) for c, d in pts) for a, b in pts]
+
+
+def _at(curve: Mapping[str, Any], sigma: float, what: str = "mean_acc") -> float:
+    for i, s in enumerate(curve["sigmas"]):
+        if math.isclose(s, sigma, abs_tol=1e-12):
+            return curve[what][i]
+    raise ValueError(f"sigma={sigma!r} is not one of the curve's sigmas {list(curve['sigmas'])}")
+
+
+def curve_points(curves: Mapping[str, Mapping[str, Any]], high: float = HIGH_SIGMA) -> dict[str, tuple[float, float]]:
+    """Per run: (clean accuracy, mean accuracy at sigma_c = ``high``), the Pareto plane's coordinates."""
+    return {k: (_at(c, 0.0), _at(c, high)) for k, c in curves.items()}
+
+
+def robustness_rows(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+                    high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
+    """Per run: name, label, colour key, variant, clean accuracy, accuracy at ``high`` (mean, std over draws), the
+    robustness gap (sec. 6.3, per draw then averaged) and whether it is on the Pareto frontier."""
+    from ..noise import robustness_gap
+
+    names = list(curves)
+    pts = curve_points(curves, high)
+    front = dict(zip(names, pareto_front([pts[k] for k in names])))
+    rows = []
+    for k in names:
+        cfg, c = configs[k], curves[k]
+        gap, gap_std = robustness_gap(c, 0.0, high)
+        rows.append({"name": k, "label": getattr(cfg, "label", k), "key": method_key(cfg), "variant": variant_of(cfg),
+                     "clean": _at(c, 0.0), "high": _at(c, high), "high_std": _at(c, high, "std_acc"),
+                     "gap": gap, "gap_std": gap_std, "front": front[k], "draws": c["draws"]})
+    return rows
+
+
+def robustness_table(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+                     high: float = HIGH_SIGMA) -> Any:
+    """:func:`robustness_rows` as a table in percent, sorted by accuracy at ``high``."""
+    import pandas as pd
+
+    rows = sorted(robustness_rows(curves, configs, high=high), key=lambda r: -r["high"])
+    return pd.DataFrame.from_dict({r["name"]: {
+        "run": r["label"], "clean acc %": round(100 * r["clean"], 2),
+        f"acc % at σc={high:g}": f"{100 * r['high']:.2f} ± {100 * r['high_std']:.2f}",
+        "gap % (clean - noisy)": f"{100 * r['gap']:.2f} ± {100 * r['gap_std']:.2f}",
+        "Pareto": "yes" if r["front"] else ""} for r in rows}, orient="index")
+
+
+def pcm_rows(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> list[dict[str, Any]]:
+    """Per run: accuracy (mean, std over repeats) at read time ``t`` (default 1 year, Fig. 5) and the digital one."""
+    from ..analog import YEAR
+
+    t = YEAR if t is None else float(t)
+    out = []
+    for name, c in pcm.items():
+        i = min(range(len(c["times"])), key=lambda j: abs(math.log(max(c["times"][j], 1e-9) / max(t, 1e-9))))
+        out.append({"name": name, "time_s": c["times"][i], "acc": c["mean_acc"][i], "std": c["std_acc"][i],
+                    "digital": c["digital_acc"], "repeats": len(c["accs"])})
+    return out
+
+
+
+# ------------------------------------------------------------------------------------------------ computing
+def noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None, adabs: bool = True,
+                 progress: bool = True, **spec: Any) -> dict[str, dict[str, Any]]:
+    """The conductance-noise curve of every (finished) run, from the store or computed once and stored
+    (:func:`samlab.noise.stored_noise_curve` with :func:`noise_spec`; ``spec`` overrides its fields)."""
+    from ..noise import stored_noise_curve
+
+    kw = {**noise_spec(scale, adabs=adabs), **spec}
+    return {k: stored_noise_curve(c, kw, store=store, progress=progress) for k, c in configs.items()}
+
+
+def pcm_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None, adabs: bool = True,
+               progress: bool = True, **spec: Any) -> dict[str, dict[str, Any]]:
+    """The PCM curve (accuracy against time after programming, :func:`samlab.analog.stored_pcm_curve`) of every
+    finished run; raises :class:`samlab.analog.AnalogUnavailableError` without a working aihwkit."""
+    from ..analog import PCMEvalConfig, stored_pcm_curve
+    from ..runs import RunStore, run_key
+    from ..train import load_run
+
+    store = store if store is not None else RunStore()
+    kw = {**pcm_spec_kwargs(scale, adabs=adabs), **spec}
+    out = {}
+    for k, c in configs.items():
+        pcm_spec = PCMEvalConfig(source_key=run_key(c), **kw)
+        if store.status(pcm_spec) == "finished":
+            out[k] = stored_pcm_curve(None, None, pcm_spec, store=store)  # type: ignore[arg-type]
+            continue
+        loaded = load_run(c, store=store)
+        out[k] = stored_pcm_curve(loaded.model, loaded.data, pcm_spec, store=store, progress=progress)
+    return out
+
+
+def pcm_stored(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None,
+               adabs: bool = True, **spec: Any) -> list[str]:
+    """The names of ``configs`` whose PCM curve at this scale and AdaBS setting is in the store already."""
+    from ..analog import PCMEvalConfig
+    from ..runs import RunStore, run_key
+
+    store = store if store is not None else RunStore()
+    kw = {**pcm_spec_kwargs(scale, adabs=adabs), **spec}
+    return [k for k, c in configs.items() if store.status(PCMEvalConfig(source_key=run_key(c), **kw)) == "finished"]
+
+
+# ------------------------------------------------------------------------------------------------ plot data
+def _label(config: Any) -> str:
+    from ..methods import run_label
+
+    return run_label(config)
+
+
+def series(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+           high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
+    """Plain data for :func:`samlab.plots.plot_noise_curves`: per run its label (mathtext), colour key,
+    variant, sigmas, mean and std over draws, clean and ``high`` accuracies and whether it is on the frontier."""
+    rows = {r["name"]: r for r in robustness_rows(curves, configs, high=high)}
+    return [{"name": k, "label": _label(configs[k]), "key": rows[k]["key"], "variant": rows[k]["variant"],
+             "sigmas": list(c["sigmas"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
+             "clean": rows[k]["clean"], "high": rows[k]["high"], "high_std": rows[k]["high_std"],
+             "front": rows[k]["front"]} for k, c in curves.items()]
+
+
+def pcm_series(pcm: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Plain data for :func:`samlab.plots.plot_pcm_curves`."""
+    return [{"name": k, "label": _label(configs[k]), "key": method_key(configs[k]), "variant": variant_of(configs[k]),
+             "times": list(c["times"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
+             "digital": c["digital_acc"]} for k, c in pcm.items()]
+
+
+def data_title(results: Sequence[Any], scale: str) -> str:
+    """What the figures were computed on, from the stored summaries: model, data set (the offline digits named as
+    such, never "CIFAR"), test images, scale."""
+    r = next(iter(results))
+    d = r.summary.get("data", {})
+    name = d.get("name", r.config.dataset)
+    shown = {"digits": "scikit-learn digits (offline stand-in for CIFAR-10)", "cifar10": "CIFAR-10",
+             "cifar100": "CIFAR-100"}.get(name, name)
+    return f"{r.config.model} on {shown}, {d.get('n_test', '?')} test images, {scale} scale"
+
+
+class _NotStored(Exception):
+    """Raised inside a compute callback to look a derived result up without computing it."""
+
+
+def stored_noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None,
+                        adabs: bool = True, **spec: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """``(curves found in the store, names missing)`` for ``configs``: never trains nor computes (widgets)."""
+    from ..noise import NoiseEvalConfig
+    from ..runs import RunStore, run_key
+
+    store = store if store is not None else RunStore()
+    kw = {**noise_spec(scale, adabs=adabs), **spec}
+    found, missing = {}, []
+
+    def refuse() -> dict:
+        raise _NotStored
+
+    for k, c in configs.items():
+        if store.status(c) != "finished":
+            missing.append(k)
+            continue
+        try:
+            found[k] = store.get_or_compute_derived(c, NoiseEvalConfig(source_key=run_key(c), **kw), refuse)
+        except _NotStored:
+            missing.append(k)
+    return found, missing
+

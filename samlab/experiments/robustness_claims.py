@@ -1,0 +1,130 @@
+"""Notebook 05's readings: the paper's robustness claims (:data:`samlab.papers.PAPER_CLAIMS`) next to what our noise
+and PCM curves show, computed from the stored results. A difference is called one only when it is larger than the
+std over noise draws (or programming repeats) of both runs compared; each setting has one training seed, so the
+seed-to-seed spread is not in that rule and the readings say so. Built on
+:mod:`samlab.experiments.robustness`.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..papers import paper_claims
+from . import robustness as R
+
+__all__ = ["compare", "readings", "pcm_readings"]
+
+
+def compare(a: Mapping[str, Any], b: Mapping[str, Any], sigma: float) -> dict[str, Any]:
+    """Accuracy of curve ``a`` minus ``b`` at ``sigma`` and whether it is clear: larger than the std over draws of
+    each (the rule for every claim; with one training seed the seed spread is not in it)."""
+    da, db = R._at(a, sigma), R._at(b, sigma)
+    sa, sb = R._at(a, sigma, "std_acc"), R._at(b, sigma, "std_acc")
+    delta = da - db
+    return {"delta": delta, "std": max(sa, sb), "clear": abs(delta) > max(sa, sb) and delta != 0}
+
+
+def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+             high: float = 0.4) -> list[dict[str, str]]:
+    """The paper's robustness claims next to what ``curves`` show: ``[{"paper", "source", "ours"}]``.
+
+    Every sentence of ``ours`` is computed from the curves; a difference is called one only when it exceeds the std
+    over draws of both runs (:func:`compare`).
+    """
+    rows = R.robustness_rows(curves, configs, high=high)
+    by = {r["name"]: r for r in rows}
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    out = []
+
+    def add(topic: str, text: str) -> None:
+        claim = paper_claims(topic)[0]
+        out.append({"paper": claim.text, "source": claim.source, "ours": text})
+
+    front = [r["name"] for r in rows if r["front"]]
+    samson_front = [n for n in front if n.startswith("SAMSON")]
+    add("pareto", f"On the frontier of (clean, σc={high:g}): {', '.join(front)}. "
+        + (f"SAMSON variants: {len(samson_front)} of {len(front)}." if front else ""))
+    by_clean = sorted(rows, key=lambda r: -r["clean"])
+    text = f"Best clean accuracy: {by_clean[0]['name']} ({pct(by_clean[0]['clean'])})"
+    if len(by_clean) > 1:
+        text += f", next {by_clean[1]['name']} ({pct(by_clean[1]['clean'])})"
+    add("clean", text + ("; a SAMSON variant has it" if by_clean[0]["name"].startswith("SAMSON") else
+                         "; not a SAMSON variant")
+        + ". σc=0 has no spread over draws and each setting has one training seed: such a difference is not tested.")
+    ranked = sorted(rows, key=lambda r: -r["high"])
+    top, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+    text = f"Best at σc={high:g}: {top['name']} ({pct(top['high'])} ± {pct(top['high_std'])})"
+    if second is not None:
+        c = compare(curves[top["name"]], curves[second["name"]], high)
+        text += (f", ahead of {second['name']} by {pct(c['delta'])}, "
+                 + ("more than the std over draws." if c["clear"] else
+                    f"within the std over draws ({pct(c['std'])}): no clear winner."))
+    sam_like = [r for r in rows if r["variant"] == "plain" and r["key"] != "sgd"]
+    if "SGD" in curves and sam_like:
+        better = [r["name"] for r in sam_like if compare(curves[r["name"]], curves["SGD"], high)["clear"]
+                  and r["high"] > by["SGD"]["high"]]
+        worse = [r["name"] for r in sam_like if compare(curves[r["name"]], curves["SGD"], high)["clear"]
+                 and r["high"] < by["SGD"]["high"]]
+        text += (f" Plain runs clearly above SGD at σc={high:g}: {', '.join(better) or 'none'}"
+                 + (f"; clearly below: {', '.join(worse)}" if worse else "") + ".")
+    add("high_noise", text + " (One training seed per run.)")
+    parts = []
+    for name in [r["name"] for r in rows if r["variant"] == "plain"]:
+        clipped = f"{name} + clipping"
+        if clipped in curves:
+            c = compare(curves[clipped], curves[name], high)
+            d0 = by[clipped]["clean"] - by[name]["clean"]
+            parts.append(f"{name}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g}"
+                         f" ({'clear' if c['clear'] else 'within the draws'}), {'+' if d0 >= 0 else ''}{pct(d0)} clean")
+    if parts:
+        add("clipping", "Clipping vs plain: " + "; ".join(parts) + ".")
+    parts = []
+    for name in [r["name"] for r in rows if r["variant"] == "plain"]:
+        noisy, clipped = f"{name} + noise", f"{name} + clipping"
+        if noisy in curves:
+            c = compare(curves[noisy], curves[name], high)
+            s = f"{name} + noise vs {name}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g} " \
+                f"({'clear' if c['clear'] else 'within the draws'})"
+            if clipped in curves:
+                cc = compare(curves[clipped], curves[noisy], high)
+                s += f", clipping vs noise {'+' if cc['delta'] >= 0 else ''}{pct(cc['delta'])} " \
+                     f"({'clear' if cc['clear'] else 'within the draws'})"
+            parts.append(s)
+    if parts:
+        add("noise", "; ".join(parts) + ".")
+    return out
+
+
+def pcm_readings(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> dict[str, str]:
+    """The paper's PCM claim (sec. 7.1 / Fig. 5) next to what ``pcm`` shows at read time ``t`` (default 1 year):
+    the best run, whether its lead over the second exceeds the std over programming repeats of both, and the
+    sharpness-aware runs clearly above SGD's."""
+    from ..analog import YEAR
+
+    claim = paper_claims("pcm")[0]
+    rows = sorted(R.pcm_rows(pcm, t), key=lambda r: -r["acc"])
+    if not rows:
+        return {"paper": claim.text, "source": claim.source, "ours": "no PCM curve computed"}
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    when = "1 year" if abs(rows[0]["time_s"] / YEAR - 1) < 1e-6 else f"{rows[0]['time_s']:.3g} s"
+    top = rows[0]
+    text = f"{when} after programming, best: {top['name']} ({pct(top['acc'])} ± {pct(top['std'])}, {top['repeats']} " \
+           f"repeats; digital {pct(top['digital'])})"
+    if len(rows) > 1:
+        second = rows[1]
+        lead, spread = top["acc"] - second["acc"], max(top["std"], second["std"])
+        text += f", ahead of {second['name']} by {pct(lead)}: " + (
+            "more than the std over repeats." if lead > spread and top["repeats"] > 1 else
+            "not more than the std over repeats (or a single repeat): no clear winner.")
+    sgd = next((r for r in rows if r["name"] == "SGD"), None)
+    if sgd is not None:
+        above = [r["name"] for r in rows if r["name"] != "SGD" and r["acc"] - sgd["acc"] > max(r["std"], sgd["std"])
+                 and r["repeats"] > 1]
+        text += f" Clearly above SGD ({pct(sgd['acc'])}): {', '.join(above) or 'none'}."
+    clipped = [r for r in rows if r["name"].endswith("+ clipping")]
+    if len(clipped) > 1:
+        a, b = clipped[0], clipped[1]
+        clear = a["acc"] - b["acc"] > max(a["std"], b["std"]) and a["repeats"] > 1
+        text += (f" Among the clipped runs (the paper's Fig. 5 set): best {a['name']} ({pct(a['acc'])} ± {pct(a['std'])}), "
+                 f"{'clearly' if clear else 'not clearly (within the std over repeats)'} ahead of {b['name']} "
+                 f"({pct(b['acc'])}).")
+    return {"paper": claim.text, "source": claim.source, "ours": text}

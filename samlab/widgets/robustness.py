@@ -1,0 +1,145 @@
+"""Notebook 05's explorer: accuracy against sigma_c (and on PCM against time) for the population of runs.
+
+Controls: the clipping c (the paper's grid; the population's own c is stored), the sigma_c range shown, which
+methods, AdaBS on/off, the PCM read time. A setting whose runs and curves are all in the store redraws at once;
+otherwise the output says what a click on Run would train and compute (at paper scale it never trains: it says
+which command would).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import ipywidgets as W
+
+from ..checks import check_scale
+from .controls import choice_selector, range_slider
+from .core import Explorer, interactive_figure
+
+__all__ = ["robustness_explorer", "time_label"]
+
+MIN_WIDTH_PX = 760
+
+
+def time_label(t: float) -> str:
+    """Seconds after programming as a readable label (``1 s``, ``37 min``, ``1 year``...)."""
+    from ..analog import YEAR
+
+    for unit, size in (("years", YEAR), ("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if t >= size * 0.999:
+            v = t / size
+            return ("1 year" if unit == "years" and abs(v - 1) < 1e-6 else f"{v:.3g} {unit}")
+    return f"{t:.3g} s"
+
+
+def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, store: Any = None, title: str = "",
+                        c_values: Sequence[float] = (0.05, 0.1, 0.15, 0.2), pcm: bool = True,
+                        dpi: int = 80) -> tuple[Explorer, Any]:
+    """Choose c, the sigma_c range, methods, AdaBS and a PCM read time; draw the noise curves with the Pareto plane
+    and (``pcm``) the PCM curves, from the store.
+
+    ``configs``: the population (:func:`samlab.experiments.robustness.population`); its clipped runs are re-made
+    with the chosen c (:func:`~samlab.experiments.robustness.clip_variants`). A setting not yet stored shows what
+    Run would train and compute; at ``scale="paper"`` Run refuses to train (use ``python -m samlab train``).
+    """
+    from ..experiments import robustness as R
+    from ..plots import plot_noise_curves, plot_pcm_curves
+    from ..runs import RunStore
+    from ..train import train_all
+
+    check_scale(scale)
+    store = store if store is not None else RunStore()
+    configs = dict(configs)
+    if not configs:
+        raise ValueError("configs is empty: nothing to explore")
+    own_c = sorted({c.clip for c in configs.values() if R.variant_of(c) == "clipping" and c.clip})
+    cs = sorted(set(own_c) | {float(c) for c in c_values})
+    methods = list(dict.fromkeys(k.split(" + ")[0] for k in configs))
+    spec = R.noise_spec(scale)
+    sig = spec["sigmas"]
+    try:
+        times = R.pcm_spec_kwargs(scale)["times"]
+    except Exception:  # noqa: BLE001 - no analog module: PCM part off
+        times, pcm = (0.0,), False
+    from ..analog import YEAR
+
+    def stored_c(c: float) -> bool:
+        runs = R.clip_variants(configs, c)
+        return bool(runs) and all(store.status(v) == "finished" for v in runs.values())
+
+    controls = {
+        "c": choice_selector([(f"c = {c:g}" + (" (stored)" if stored_c(c) else " (not stored)"), c) for c in cs],
+                             own_c[0] if own_c else cs[0], description="clipping"),
+        "sigma_range": range_slider((0.0, max(sig)), min=0.0, max=max(sig), step=0.01, description="σc range"),
+        "methods": W.SelectMultiple(options=methods, value=tuple(methods), description="methods", rows=len(methods)),
+        "adabs": W.Checkbox(value=True, description="AdaBS (re-estimate BN statistics per draw)", indent=False),
+        "time": choice_selector([(time_label(t), t) for t in times],
+                                min(times, key=lambda t: abs(t - YEAR)), description="PCM read time"),
+    }
+    if not pcm:
+        controls["time"].disabled = True
+
+    def chosen(c: float, chosen_methods: Sequence[str]) -> dict[str, Any]:
+        pop = {**configs, **{k: v for k, v in R.clip_variants(configs, c).items()}}
+        return {k: v for k, v in pop.items() if k.split(" + ")[0] in chosen_methods}
+
+    def missing(c: float, methods: Sequence[str], adabs: bool) -> tuple[list[str], list[str], list[str]]:
+        runs = chosen(c, methods)
+        untrained = [k for k, v in runs.items() if store.status(v) != "finished"]
+        _, no_curve = R.stored_noise_curves(runs, scale, store=store, adabs=adabs)
+        no_pcm = []
+        if pcm:
+            have = set(R.pcm_stored(runs, scale, store=store, adabs=adabs))
+            no_pcm = [k for k in runs if k not in have]
+        return untrained, no_curve, no_pcm
+
+    def needs_run(c: float, sigma_range: Any, methods: Sequence[str], adabs: bool, time: float) -> bool:
+        return bool(methods) and any(missing(c, methods, adabs))
+
+    def describe_run(c: float, sigma_range: Any, methods: Sequence[str], adabs: bool, time: float) -> str:
+        untrained, no_curve, no_pcm = missing(c, methods, adabs)
+        parts = []
+        if untrained:
+            parts.append(f"train {len(untrained)} run{'s' * (len(untrained) != 1)} ({', '.join(untrained)})")
+        if no_curve:
+            parts.append(f"compute {len(no_curve)} noise curve{'s' * (len(no_curve) != 1)} ({spec['draws']} draws × "
+                         f"{len([s for s in sig if s > 0])} σc values each, AdaBS {'on' if adabs else 'off'})")
+        if no_pcm:
+            parts.append(f"compute {len(no_pcm)} PCM curve{'s' * (len(no_pcm) != 1)}")
+        where = ("Not in the store: paper-scale runs are trained from the command line "
+                 "(python -m samlab train ...), not from this widget; it would " if scale == "paper"
+                 else "Not in the store yet. Run would ")
+        return where + "; ".join(parts) + (". Minutes at quick scale." if scale == "quick" else ".")
+
+    def draw(c: float, sigma_range: Any, methods: Sequence[str], adabs: bool, time: float) -> Any:
+        if not methods:
+            raise ValueError("no method selected: choose at least one in 'methods'")
+        runs = chosen(c, methods)
+        untrained, no_curve, no_pcm = missing(c, methods, adabs)
+        if untrained or no_curve or no_pcm:
+            if scale == "paper":
+                raise ValueError(describe_run(c, sigma_range, methods, adabs, time))
+            train_all(list(runs.values()), store=store)
+        curves = R.noise_curves(runs, scale, store=store, adabs=adabs)
+        results = [store.load(v) for v in runs.values()]
+        head = title or R.data_title(results, scale)
+        out: list[Any] = []
+        rows = R.robustness_rows(curves, runs)
+        front = [r["name"] for r in rows if r["front"]]
+        out.append(f"c = {c:g}, AdaBS {'on' if adabs else 'off'}, {spec['draws']} draws per σc. On the Pareto "
+                   f"frontier: {', '.join(front)}.")
+        lo, hi = float(sigma_range[0]), float(sigma_range[1])
+        if not hi > lo:
+            raise ValueError(f"σc range ({lo:g}, {hi:g}) is empty: move the right end above the left")
+        out.append(plot_noise_curves(R.series(curves, runs), sigma_range=(lo, hi), title=head))
+        if pcm:
+            p = R.pcm_curves(runs, scale, store=store, adabs=adabs)
+            at = R.pcm_rows(p, time)
+            out.append(f"On PCM {time_label(time)} after programming: " + "; ".join(
+                f"{r['name']} {100 * r['acc']:.1f}% ± {100 * r['std']:.1f}" for r in
+                sorted(at, key=lambda r: -r["acc"])) + ".")
+            out.append(plot_pcm_curves(R.pcm_series(p, runs), mark=time, title=head))
+        return out
+
+    return interactive_figure(draw, controls, needs_run=needs_run, describe_run=describe_run, dpi=dpi,
+                              min_width_px=MIN_WIDTH_PX, columns=2)
+

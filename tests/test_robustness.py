@@ -1,0 +1,185 @@
+"""Notebook 05's study: the Pareto frontier by hand, the population per scale, the paper's robustness tables and
+presets, the readings' rule (a difference counts only beyond the std over draws)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from samlab import papers
+from samlab.experiments import cifar
+from samlab.experiments import robustness as R
+from samlab.experiments import robustness_claims as C
+
+
+# ------------------------------------------------------------------------------------------------ Pareto
+def test_pareto_front_by_hand():
+    pts = [(0.9, 0.1), (0.8, 0.5), (0.7, 0.5), (0.6, 0.6), (0.8, 0.5), (0.5, 0.55), (0.95, 0.05)]
+    #      front       front      dominated by 2nd   front       equal to 2nd: front   dominated by 4th   front
+    assert R.pareto_front(pts) == [True, True, False, True, True, False, True]
+    assert R.pareto_front([(1.0, 1.0)]) == [True]
+    assert R.pareto_front([]) == []
+    assert R.pareto_front([(0.5, 0.5), (0.5, 0.4)]) == [True, False]  # equal in one, worse in the other
+    with pytest.raises(ValueError, match="NaN"):
+        R.pareto_front([(math.nan, 0.1)])
+
+
+def curve(accs_by_sigma, sigmas=(0.0, 0.2, 0.4)):
+    import statistics
+
+    return {"sigmas": list(sigmas), "accs": accs_by_sigma, "draws": len(accs_by_sigma[0]),
+            "mean_acc": [statistics.fmean(a) for a in accs_by_sigma],
+            "std_acc": [statistics.stdev(a) if len(a) > 1 else 0.0 for a in accs_by_sigma]}
+
+
+def test_rows_gap_front_and_compare_rule():
+    configs = R.population("smoke")
+    curves = {
+        "SGD": curve([[0.9, 0.9], [0.6, 0.8], [0.3, 0.5]]),                       # 0.4: 0.40 +- 0.14
+        "SGD + noise": curve([[0.85, 0.85], [0.8, 0.8], [0.45, 0.47]]),           # 0.4: 0.46 +- 0.01
+        "SGD + clipping": curve([[0.8, 0.8], [0.75, 0.75], [0.6, 0.62]]),         # 0.4: 0.61 +- 0.01
+        "SAMSON_2": curve([[0.95, 0.95], [0.9, 0.9], [0.5, 0.52]]),               # 0.4: 0.51
+        "SAMSON_2 + clipping": curve([[0.7, 0.7], [0.6, 0.6], [0.55, 0.57]]),     # dominated by SGD + clipping
+    }
+    rows = {r["name"]: r for r in R.robustness_rows(curves, configs)}
+    assert rows["SGD"]["gap"] == pytest.approx(0.5) and rows["SGD"]["gap_std"] == pytest.approx(math.sqrt(0.02))
+    assert [k for k, r in rows.items() if r["front"]] == ["SGD + clipping", "SAMSON_2"]
+    assert rows["SGD + clipping"]["variant"] == "clipping" and rows["SGD + noise"]["variant"] == "noise"
+    c = C.compare(curves["SGD + noise"], curves["SGD"], 0.4)  # +0.06, but SGD's draws spread 0.14: not clear
+    assert c["delta"] == pytest.approx(0.06) and not c["clear"]
+    assert C.compare(curves["SGD + clipping"], curves["SAMSON_2"], 0.4)["clear"]  # +0.10 vs std 0.014
+    joined = " ".join(r["ours"] for r in C.readings(curves, configs))
+    assert "SGD + clipping, SAMSON_2" in joined and "SAMSON variants: 1 of 2" in joined
+    assert "Best at σc=0.4: SGD + clipping" in joined and "more than the std over draws" in joined
+    assert "SGD: +21.0% at σc=0.4 (clear)" in joined  # 0.61 - 0.40 = 0.21 > SGD's std over draws 0.14
+    assert "SGD + noise vs SGD: +6.0% at σc=0.4 (within the draws)" in joined
+    table = R.robustness_table(curves, configs)
+    assert list(table.index)[0] == "SGD + clipping" and table.loc["SAMSON_2", "Pareto"] == "yes"
+
+
+# ------------------------------------------------------------------------------------------------ population
+def test_population_quick_reuses_notebook_04():
+    pop = R.population("quick")
+    nb04 = cifar.notebook_configs("quick")
+    assert list(pop) == ["SGD", "SGD + noise", "SGD + clipping", "SAM", "SAM + clipping", "ASAM", "ASAM + clipping",
+                         "SAMSON_2", "SAMSON_2 + clipping", "SAMSON_inf", "SAMSON_inf + clipping"]
+    for name in ("SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf"):
+        assert pop[name] == nb04[name]  # the same config: the same stored run
+        assert pop[f"{name} + clipping"].clip == R.CLIP_DEFAULT["quick"]
+    noisy = pop["SGD + noise"]
+    assert (noisy.noise_sigma_g, noisy.noise_g_max, noisy.clip_std_alpha, noisy.clip) == (0.94, 25.0, 2.0, None)
+    assert len(set(pop.values())) == len(pop)
+    with_noise = R.population("quick", noise_variants=True, clip=0.15)
+    assert len(with_noise) == 15 and with_noise["SAMSON_inf + noise"].p == math.inf
+    assert with_noise["SAM + clipping"].clip == 0.15
+    assert set(R.clip_variants(pop, 0.05)) == {k for k in pop if k.endswith("clipping")}
+    smoke = R.population("smoke")
+    assert list(smoke) == list(R.SMOKE_RUNS) and smoke["SGD"] == cifar.notebook_configs("smoke")["SGD"]
+
+
+def test_population_paper_is_table5():
+    pop = R.population("paper")
+    assert len(pop) == 15 and pop["SGD"].model == "vgg13_bn" and pop["SGD"].dataset == "cifar10"
+    assert pop["SGD + clipping"].clip == 0.15 and pop["SAM"].rho == 0.1 and pop["SAM + clipping"].clip == 0.2
+    assert pop["SAMSON_2"].rho == 0.2 and pop["SAMSON_2 + clipping"].rho == 0.5
+    assert pop["SAMSON_2 + noise"].rho == 0.1 and pop["SAMSON_2 + noise"].clip_std_alpha == 2.5
+    assert pop["SAMSON_inf"].rho == 1.0 and pop["SAMSON_inf"].p == math.inf
+    assert all(c.epochs == 200 and c.batch_size == 128 and c.lr_step_every == 50 for c in pop.values())
+    c100 = R.population("paper", "cifar100")
+    assert c100["SGD"].model == "mobilenetv2" and c100["SAMSON_2"].rho == 1.0 and c100["ASAM + noise"].rho == 1.0
+    assert len(R.population("paper", noise_variants=False)) == 11
+    digits = R.population("paper", "digits")
+    assert all(c.dataset == "digits" and not c.augment for c in digits.values())
+
+
+def test_specs_per_scale():
+    assert R.noise_spec("paper")["draws"] == 10 and R.noise_spec("quick")["draws"] == 5
+    assert R.noise_spec("quick")["sigmas"][0] == 0.0 and R.noise_spec("quick")["sigmas"][-1] == 0.4
+    assert R.noise_spec("smoke")["sigmas"] == (0.0, 0.2, 0.4)
+    from samlab.analog import YEAR
+
+    for scale in ("smoke", "quick", "paper"):
+        kw = R.pcm_spec_kwargs(scale)
+        assert YEAR in kw["times"] and min(kw["times"]) == 1.0
+    with pytest.raises(ValueError, match="scale"):
+        R.population("huge")
+    with pytest.raises(ValueError, match="clip"):
+        R.population("quick", clip=0)
+
+
+def test_pcm_rows_pick_one_year():
+    from samlab.analog import YEAR
+
+    pcm = {"A": {"times": [1.0, 3600.0, YEAR, 10 * YEAR], "mean_acc": [0.9, 0.8, 0.7, 0.6],
+                 "std_acc": [0, 0.01, 0.02, 0.03], "accs": [[0.9, 0.8, 0.7, 0.6]], "digital_acc": 0.95}}
+    (row,) = R.pcm_rows(pcm)
+    assert row["time_s"] == YEAR and row["acc"] == 0.7 and row["std"] == 0.02 and row["digital"] == 0.95
+
+
+# ------------------------------------------------------------------------------------------------ papers
+def test_paper_tables():
+    g = papers.ROBUSTNESS_GRID
+    assert g["sam_rho"] == (0.05, 0.1, 0.2, 0.5) and g["asam_rho"] == (0.5, 1.0, 1.5, 2.0)
+    assert g["samson_rho"] == (0.1, 0.2, 0.5, 1.0) and g["clip"] == (0.05, 0.1, 0.15, 0.2)
+    assert len(papers.robustness_settings(source="Table 5")) == 14
+    (t6,) = papers.robustness_settings(source="Table 6", method="SAMSON_inf", variant="clipping")
+    assert (t6.rho, t6.c, t6.alpha, t6.name) == (1.0, 0.2, None, "SAMSON_inf + clipping")
+    (t7,) = papers.robustness_settings(source="Table 7", method="SAM", variant="noise")
+    assert (t7.rho, t7.alpha) == (0.05, 2.5)
+    grid = papers.preset("samson-table4-grid-vgg13_bn-cifar10")
+    assert len(grid) == len(set(grid)) == 1 + 4 + 3 + (4 + 4 + 8) * (1 + 4 + 3)
+    (one,) = papers.preset("samson-table5-vgg13_bn-cifar10-samsoninf-noise")
+    assert (one.rho, one.p, one.noise_sigma_g, one.clip_std_alpha) == (0.1, math.inf, 0.94, 2.5)
+    assert {c.topic for c in papers.PAPER_CLAIMS} >= {"pareto", "high_noise", "clipping", "noise", "pcm"}
+    with pytest.raises(ValueError, match="method"):
+        papers.robust_config("ESAM")
+
+
+# ------------------------------------------------------------------------------------------------ figures, widget
+def test_figures_from_plain_data():
+    from samlab.plots import plot_noise_curves, plot_pcm_curves
+
+    configs = R.population("smoke")
+    curves = {k: curve([[0.9, 0.9], [0.7 + 0.01 * i, 0.72], [0.5, 0.5 + 0.01 * i]]) for i, k in enumerate(configs)}
+    series = R.series(curves, configs)
+    assert [s["front"] for s in series] == [r["front"] for r in R.robustness_rows(curves, configs)]
+    fig = plot_noise_curves(series, sigma_range=(0.0, 0.2), title="small_cnn on digits")
+    left, right = fig.axes[:2]
+    assert "σ_c" in left.get_xlabel() or "sigma_c" in left.get_xlabel()
+    assert "%" in left.get_ylabel() and "%" in right.get_xlabel()
+    assert left.get_xlim()[1] < 0.25
+    with pytest.raises(ValueError, match="sigma_range"):
+        plot_noise_curves(series, sigma_range=(0.3, 0.1))
+    with pytest.raises(ValueError, match="empty"):
+        plot_noise_curves([])
+    from samlab.analog import YEAR
+
+    pcm = {"SGD": {"times": [1.0, YEAR], "mean_acc": [0.9, 0.8], "std_acc": [0.0, 0.01], "accs": [[0.9, 0.8]],
+                   "digital_acc": 0.91}}
+    fig = plot_pcm_curves(R.pcm_series(pcm, configs), title="t")
+    assert fig.axes[0].get_xscale() == "log" and "programming" in fig.axes[0].get_xlabel()
+    assert "1 year" in C.pcm_readings(pcm)["ours"]
+
+
+def test_explorer_answers_from_the_store_or_says_what_run_would_do(tmp_path):
+    from samlab.runs import RunStore
+    from samlab.train import train_all
+    from samlab.widgets import robustness_explorer
+
+    store = RunStore(tmp_path / "runs")
+    configs = {k: v for k, v in R.population("smoke").items() if k in ("SGD", "SGD + clipping")}
+    train_all(list(configs.values()), store=store, progress=False)
+    R.noise_curves(configs, "smoke", store=store, progress=False)
+    ui, out = robustness_explorer(configs, "smoke", store=store, pcm=False)
+    kinds = [list(o["data"]) for o in out.outputs]
+    assert any("image/png" in k for k in kinds)  # stored: drawn at once
+    assert "Pareto" in out.outputs[0]["data"]["text/plain"]
+    ui.controls["c"].value = 0.05
+    text = out.outputs[0]["data"]["text/plain"]
+    assert "Run would train 1 run (SGD + clipping)" in text and ui.button is not None and not ui.button.disabled
+    ui.controls["c"].value = 0.1
+    ui.controls["methods"].value = ()
+    assert "Cannot draw" in out.outputs[0]["data"]["text/plain"]
+    found, missing = R.stored_noise_curves(R.clip_variants(configs, 0.05), "smoke", store=store)
+    assert not found and missing == ["SGD + clipping"]
+    ui.close()
