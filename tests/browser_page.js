@@ -11,10 +11,11 @@
   }
 
   // The explorers: an ipywidgets Output inside a VBox that also holds controls (sliders, dropdowns, buttons).
+  // The figure is the box's last Output (samlab's explorers put a progress Output for prints before it).
   S.tagExplorers = (notebook) => {
     const found = [];
     document.querySelectorAll(`${notebook} .widget-vbox`).forEach((box) => {
-      const out = [...box.children].find((c) => c.classList.contains("widget-output"));
+      const out = [...box.children].filter((c) => c.classList.contains("widget-output")).pop();
       if (!out) return;
       const controls = [...box.querySelectorAll(".widget-slider, .widget-dropdown, .jupyter-button")]
         .filter((c) => !out.contains(c));

@@ -46,7 +46,7 @@ PAGE_JS = (Path(__file__).parent / "browser_page.js").read_text()
 TARGET_MS = {"02": 100.0}       # notebook number -> input-to-image target; the others 1 s
 DEFAULT_TARGET_MS = 1000.0
 RUN_ALL_TIMEOUT_S = 240
-MOVE_TIMEOUT_S = 60             # a Run that trains at smoke scale
+MOVE_TIMEOUT_S = 120            # a Run that trains (and evaluates) at smoke scale on a loaded machine
 SETTLE_TIMEOUT_S = 15           # any other move (a redraw takes ~2 s on a loaded 2-core machine)
 QUIET_MS = 600                  # an output is settled when nothing changed in it for this long
 WIDGET_AS_TEXT = re.compile(r"\b(?:[A-Z][A-Za-z]*(?:Box|Slider|Progress)|Dropdown|Output|Button|HTML|Label|Checkbox|"
@@ -207,16 +207,18 @@ def _run_all(page, timeout: float) -> float:
     raise TimeoutError(f"Run All did not finish within {timeout:.0f} s (prompts {_prompts(page)})")
 
 
-def _settle(page, i: int, timeout: float) -> dict:
+def _settle(page, i: int, timeout: float, *, want_image: bool = False) -> dict:
     """Wait for explorer ``i``'s output to settle after an input: a new image then QUIET_MS without change, or
-    a change without any image (a message) then 3 QUIET_MS, or ``timeout``. Returns what the watch saw."""
+    a change without any image (a message) then 3 QUIET_MS, or ``timeout``. After a Run click (``want_image``) only
+    a new image or the timeout ends the wait: the training's progress goes to its own output, so the figure's
+    output is quiet while a Run trains. Returns what the watch saw."""
     deadline = time.monotonic() + timeout
     while True:
         res = page.evaluate("() => __samlab.result()")
         images = page.evaluate(f"() => __samlab.outputState({i}).images")
         if res["changed"] and res["quietMs"] >= QUIET_MS:
             return res
-        if res["mutations"] and not images and res["quietMs"] >= 3 * QUIET_MS:
+        if not want_image and res["mutations"] and not images and res["quietMs"] >= 3 * QUIET_MS:
             return res
         if time.monotonic() > deadline:
             return res
@@ -284,7 +286,7 @@ def _explore(page, i: int, target: float, screenshot: Callable[..., None], found
         what = f"explorer {i}: {how} {control['description']!r}"
         page.evaluate(f"() => __samlab.arm({i})")
         _move(page, control, how)
-        res = _settle(page, i, MOVE_TIMEOUT_S if how == "click" else SETTLE_TIMEOUT_S)
+        res = _settle(page, i, MOVE_TIMEOUT_S if how == "click" else SETTLE_TIMEOUT_S, want_image=how == "click")
         state = page.evaluate(f"() => __samlab.outputState({i})")
         trained = False
         if not state["images"]:
@@ -292,7 +294,7 @@ def _explore(page, i: int, target: float, screenshot: Callable[..., None], found
             if button is not None and how != "click":   # the move asks for Run: click it, then check
                 screenshot(f"explorer{i}_{how}_{_param_name(control['description'])}_pending", explorer)
                 _move(page, button, "click")
-                res = _settle(page, i, MOVE_TIMEOUT_S)
+                res = _settle(page, i, MOVE_TIMEOUT_S, want_image=True)
                 state = page.evaluate(f"() => __samlab.outputState({i})")
                 trained = True
                 what += f" + click {button['description']!r}"

@@ -25,7 +25,7 @@ import html
 import math
 import time
 import traceback
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import ipywidgets as W
 
@@ -45,6 +45,25 @@ def _figure_bundle(fig: Any, dpi: int, min_width_px: int) -> dict:
         dpi = math.ceil(min_width_px / (width_in * grow))
     png = base64.b64encode(figure_png(fig, dpi=dpi)).decode("ascii")
     return {"output_type": "display_data", "data": {"image/png": png, "text/plain": repr(fig)}, "metadata": {}}
+
+
+def _stacked_bundle(figs: Sequence[Any], dpi: int, min_width_px: int) -> dict:
+    """Several figures as ONE image, stacked top to bottom (an explorer shows exactly one figure per change)."""
+    import io
+
+    from PIL import Image
+
+    images = [Image.open(io.BytesIO(base64.b64decode(_figure_bundle(f, dpi, min_width_px)["data"]["image/png"])))
+              for f in figs]
+    canvas = Image.new("RGBA", (max(i.width for i in images), sum(i.height for i in images)), "white")
+    top = 0
+    for image in images:
+        canvas.paste(image.convert("RGBA"), (0, top))
+        top += image.height
+    buf = io.BytesIO()
+    canvas.convert("RGB").save(buf, format="PNG")
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": f"{len(figs)} figures"}}
 
 
 def message_output(text: str, *, color: str | None = None) -> dict:
@@ -72,7 +91,8 @@ def error_output(exc: BaseException) -> dict:
 def render_outputs(result: Any, *, dpi: int = 80, min_width_px: int = 0) -> tuple[dict, ...]:
     """Turn what a draw function returned into output bundles.
 
-    A Figure becomes a PNG (at least ``min_width_px`` wide), a one-line string a wrapping HTML message, a
+    A Figure becomes a PNG (at least ``min_width_px`` wide), a list of Figures one PNG of them stacked, a one-line
+    string a wrapping HTML message, a
     string of several lines (a table) preformatted text, an object with ``_repr_html_`` its HTML; an output
     bundle (a dict with ``output_type``) passes through.
     """
@@ -85,6 +105,8 @@ def render_outputs(result: Any, *, dpi: int = 80, min_width_px: int = 0) -> tupl
             continue
         if isinstance(item, dict) and "output_type" in item:   # already rendered (e.g. cached by the caller)
             out.append(item)
+        elif isinstance(item, (list, tuple)) and item and all(isinstance(f, Figure) for f in item):
+            out.append(_stacked_bundle(item, dpi, min_width_px))   # several figures shown as one image
         elif isinstance(item, Figure):
             out.append(_figure_bundle(item, dpi, min_width_px))
         elif isinstance(item, str) and "\n" not in item.rstrip("\n"):

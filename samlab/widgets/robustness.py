@@ -130,15 +130,15 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
         lo, hi = float(sigma_range[0]), float(sigma_range[1])
         if not hi > lo:
             raise ValueError(f"σc range ({lo:g}, {hi:g}) is empty: move the right end above the left")
-        out.append(plot_noise_curves(R.series(curves, runs), sigma_range=(lo, hi), title=head))
+        figures = [plot_noise_curves(R.series(curves, runs), sigma_range=(lo, hi), title=head)]
         if pcm:
             p = R.pcm_curves(runs, scale, store=store, adabs=adabs)
             at = R.pcm_rows(p, time)
             out.append(f"On PCM {time_label(time)} after programming: " + "; ".join(
                 f"{r['name']} {100 * r['acc']:.1f}% ± {100 * r['std']:.1f}" for r in
                 sorted(at, key=lambda r: -r["acc"])) + ".")
-            out.append(plot_pcm_curves(R.pcm_series(p, runs), mark=time, title=head))
-        return out
+            figures.append(plot_pcm_curves(R.pcm_series(p, runs), mark=time, title=head))
+        return [*out, figures]   # the figures stacked into one image: one figure per change
 
     return interactive_figure(draw, controls, needs_run=needs_run, describe_run=describe_run, dpi=dpi,
                               min_width_px=MIN_WIDTH_PX, columns=2)
