@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_int
+from ..checks import check_choice, check_int
 
 __all__ = ["eval_mode", "prepare_inputs", "data_loss", "trainable_parameters", "json_float", "select_samples",
            "stored"]
@@ -125,3 +125,36 @@ def stored(spec: Any, compute: Callable[[], dict], store: Any = None, source_con
         if hasattr(store, "get_or_compute_derived"):
             return store.get_or_compute_derived(source_config, spec, compute)
     return store.get_or_compute(spec, compute)
+
+
+#: The splits a measure can read.
+SPLITS = ("train", "test", "calib")
+
+
+class MeasureSpec:
+    """What every measure's frozen spec shares: ``split``, ``max_samples`` (and ``batch_size`` where it has one)
+    checked alike, and :meth:`settings`, the measure's keyword arguments (every field but the data fields)."""
+
+    _DATA_FIELDS = ("source_key", "split", "max_samples")
+
+    def check_data_fields(self) -> None:
+        check_choice("split", self.split, SPLITS)
+        check_int("max_samples", self.max_samples, low=1, optional=True)
+        if hasattr(self, "batch_size"):
+            check_int("batch_size", self.batch_size, low=1)
+
+    def settings(self) -> dict:
+        """The keyword arguments of the measure this spec stands for."""
+        import dataclasses
+
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._DATA_FIELDS}
+
+
+def stored_measure(measure: Callable[..., dict], spec: Any, model: nn.Module, data: Any, *, store: Any = None,
+                   source_config: Any = None, **kwargs: Any) -> dict:
+    """``measure(model, x, y, ...)`` on ``spec``'s split of ``data`` (an ImageData-like object), through the store."""
+    def compute() -> dict:
+        x, y = select_samples(*data.split(spec.split), spec.max_samples)
+        return measure(model, x, y, mean=data.mean, std=data.std, **kwargs, **spec.settings())
+
+    return stored(spec, compute, store, source_config)

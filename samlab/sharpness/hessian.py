@@ -12,7 +12,6 @@ used, never updated); the weights and ``.grad`` are left as they were.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -21,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_choice, check_int, check_number
-from ._common import eval_mode, prepare_inputs, select_samples, stored, trainable_parameters
+from ..checks import check_int, check_number
+from ._common import MeasureSpec, eval_mode, prepare_inputs, stored_measure, trainable_parameters
 
 __all__ = ["HessianSpec", "hessian_vector_product", "power_iteration", "hessian_max_eigenvalue",
            "stored_hessian_max_eigenvalue"]
@@ -116,7 +115,7 @@ def hessian_max_eigenvalue(model: nn.Module, x: Tensor, y: Tensor, *, iters: int
 
 
 @dataclass(frozen=True)
-class HessianSpec:
+class HessianSpec(MeasureSpec):
     """Settings of :func:`hessian_max_eigenvalue`, its data and the run it measures (``source_key``)."""
 
     source_key: str
@@ -131,20 +130,12 @@ class HessianSpec:
         check_int("iters", self.iters, low=1)
         check_number("tol", self.tol, low=0.0)
         check_int("seed", self.seed, low=0)
-        check_choice("split", self.split, ("train", "test", "calib"))
-        check_int("max_samples", self.max_samples, low=1, optional=True)
-        check_int("batch_size", self.batch_size, low=1)
+        self.check_data_fields()
 
-    def settings(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("source_key", "split", "max_samples")}
 
 
 def stored_hessian_max_eigenvalue(spec: HessianSpec, model: nn.Module, data, *, store=None, source_config=None,
                                   device: torch.device | str | None = None) -> dict:
     """:func:`hessian_max_eigenvalue` through the results store (keyed by ``spec``)."""
-    def compute() -> dict:
-        x, y = select_samples(*data.split(spec.split), spec.max_samples)
-        return hessian_max_eigenvalue(model, x, y, mean=data.mean, std=data.std, device=device, **spec.settings())
-
-    return stored(spec, compute, store, source_config)
+    return stored_measure(hessian_max_eigenvalue, spec, model, data, store=store,
+                          source_config=source_config, device=device)

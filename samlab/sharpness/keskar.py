@@ -28,7 +28,6 @@ The weights are restored exactly afterwards (:func:`samlab.weights.replaced`), a
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -39,7 +38,7 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_number
 from ..weights import conv_linear_weights, replaced
-from ._common import data_loss, eval_mode, prepare_inputs, select_samples, stored, trainable_parameters
+from ._common import MeasureSpec, data_loss, eval_mode, prepare_inputs, stored_measure, trainable_parameters
 
 __all__ = ["KeskarSpec", "box_maximum", "keskar_sharpness", "stored_keskar_sharpness", "KESKAR_PARAMETERS"]
 
@@ -121,7 +120,7 @@ def keskar_sharpness(model: nn.Module, x: Tensor, y: Tensor, *, eps: float = 1e-
 
 
 @dataclass(frozen=True)
-class KeskarSpec:
+class KeskarSpec(MeasureSpec):
     """Settings of :func:`keskar_sharpness`, its data and the run it measures (``source_key``)."""
 
     source_key: str
@@ -140,20 +139,12 @@ class KeskarSpec:
         check_int("subspace_dim", self.subspace_dim, low=1, optional=True)
         check_int("seed", self.seed, low=0)
         check_choice("parameters", self.parameters, KESKAR_PARAMETERS)
-        check_choice("split", self.split, ("train", "test", "calib"))
-        check_int("max_samples", self.max_samples, low=1, optional=True)
-        check_int("batch_size", self.batch_size, low=1)
+        self.check_data_fields()
 
-    def settings(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("source_key", "split", "max_samples")}
 
 
 def stored_keskar_sharpness(spec: KeskarSpec, model: nn.Module, data, *, store=None, source_config=None,
                             device: torch.device | str | None = None) -> dict:
     """:func:`keskar_sharpness` through the results store (keyed by ``spec``)."""
-    def compute() -> dict:
-        x, y = select_samples(*data.split(spec.split), spec.max_samples)
-        return keskar_sharpness(model, x, y, mean=data.mean, std=data.std, device=device, **spec.settings())
-
-    return stored(spec, compute, store, source_config)
+    return stored_measure(keskar_sharpness, spec, model, data, store=store,
+                          source_config=source_config, device=device)

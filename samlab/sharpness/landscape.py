@@ -28,7 +28,6 @@ The exact weights and every module's training flag are restored afterwards; the 
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -39,7 +38,7 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_number
 from ..weights import conv_linear_weights, replaced
-from ._common import eval_mode, json_float, prepare_inputs, select_samples, stored
+from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs, stored_measure
 
 __all__ = ["LANDSCAPE_KINDS", "LandscapeSpec", "random_directions", "filter_normalize", "adversarial_directions",
            "grid_coordinates", "landscape_grid", "loss_landscape", "stored_landscape"]
@@ -319,7 +318,7 @@ def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, *, kind: str = "rando
 
 
 @dataclass(frozen=True)
-class LandscapeSpec:
+class LandscapeSpec(MeasureSpec):
     """Settings of :func:`loss_landscape`, its data (``split``, a fixed subset of ``max_samples``) and the run it
     measures (``source_key``)."""
 
@@ -342,21 +341,12 @@ class LandscapeSpec:
         check_int("seed", self.seed, low=0)
         check_int("draws", self.draws, low=1)
         check_number("eta", self.eta, low=0.0, low_open=True)
-        check_choice("split", self.split, ("train", "test", "calib"))
-        check_int("max_samples", self.max_samples, low=1, optional=True)
-        check_int("batch_size", self.batch_size, low=1)
+        self.check_data_fields()
 
-    def settings(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("source_key", "split", "max_samples")}
 
 
 def stored_landscape(spec: LandscapeSpec, model: nn.Module, data, *, store=None, source_config=None,
                      device: torch.device | str | None = None, progress: bool = False) -> dict:
     """:func:`loss_landscape` through the results store (keyed by ``spec``)."""
-    def compute() -> dict:
-        x, y = select_samples(*data.split(spec.split), spec.max_samples)
-        return loss_landscape(model, x, y, mean=data.mean, std=data.std, device=device, progress=progress,
-                         **spec.settings())
-
-    return stored(spec, compute, store, source_config)
+    return stored_measure(loss_landscape, spec, model, data, store=store,
+                          source_config=source_config, device=device, progress=progress)

@@ -36,7 +36,6 @@ rise). Gradients come from ``torch.autograd.grad``, so ``.grad`` fields are neve
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ from ..methods import DEFAULT_RHO, GEOMETRIES
 from ..perturbation import (ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, adaptive_flags, check_method_args,
                             neighbourhood_scale, perturbed_flags, worst_case_perturbation)
 from ..weights import perturbed
-from ._common import eval_mode, json_float, prepare_inputs, select_samples, stored, trainable_parameters
+from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs, stored_measure, trainable_parameters
 
 __all__ = ["MSharpnessSpec", "worst_case_loss", "m_sharpness", "stored_m_sharpness"]
 
@@ -194,7 +193,7 @@ def m_sharpness(model: nn.Module, x: Tensor, y: Tensor, *, m: int = 128, method:
 
 
 @dataclass(frozen=True)
-class MSharpnessSpec:
+class MSharpnessSpec(MeasureSpec):
     """What an m-sharpness result is: the settings of :func:`m_sharpness`, the data it ran on and the run it
     measures (``source_key``: :func:`samlab.runs.run_key` of the training config). Paper settings: SAM rho 0.05
     (Fig. 7), ASAM rho 0.5 (Fig. 8), SAMSON rho 0.5 with p = 2 / inf (Figs. 3-4), m = 128 on CIFAR."""
@@ -221,23 +220,14 @@ class MSharpnessSpec:
             check_number("step_size", self.step_size, low=0.0)
         if self.adaptive is not None:
             check_choice("adaptive", self.adaptive, ADAPTIVE_PARAMS)
-        check_choice("split", self.split, ("train", "test", "calib"))
-        check_int("max_samples", self.max_samples, low=1, optional=True)
+        self.check_data_fields()
         check_int("seed", self.seed, low=0, optional=True)
 
-    def settings(self) -> dict:
-        """The keyword arguments of :func:`m_sharpness` this spec stands for."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("source_key", "split", "max_samples")}
 
 
 def stored_m_sharpness(spec: MSharpnessSpec, model: nn.Module, data, *, store=None, source_config=None,
                        device: torch.device | str | None = None, progress: bool = False) -> dict:
     """:func:`m_sharpness` of ``model`` on ``data`` (an :class:`samlab.data.ImageData`) as ``spec`` says, loaded
     from the results store when it was computed before (keyed by ``spec``, which names the source run)."""
-    def compute() -> dict:
-        x, y = select_samples(*data.split(spec.split), spec.max_samples)
-        return m_sharpness(model, x, y, mean=data.mean, std=data.std, device=device, progress=progress,
-                           **spec.settings())
-
-    return stored(spec, compute, store, source_config)
+    return stored_measure(m_sharpness, spec, model, data, store=store,
+                          source_config=source_config, device=device, progress=progress)
