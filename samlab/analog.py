@@ -292,9 +292,8 @@ def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str |
     net = copy.deepcopy(base) if exported else analog.to(dev)
 
     def calib_batches() -> Iterable:
-        from .data import iterate_batches, iterate_signal_batches
-        batches_of = iterate_signal_batches if calib_x.is_floating_point() else iterate_batches  # MNIST-1D signals
-        return batches_of(calib_x, calib_y, _CALIB_BATCH, train=False, mean=data.mean, std=data.std, device=dev)
+        from .data import batch_iterator
+        return batch_iterator(calib_x)(calib_x, calib_y, _CALIB_BATCH, train=False, mean=data.mean, std=data.std, device=dev)
 
     accs = [[0.0] * len(spec.times) for _ in range(spec.repeats)]
     losses = [[0.0] * len(spec.times) for _ in range(spec.repeats)]

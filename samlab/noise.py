@@ -228,11 +228,10 @@ def noise_curve(model: nn.Module, data: Any, spec: NoiseEvalConfig, *, device: t
         return evaluate(model, test_x, test_y, mean=mean, std=std, batch_size=spec.batch_size, device=device)
 
     def calibrate() -> None:
-        from .data import iterate_batches, iterate_signal_batches
+        from .data import batch_iterator
 
         dummy = torch.zeros(len(calib_x), dtype=torch.int64)
-        batches_of = iterate_signal_batches if calib_x.is_floating_point() else iterate_batches  # MNIST-1D signals
-        batches = batches_of(calib_x, dummy, spec.batch_size, train=False, mean=mean, std=std, device=device)
+        batches = batch_iterator(calib_x)(calib_x, dummy, spec.batch_size, train=False, mean=mean, std=std, device=device)
         reestimate_statistics(model, batches)
 
     clean = run() if 0.0 in spec.sigmas else None

@@ -21,6 +21,7 @@ from torchvision.datasets import CIFAR10, CIFAR100
 
 from ..checks import check_choice, check_number
 from ..paths import data_dir
+from .splits import Splits
 
 __all__ = [
     "IMAGE_DATASETS", "CIFAR_STATS", "ImageData", "load_image_dataset", "load_training_data", "download_dataset",
@@ -37,13 +38,12 @@ CIFAR_STATS = MappingProxyType({
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 })
 
-_SPLITS = ("train", "test", "calib")
 _DIGITS_TEST_FRACTION = 0.2
 _DIGITS_SPLIT_SEED = 0  # the digits train/test split never moves, whatever ``seed`` is
 
 
 @dataclass(frozen=True, repr=False)
-class ImageData:
+class ImageData(Splits):
     """A loaded image data set: uint8 images ``(N, 3, 32, 32)``, int64 labels, and a calibration split cut from train."""
 
     train_x: torch.Tensor
@@ -62,17 +62,6 @@ class ImageData:
     def __repr__(self) -> str:
         return (f"ImageData(name={self.name!r}, is_fallback={self.is_fallback}, num_classes={self.num_classes}, "
                 f"train={len(self.train_y)}, calib={len(self.calib_y)}, test={len(self.test_y)})")
-
-    def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ``(x, y)`` pair of one split: ``"train"``, ``"test"`` or ``"calib"``."""
-        check_choice("split", split, _SPLITS)
-        return getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
-
-    def to(self, device: torch.device | str) -> ImageData:
-        """A copy with every tensor on ``device`` (still uint8: CIFAR-10 train is 150 MB), so batches skip the copy."""
-        moved = {f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
-                 if isinstance(getattr(self, f.name), torch.Tensor)}
-        return dataclasses.replace(self, **moved)
 
     def batches(self, split: str, batch_size: int, *, train: bool, generator: torch.Generator | None = None,
                 device: torch.device | str | None = None, augment: bool = True,

@@ -24,10 +24,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..checks import check_choice, check_int, check_number
+from ..checks import check_int, check_number
 from ..paths import data_dir
+from .splits import Splits
 
-__all__ = ["MNIST1D_DATASETS", "MNIST1D_LENGTH", "SignalData", "mnist1d_args", "generate_mnist1d", "load_mnist1d",
+__all__ = ["batch_iterator", "MNIST1D_DATASETS", "MNIST1D_LENGTH", "SignalData", "mnist1d_args", "generate_mnist1d", "load_mnist1d",
            "load_mnist1d_training_data", "iterate_signal_batches"]
 
 #: The names :func:`load_mnist1d` serves (the trainer's ``dataset`` choices add these to the image sets).
@@ -37,11 +38,10 @@ MNIST1D_LENGTH = 40
 
 _N_TRAIN, _N_TEST, _N_CLASSES = 4000, 1000, 10
 _CACHE_VERSION = 1
-_SPLITS = ("train", "test", "calib")
 
 
 @dataclass(frozen=True, repr=False)
-class SignalData:
+class SignalData(Splits):
     """A loaded 1-D signal data set: float32 ``(N, 1, L)`` signals, int64 labels, a calibration split cut from train."""
 
     train_x: torch.Tensor
@@ -60,17 +60,6 @@ class SignalData:
     def __repr__(self) -> str:
         return (f"SignalData(name={self.name!r}, num_classes={self.num_classes}, length={self.train_x.shape[-1]}, "
                 f"train={len(self.train_y)}, calib={len(self.calib_y)}, test={len(self.test_y)})")
-
-    def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ``(x, y)`` pair of one split: ``"train"``, ``"test"`` or ``"calib"``."""
-        check_choice("split", split, _SPLITS)
-        return getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
-
-    def to(self, device: torch.device | str) -> SignalData:
-        """A copy with every tensor on ``device``."""
-        moved = {f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
-                 if isinstance(getattr(self, f.name), torch.Tensor)}
-        return dataclasses.replace(self, **moved)
 
     def batches(self, split: str, batch_size: int, *, train: bool, generator: torch.Generator | None = None,
                 device: torch.device | str | None = None, augment: bool = False,
@@ -267,3 +256,11 @@ def _signal_batches(x, y, batch_size, train, m, s, device, generator, drop_last)
         xb = x[idx.to(x.device)].to(device, dtype=torch.float32, non_blocking=True)
         yb = y[idx.to(y.device)].to(device, non_blocking=True)
         yield (xb - m) / s, yb
+
+
+def batch_iterator(x: torch.Tensor):
+    """The batch iterator for ``x``: :func:`iterate_signal_batches` for float signals (MNIST-1D), else the image
+    one (:func:`samlab.data.iterate_batches`: uint8, divided by 255, augmented when asked)."""
+    from .images import iterate_batches
+
+    return iterate_signal_batches if x.is_floating_point() else iterate_batches

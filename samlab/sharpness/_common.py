@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_choice, check_int
+from ..data.splits import SPLITS
 
 __all__ = ["eval_mode", "prepare_inputs", "data_loss", "trainable_parameters", "json_float", "select_samples",
            "stored"]
@@ -125,10 +126,6 @@ def stored(spec: Any, compute: Callable[[], dict], store: Any = None, source_con
         if hasattr(store, "get_or_compute_derived"):
             return store.get_or_compute_derived(source_config, spec, compute)
     return store.get_or_compute(spec, compute)
-
-
-#: The splits a measure can read.
-SPLITS = ("train", "test", "calib")
 
 
 class MeasureSpec:

@@ -48,8 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import (MNIST1D_DATASETS, ImageData, iterate_batches, iterate_signal_batches, load_mnist1d_training_data,
-                    load_training_data)
+from ..data import MNIST1D_DATASETS, ImageData, batch_iterator, load_mnist1d_training_data, load_training_data
 from ..evaluate import evaluate
 from ..models import create_model
 from ..optim import SAM
@@ -302,7 +301,7 @@ def _train(config: TrainConfig, store: RunStore, data: ImageData, dev: torch.dev
             lr = getattr(opt, "base_optimizer", opt).param_groups[0]["lr"]
             if progress:
                 inner = tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
-            batches = (iterate_signal_batches if train_x.is_floating_point() else iterate_batches)(
+            batches = batch_iterator(train_x)(
                 train_x, train_y, config.batch_size, train=True, mean=data.mean, std=data.std, device=dev,
                 generator=gen, augment=config.augment)
             if runner is None:
