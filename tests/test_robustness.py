@@ -52,7 +52,7 @@ def test_rows_gap_front_and_compare_rule():
     assert "SGD + clipping, SAMSON_2" in joined and "SAMSON variants: 1 of 2" in joined
     assert "Best at σc=0.4: SGD + clipping" in joined and "more than the std over draws" in joined
     assert "SGD: +21.0% at σc=0.4 (clear)" in joined  # 0.61 - 0.40 = 0.21 > SGD's std over draws 0.14
-    assert "SGD + noise vs SGD: +6.0% at σc=0.4 (within the draws)" in joined
+    assert "SGD + noise vs SGD: +6.0% at σc=0.4 (within the spread)" in joined
     table = R.robustness_table(curves, configs)
     assert list(table.index)[0] == "SGD + clipping" and table.loc["SAMSON_2", "Pareto"] == "yes"
 
@@ -183,3 +183,73 @@ def test_explorer_answers_from_the_store_or_says_what_run_would_do(tmp_path):
     found, missing = R.stored_noise_curves(R.clip_variants(configs, 0.05), "smoke", store=store)
     assert not found and missing == ["SGD + clipping"]
     ui.close()
+
+
+# ------------------------------------------------------------------------------------------------ seeds (MNIST-1D)
+def test_pool_seeds_by_hand():
+    configs = R.population("quick", "mnist1d")
+    a = curve([[0.9, 0.9], [0.6, 0.8]], sigmas=(0.0, 0.4))          # seed 0: clean 0.9, noisy draws 0.6 and 0.8
+    b = curve([[0.8, 0.8], [0.5, 0.5]], sigmas=(0.0, 0.4))          # seed 1: clean 0.8, noisy draws 0.5 and 0.5
+    single = curve([[0.7, 0.7], [0.4, 0.6]], sigmas=(0.0, 0.4))
+    pooled, settings = R.pool_seeds({"SAM": a, "SAM · seed 1": b, "SGD": single}, configs)
+    assert list(pooled) == ["SAM", "SGD"] and settings["SAM"] == configs["SAM"]
+    sam = pooled["SAM"]
+    assert sam["seeds"] == 2 and sam["draws"] == 2 and sam["runs"] == ["SAM", "SAM · seed 1"]
+    assert sam["accs"] == [[0.9, 0.9, 0.8, 0.8], [0.6, 0.8, 0.5, 0.5]]
+    assert sam["mean_acc"] == pytest.approx([0.85, 0.6])
+    # clean spread: four values 0.05 from their mean, sample std sqrt(4 * 0.0025 / 3)
+    assert sam["std_acc"][0] == pytest.approx(math.sqrt(0.01 / 3))
+    # the gap keeps seed s's clean accuracy with seed s's draws: 0.3, 0.1, 0.3, 0.3
+    from samlab.noise import robustness_gap
+
+    assert robustness_gap(sam, 0.0, 0.4)[0] == pytest.approx(0.25)
+    assert pooled["SGD"]["seeds"] == 1 and pooled["SGD"]["accs"] == single["accs"]
+    rows = {r["name"]: r for r in R.robustness_rows(pooled, settings)}
+    assert rows["SAM"]["seeds"] == 2 and rows["SAM"]["gap"] == pytest.approx(0.25)
+    assert "seeds" in R.robustness_table(pooled, settings).columns
+    joined = " ".join(r["ours"] for r in C.readings(pooled, settings))
+    assert "std over seeds and draws" in joined and "One training seed" not in joined
+    # PCM curves: accs[repeat][time]; seeds' repeats are stacked
+    p0 = {"times": [1.0, 2.0], "accs": [[0.9, 0.8], [0.7, 0.6]], "mean_acc": [0.8, 0.7], "std_acc": [0.1, 0.1],
+          "digital_acc": 0.95}
+    p1 = {"times": [1.0, 2.0], "accs": [[0.5, 0.4], [0.3, 0.2]], "mean_acc": [0.4, 0.3], "std_acc": [0.14, 0.14],
+          "digital_acc": 0.85}
+    pcm, _ = R.pool_seeds({"SAM": p0, "SAM · seed 1": p1}, configs)
+    assert pcm["SAM"]["accs"] == [[0.9, 0.8], [0.7, 0.6], [0.5, 0.4], [0.3, 0.2]]
+    assert pcm["SAM"]["mean_acc"] == pytest.approx([0.6, 0.5])
+    assert pcm["SAM"]["std_acc"][0] == pytest.approx(math.sqrt(0.2 / 3))   # 0.9, 0.7, 0.5, 0.3 around 0.6
+    assert pcm["SAM"]["digital_acc"] == pytest.approx(0.9)
+    assert "2 seeds × 2 repeats" in C.pcm_readings(pcm, 1.0)["ours"]
+    with pytest.raises(ValueError, match="different sigmas"):
+        R.pool_seeds({"SAM": a, "SAM · seed 1": curve([[0.8], [0.5]], sigmas=(0.0, 0.2))}, configs)
+
+
+def test_population_mnist1d():
+    pop = R.population("quick", "mnist1d")
+    settings = ["SGD", "SGD + noise", "SGD + clipping", "SAM", "SAM + clipping", "ASAM", "ASAM + clipping",
+                "SAMSON_2", "SAMSON_2 + clipping", "SAMSON_inf", "SAMSON_inf + clipping"]
+    seeds = R.MNIST1D_RUNS["quick"]["seeds"]
+    assert len(seeds) >= 3 and len(pop) == len(settings) * len(seeds) and len(set(pop.values())) == len(pop)
+    assert list(pop)[:len(settings)] == settings and "SAM + clipping · seed 2" in pop
+    for name, cfg in pop.items():
+        assert (cfg.dataset, cfg.model) == ("mnist1d", R.MNIST1D_MODEL)
+        assert R.seed_name(R.setting_name(name), cfg.seed, seeds[0]) == name
+        if cfg.method != "sgd":
+            assert cfg.rho == R.MNIST1D_RHO[R.setting_name(name).split(" + ")[0]]
+        assert (cfg.clip is not None) == name.split(" · ")[0].endswith("clipping")
+    assert pop["SAMSON_inf"].p == math.inf and pop["SAMSON_2"].p == 2.0
+    assert pop["SGD + clipping · seed 1"].clip == R.MNIST1D_CLIP
+    assert pop["SGD + noise"].noise_sigma_g == papers.NOISE_SIGMA_G and pop["SGD + noise"].clip_std_alpha == 2.0
+    assert pop["SGD · seed 2"].epochs == pop["SGD"].epochs == R.MNIST1D_RUNS["quick"]["epochs"]
+    assert len(R.population("quick", "mnist1d", seeds=(5,))) == len(settings)
+    smoke = R.population("smoke", "mnist1d")
+    assert list(smoke) == list(R.SMOKE_RUNS) and smoke["SGD"].max_train_samples == 400
+    with pytest.raises(ValueError, match="paper scale"):
+        R.population("paper", "mnist1d")
+    with pytest.raises(ValueError, match="MNIST-1D population only"):
+        R.population("quick", "digits", seeds=(0, 1))
+    with pytest.raises(ValueError, match="distinct"):
+        R.population("quick", "mnist1d", seeds=(1, 1))
+    from samlab.experiments import sharpness_robustness as sr
+
+    assert sr.population("quick", "mnist1d") == pop

@@ -177,3 +177,31 @@ def test_dry_run_submits_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("would submit") == 2 and "#SBATCH --array=0-1%2" in out
     assert not (tmp_path / "_sweeps").exists()
+
+
+# ------------------------------------------------------------------------------------------------ train_local
+def test_train_local_matches_training_in_process(tmp_path, capsys):
+    """Three runs in two local processes: the same weights as trained here (one thread each), results in the
+    order asked, a second call loads them all without starting a process; bad input is refused."""
+    import torch
+
+    from samlab.train import train_all
+
+    configs = [tiny(seed=s, max_train_samples=96) for s in (0, 1, 2)]
+    store = RunStore(tmp_path / "par")
+    results = S.train_local(configs, workers=2, store=store, progress=False, threads=1)
+    out = capsys.readouterr().out
+    assert "training 3 runs in 2 local processes" in out
+    assert [r.config for r in results] == configs and all(r.finished for r in results)
+    torch.set_num_threads(1)
+    serial = train_all(configs[:2], store=RunStore(tmp_path / "serial"), progress=False)
+    for a, b in zip(results, serial):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sb)
+        assert a.summary["test_acc"] == b.summary["test_acc"]
+    again = S.train_local(configs, workers=2, store=store, progress=False)
+    out = capsys.readouterr().out
+    assert "local processes" not in out and "loaded 3 runs" in out
+    assert [r.summary["test_acc"] for r in again] == [r.summary["test_acc"] for r in results]
+    with pytest.raises(ValueError, match="workers"):
+        S.train_local(configs, workers=0, store=store)

@@ -92,11 +92,13 @@ def study_configs(scale: str = "quick") -> list[TrainConfig]:
     return out
 
 
-def run_study(scale: str = "quick", *, retrain: bool = False, store: Any = None, progress: bool = True) -> list[Any]:
-    """Load the stored runs of the study and train the missing ones (``train_all`` says which)."""
-    from ..train import train_all
+def run_study(scale: str = "quick", *, retrain: bool = False, store: Any = None, progress: bool = True,
+              workers: int = 1) -> list[Any]:
+    """Load the stored runs of the study and train the missing ones (``train_all`` says which); ``workers`` > 1
+    trains them that many at a time in local processes (:func:`samlab.sweep.train_local`)."""
+    from ..sweep import train_local
 
-    return train_all(study_configs(scale), store=store, retrain=retrain, progress=progress)
+    return train_local(study_configs(scale), workers=workers, store=store, retrain=retrain, progress=progress)
 
 
 # ------------------------------------------------------------------------------------------------ rows

@@ -26,14 +26,16 @@ import math
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from ..checks import check_choice, check_number, check_scale
+from ..checks import check_choice, check_int, check_number, check_scale
 from ..data import IMAGE_DATASETS
 from ..methods import method_key, method_name
-from ..papers import NOISE_SIGMA_G, preset
+from ..papers import MNIST1D_PROTOCOL, NOISE_SIGMA_G, preset
 from ..train import TrainConfig
 from .cifar import notebook_configs
+from .seeds import pool_seeds, seed_name, setting_name
 
-__all__ = ["SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
+__all__ = ["MNIST1D_MODEL", "MNIST1D_RUNS", "MNIST1D_RHO", "MNIST1D_CLIP", "seed_name", "setting_name", "pool_seeds",
+           "SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
            "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table",
            "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title",
            "stored_noise_curves"]
@@ -48,6 +50,30 @@ _ALPHA = 2.0  # +-alpha std clipping with additive noise, sec. 6.1's default on 
 _METHODS = ("SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
 #: The runs of the smoke scale: one of each kind (plain, noise, clipping; SGD and a sharpness-aware method).
 SMOKE_RUNS = ("SGD", "SGD + noise", "SGD + clipping", "SAMSON_2", "SAMSON_2 + clipping")
+_GEOMETRY = {"SAM": dict(method="sam"), "ASAM": dict(method="asam"), "SAMSON_2": dict(method="samson", p=2.0),
+             "SAMSON_inf": dict(method="samson", p=math.inf)}
+
+#: MNIST-1D's population (notebooks 05 and 06 at smoke/quick scale): samlab's BatchNorm variant of the authors' CNN
+#: (AdaBS needs BatchNorm), trained as notebook 04b trains it (SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine,
+#: batch 100), each setting with several training seeds, so that differences can be set against the seed spread.
+MNIST1D_MODEL = "mnist1d_cnn_bn"
+#: Epochs at quick scale: SGD reaches 99.9 % train / 94.4 % test (2 seeds), the authors' CNN baseline is ~94 %.
+MNIST1D_EPOCHS = 20
+#: rho per method, each the best mean accuracy on the 400 calibration signals (never test) over SAM 0.02/0.05/0.1/0.2,
+#: ASAM 0.2/0.5/1/2, SAMSON_2 0.2/0.5/1/2, SAMSON_inf 0.1/0.2/0.5/1 (20 epochs, seeds 0-1; measured 2026-11-30):
+#: SAM 94.6 % at 0.05, ASAM 94.1 % at 0.2 (77.8 % at 2: too large), SAMSON_2 94.9 % at 2 (93.2-93.9 % below),
+#: SAMSON_inf 93.9 % at 0.2 (91.8 % at 1). One seed's calibration accuracy has a binomial std of ~1.2 points, so
+#: neighbouring grid values are near-ties; the rule, not the eye, picked them.
+MNIST1D_RHO = {"SAM": 0.05, "ASAM": 0.2, "SAMSON_2": 2.0, "SAMSON_inf": 0.2}
+#: Clipping c on MNIST-1D: binds in every layer (trained conv/linear weight std 0.16-0.6, max 0.56-1.6) and costs SGD
+#: about one point (calibration 94.2 %, test 93.3 % vs 94.4 % unclipped, 2 seeds; c 0.2/0.3/0.5 cost less): BatchNorm
+#: after each conv undoes the scale, not the shape, of clipped filters. Same c as the digits population's.
+MNIST1D_CLIP = 0.1
+#: Per scale: epochs, training seeds and data subset (smoke: 400 training and 200 test signals, 2 epochs, 1 seed).
+MNIST1D_RUNS: dict[str, dict[str, Any]] = {
+    "smoke": dict(epochs=2, seeds=(0,), batch_size=50, max_train_samples=400, max_test_samples=200),
+    "quick": dict(epochs=MNIST1D_EPOCHS, seeds=(0, 1, 2)),
+}
 
 
 def variant_of(config: Any) -> str:
@@ -64,19 +90,27 @@ def _name(config: Any) -> str:
 
 
 def population(scale: str = "quick", dataset: str | None = None, *, clip: float | None = None,
-               noise_variants: bool | None = None) -> dict[str, TrainConfig]:
+               noise_variants: bool | None = None, seeds: Sequence[int] | None = None) -> dict[str, TrainConfig]:
     """Notebook 05's runs at ``scale``, keyed by the paper's row names (``SGD``, ``SGD + noise``, ``SAM + clipping``...).
 
     ``dataset=None``: CIFAR-10 at paper scale, else :func:`samlab.data.available_dataset` (the offline digits when
-    the CIFAR files are missing). ``clip`` overrides the scale's c for every clipped run (at paper scale it replaces
-    Table 5's per-method c). ``noise_variants`` adds SAM/ASAM/SAMSON + noise (Fig. 6); default: at paper scale only.
+    the CIFAR files are missing). ``dataset="mnist1d"`` (smoke and quick only): :data:`MNIST1D_RUNS`, the BatchNorm
+    CNN on MNIST-1D with several training seeds (the seeds after the first named by :func:`seed_name`). ``clip``
+    overrides the scale's c for every clipped run (at paper scale it replaces Table 5's per-method c).
+    ``noise_variants`` adds SAM/ASAM/SAMSON + noise (Fig. 6); default: at paper scale only. ``seeds`` replaces the
+    scale's training seeds (MNIST-1D; the image populations have one seed, that of notebook 04).
     """
     check_scale(scale)
     if dataset is not None:
-        check_choice("dataset", dataset, IMAGE_DATASETS)
+        check_choice("dataset", dataset, (*IMAGE_DATASETS, "mnist1d"))
     if clip is not None:
         clip = check_number("clip", clip, low=0.0, low_open=True)
     noise_variants = (scale == "paper") if noise_variants is None else bool(noise_variants)
+    if dataset == "mnist1d":
+        return _mnist1d_population(scale, clip, noise_variants, seeds)
+    if seeds is not None:
+        raise ValueError("seeds= applies to the MNIST-1D population only (dataset='mnist1d'); the image populations "
+                         "reuse notebook 04's one-seed runs")
     if scale == "paper":
         ds = "cifar10" if dataset is None else dataset
         table = "table6-mobilenetv2-cifar100" if ds == "cifar100" else "table5-vgg13_bn-cifar10"
@@ -102,6 +136,34 @@ def population(scale: str = "quick", dataset: str | None = None, *, clip: float 
     if scale == "smoke":
         out = {k: v for k, v in out.items() if k in SMOKE_RUNS or (noise_variants and k == "SAMSON_2 + noise")}
     return out
+
+
+def _mnist1d_population(scale: str, clip: float | None, noise_variants: bool,
+                        seeds: Sequence[int] | None) -> dict[str, TrainConfig]:
+    if scale == "paper":
+        raise ValueError("dataset='mnist1d' has smoke and quick scales; paper scale is SAMSON's CIFAR protocol "
+                         "(dataset 'cifar10' or 'cifar100')")
+    spec = dict(MNIST1D_RUNS[scale])
+    seeds = tuple(spec.pop("seeds") if seeds is None else seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds!r} must be distinct training seeds, at least one")
+    seeds = tuple(check_int("seed", s, low=0) for s in seeds)
+    spec.pop("seeds", None)
+    c = MNIST1D_CLIP if clip is None else clip
+    common = {**MNIST1D_PROTOCOL["sgd"], "model": MNIST1D_MODEL, **spec}
+    settings: dict[str, dict[str, Any]] = {
+        "SGD": dict(method="sgd"), "SGD + noise": dict(method="sgd", noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA),
+        "SGD + clipping": dict(method="sgd", clip=c)}
+    for m in _METHODS:
+        geometry = dict(_GEOMETRY[m], rho=MNIST1D_RHO[m])
+        settings[m] = geometry
+        settings[f"{m} + clipping"] = dict(geometry, clip=c)
+        if noise_variants:
+            settings[f"{m} + noise"] = dict(geometry, noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA)
+    if scale == "smoke":
+        settings = {k: v for k, v in settings.items() if k in SMOKE_RUNS or (noise_variants and k == "SAMSON_2 + noise")}
+    return {seed_name(name, seed, seeds[0]): TrainConfig(seed=seed, **common, **kw)
+            for seed in seeds for name, kw in settings.items()}
 
 
 def clip_variants(configs: Mapping[str, TrainConfig], c: float) -> dict[str, TrainConfig]:
@@ -171,18 +233,23 @@ def robustness_rows(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[st
         gap, gap_std = robustness_gap(c, 0.0, high)
         rows.append({"name": k, "label": getattr(cfg, "label", k), "key": method_key(cfg), "variant": variant_of(cfg),
                      "clean": _at(c, 0.0), "high": _at(c, high), "high_std": _at(c, high, "std_acc"),
-                     "gap": gap, "gap_std": gap_std, "front": front[k], "draws": c["draws"]})
+                     "gap": gap, "gap_std": gap_std, "front": front[k], "draws": c["draws"],
+                     "seeds": c.get("seeds", 1)})
     return rows
 
 
 def robustness_table(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
                      high: float = HIGH_SIGMA) -> Any:
-    """:func:`robustness_rows` as a table in percent, sorted by accuracy at ``high``."""
+    """:func:`robustness_rows` as a table in percent, sorted by accuracy at ``high``; ± is the std over draws (over
+    seeds and draws for curves merged by :func:`pool_seeds`, which also adds a seeds column and the clean spread)."""
     import pandas as pd
 
     rows = sorted(robustness_rows(curves, configs, high=high), key=lambda r: -r["high"])
+    pooled = any(r["seeds"] > 1 for r in rows)
     return pd.DataFrame.from_dict({r["name"]: {
-        "run": r["label"], "clean acc %": round(100 * r["clean"], 2),
+        "run": r["label"], **({"seeds": r["seeds"], "clean acc %": f"{100 * r['clean']:.2f} ± "
+                               f"{100 * _at(curves[r['name']], 0.0, 'std_acc'):.2f}"} if pooled else
+                              {"clean acc %": round(100 * r["clean"], 2)}),
         f"acc % at σc={high:g}": f"{100 * r['high']:.2f} ± {100 * r['high_std']:.2f}",
         "gap % (clean - noisy)": f"{100 * r['gap']:.2f} ± {100 * r['gap_std']:.2f}",
         "Pareto": "yes" if r["front"] else ""} for r in rows}, orient="index")
@@ -197,7 +264,7 @@ def pcm_rows(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> li
     for name, c in pcm.items():
         i = min(range(len(c["times"])), key=lambda j: abs(math.log(max(c["times"][j], 1e-9) / max(t, 1e-9))))
         out.append({"name": name, "time_s": c["times"][i], "acc": c["mean_acc"][i], "std": c["std_acc"][i],
-                    "digital": c["digital_acc"], "repeats": len(c["accs"])})
+                    "digital": c["digital_acc"], "repeats": len(c["accs"]), "seeds": c.get("seeds", 1)})
     return out
 
 
@@ -277,8 +344,11 @@ def data_title(results: Sequence[Any], scale: str) -> str:
     d = r.summary.get("data", {})
     name = d.get("name", r.config.dataset)
     shown = {"digits": "scikit-learn digits (offline stand-in for CIFAR-10)", "cifar10": "CIFAR-10",
-             "cifar100": "CIFAR-100"}.get(name, name)
-    return f"{r.config.model} on {shown}, {d.get('n_test', '?')} test images, {scale} scale"
+             "cifar100": "CIFAR-100", "mnist1d": "MNIST-1D"}.get(name, name)
+    what = "signals" if name == "mnist1d" else "images"
+    seeds = len({getattr(x.config, "seed", 0) for x in results})
+    return (f"{r.config.model} on {shown}, {d.get('n_test', '?')} test {what}, {scale} scale"
+            + (f", {seeds} training seeds" if seeds > 1 else ""))
 
 
 class _NotStored(Exception):

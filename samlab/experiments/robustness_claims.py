@@ -1,7 +1,9 @@
 """Notebook 05's readings: the paper's robustness claims (:data:`samlab.papers.PAPER_CLAIMS`) next to what our noise
 and PCM curves show, computed from the stored results. A difference is called one only when it is larger than the
-std over noise draws (or programming repeats) of both runs compared; each setting has one training seed, so the
-seed-to-seed spread is not in that rule and the readings say so. Built on
+std over noise draws (or programming repeats) of both runs compared. With one training seed per setting the
+seed-to-seed spread is not in that rule and the readings say so; on curves merged over seeds
+(:func:`samlab.experiments.robustness.pool_seeds`, the MNIST-1D population) the std is over seeds and draws, so it
+is. Built on
 :mod:`samlab.experiments.robustness`.
 """
 from __future__ import annotations
@@ -11,7 +13,13 @@ from typing import Any, Mapping
 from ..papers import paper_claims
 from . import robustness as R
 
-__all__ = ["compare", "readings", "pcm_readings"]
+__all__ = ["compare", "readings", "pcm_readings", "spread_words"]
+
+
+def spread_words(curves: Mapping[str, Mapping[str, Any]], what: str = "draws") -> str:
+    """``"the std over draws"`` or, when some curve merges several training seeds, ``"the std over seeds and draws"``."""
+    pooled = any(c.get("seeds", 1) > 1 for c in curves.values())
+    return f"the std over {'seeds and ' if pooled else ''}{what}"
 
 
 def compare(a: Mapping[str, Any], b: Mapping[str, Any], sigma: float) -> dict[str, Any]:
@@ -32,6 +40,8 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
     """
     rows = R.robustness_rows(curves, configs, high=high)
     by = {r["name"]: r for r in rows}
+    spread = spread_words(curves)
+    pooled = any(r["seeds"] > 1 for r in rows)
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
     out = []
 
@@ -47,17 +57,22 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
     text = f"Best clean accuracy: {by_clean[0]['name']} ({pct(by_clean[0]['clean'])})"
     if len(by_clean) > 1:
         text += f", next {by_clean[1]['name']} ({pct(by_clean[1]['clean'])})"
-    add("clean", text + ("; a SAMSON variant has it" if by_clean[0]["name"].startswith("SAMSON") else
-                         "; not a SAMSON variant")
-        + ". σc=0 has no spread over draws and each setting has one training seed: such a difference is not tested.")
+    text += "; a SAMSON variant has it" if by_clean[0]["name"].startswith("SAMSON") else "; not a SAMSON variant"
+    if pooled and len(by_clean) > 1:
+        c = compare(curves[by_clean[0]["name"]], curves[by_clean[1]["name"]], 0.0)
+        text += (f", ahead by {pct(c['delta'])}: " + ("more than the std over seeds." if c["clear"] else
+                                                      f"within the std over seeds ({pct(c['std'])}): no clear winner."))
+    else:
+        text += ". σc=0 has no spread over draws and each setting has one training seed: such a difference is not tested."
+    add("clean", text)
     ranked = sorted(rows, key=lambda r: -r["high"])
     top, second = ranked[0], ranked[1] if len(ranked) > 1 else None
     text = f"Best at σc={high:g}: {top['name']} ({pct(top['high'])} ± {pct(top['high_std'])})"
     if second is not None:
         c = compare(curves[top["name"]], curves[second["name"]], high)
         text += (f", ahead of {second['name']} by {pct(c['delta'])}, "
-                 + ("more than the std over draws." if c["clear"] else
-                    f"within the std over draws ({pct(c['std'])}): no clear winner."))
+                 + (f"more than {spread}." if c["clear"] else
+                    f"within {spread} ({pct(c['std'])}): no clear winner."))
     sam_like = [r for r in rows if r["variant"] == "plain" and r["key"] != "sgd"]
     if "SGD" in curves and sam_like:
         better = [r["name"] for r in sam_like if compare(curves[r["name"]], curves["SGD"], high)["clear"]
@@ -66,7 +81,7 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
                  and r["high"] < by["SGD"]["high"]]
         text += (f" Plain runs clearly above SGD at σc={high:g}: {', '.join(better) or 'none'}"
                  + (f"; clearly below: {', '.join(worse)}" if worse else "") + ".")
-    add("high_noise", text + " (One training seed per run.)")
+    add("high_noise", text + ("" if pooled else " (One training seed per run.)"))
     parts = []
     for name in [r["name"] for r in rows if r["variant"] == "plain"]:
         clipped = f"{name} + clipping"
@@ -74,23 +89,23 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
             c = compare(curves[clipped], curves[name], high)
             d0 = by[clipped]["clean"] - by[name]["clean"]
             parts.append(f"{name}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g}"
-                         f" ({'clear' if c['clear'] else 'within the draws'}), {'+' if d0 >= 0 else ''}{pct(d0)} clean")
+                         f" ({'clear' if c['clear'] else 'within the spread'}), {'+' if d0 >= 0 else ''}{pct(d0)} clean")
     if parts:
-        add("clipping", "Clipping vs plain: " + "; ".join(parts) + ".")
+        add("clipping", "Clipping vs plain: " + "; ".join(parts) + f". (spread: {spread})")
     parts = []
     for name in [r["name"] for r in rows if r["variant"] == "plain"]:
         noisy, clipped = f"{name} + noise", f"{name} + clipping"
         if noisy in curves:
             c = compare(curves[noisy], curves[name], high)
             s = f"{name} + noise vs {name}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g} " \
-                f"({'clear' if c['clear'] else 'within the draws'})"
+                f"({'clear' if c['clear'] else 'within the spread'})"
             if clipped in curves:
                 cc = compare(curves[clipped], curves[noisy], high)
                 s += f", clipping vs noise {'+' if cc['delta'] >= 0 else ''}{pct(cc['delta'])} " \
-                     f"({'clear' if cc['clear'] else 'within the draws'})"
+                     f"({'clear' if cc['clear'] else 'within the spread'})"
             parts.append(s)
     if parts:
-        add("noise", "; ".join(parts) + ".")
+        add("noise", "; ".join(parts) + f". (spread: {spread})")
     return out
 
 
@@ -105,16 +120,19 @@ def pcm_readings(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -
     if not rows:
         return {"paper": claim.text, "source": claim.source, "ours": "no PCM curve computed"}
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    over = spread_words(pcm, "repeats")
     when = "1 year" if abs(rows[0]["time_s"] / YEAR - 1) < 1e-6 else f"{rows[0]['time_s']:.3g} s"
     top = rows[0]
-    text = f"{when} after programming, best: {top['name']} ({pct(top['acc'])} ± {pct(top['std'])}, {top['repeats']} " \
-           f"repeats; digital {pct(top['digital'])})"
+    n = (f"{top['seeds']} seeds × {top['repeats'] // top['seeds']} repeats" if top["seeds"] > 1
+         else f"{top['repeats']} repeats")
+    text = f"{when} after programming, best: {top['name']} ({pct(top['acc'])} ± {pct(top['std'])}, {n}; " \
+           f"digital {pct(top['digital'])})"
     if len(rows) > 1:
         second = rows[1]
         lead, spread = top["acc"] - second["acc"], max(top["std"], second["std"])
         text += f", ahead of {second['name']} by {pct(lead)}: " + (
-            "more than the std over repeats." if lead > spread and top["repeats"] > 1 else
-            "not more than the std over repeats (or a single repeat): no clear winner.")
+            f"more than {over}." if lead > spread and top["repeats"] > 1 else
+            f"not more than {over} (or a single repeat): no clear winner.")
     sgd = next((r for r in rows if r["name"] == "SGD"), None)
     if sgd is not None:
         above = [r["name"] for r in rows if r["name"] != "SGD" and r["acc"] - sgd["acc"] > max(r["std"], sgd["std"])
@@ -125,6 +143,6 @@ def pcm_readings(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -
         a, b = clipped[0], clipped[1]
         clear = a["acc"] - b["acc"] > max(a["std"], b["std"]) and a["repeats"] > 1
         text += (f" Among the clipped runs (the paper's Fig. 5 set): best {a['name']} ({pct(a['acc'])} ± {pct(a['std'])}), "
-                 f"{'clearly' if clear else 'not clearly (within the std over repeats)'} ahead of {b['name']} "
+                 f"{'clearly' if clear else f'not clearly (within {over})'} ahead of {b['name']} "
                  f"({pct(b['acc'])}).")
     return {"paper": claim.text, "source": claim.source, "ours": text}

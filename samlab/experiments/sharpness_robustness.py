@@ -71,8 +71,17 @@ def population(scale: str = "quick", dataset: str | None = None) -> dict[str, An
     """Notebook 04's runs plus notebook 05's population (when :mod:`samlab.experiments.robustness` exists), by name.
 
     A config both notebooks train appears once (under notebook 05's name). smoke keeps notebook 04's SGD, SAM and
-    SAMSON_2 only (plus notebook 05's smoke runs): every code path, few runs to train in the tests."""
+    SAMSON_2 only (plus notebook 05's smoke runs): every code path, few runs to train in the tests.
+
+    ``dataset="mnist1d"`` (smoke and quick): notebook 05's MNIST-1D population alone, every training seed a point
+    of its own (it holds the five methods plain, with clipping, and SGD with additive noise; notebook 04 has no
+    MNIST-1D runs, notebook 04b's are the authors' CNN without BatchNorm)."""
     check_scale(scale)
+    if dataset == "mnist1d":
+        rob = _robustness_module()
+        if rob is None:
+            raise ValueError("dataset='mnist1d' needs notebook 05's module (samlab.experiments.robustness)")
+        return dict(rob.population(scale, dataset))
     out = dict(notebook_configs(scale, dataset))
     if scale == "smoke":
         out = {k: out[k] for k in SMOKE_RUNS}

@@ -18,13 +18,16 @@ calls the one training entry point, :func:`samlab.train.train`, against the same
   home-made scheduler);
 * a small manifest, ``<runs_dir>/_sweeps/<name>/manifest.json``, records the job id of every run key (and its
   config), so :func:`sweep_status` can tell queued, running and failed jobs (with the last lines of their logs)
-  from missing, partial and finished runs. submitit's logs live next to it, in ``jobs/``.
+  from missing, partial and finished runs. submitit's logs live next to it, in ``jobs/``;
+* :func:`train_local` is the notebooks' way in: the local executor for a population of small runs, one progress
+  bar, then every result loaded (``workers=1`` trains in the calling process).
 """
 from __future__ import annotations
 
 from .grid import expand, parse_grid
 from .jobs import EXECUTORS, SLURM_OPTIONS, Submission, SweepJob, make_executor, sbatch_preview, submit
+from .local import train_local
 from .status import STATES, sweep_folder, sweep_status
 
 __all__ = ["EXECUTORS", "STATES", "SLURM_OPTIONS", "parse_grid", "expand", "SweepJob", "make_executor", "submit",
-           "Submission", "sweep_status", "sweep_folder", "sbatch_preview"]
+           "Submission", "sweep_status", "sweep_folder", "sbatch_preview", "train_local"]

@@ -53,7 +53,7 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
         raise ValueError("configs is empty: nothing to explore")
     own_c = sorted({c.clip for c in configs.values() if R.variant_of(c) == "clipping" and c.clip})
     cs = sorted(set(own_c) | {float(c) for c in c_values})
-    methods = list(dict.fromkeys(k.split(" + ")[0] for k in configs))
+    methods = list(dict.fromkeys(R.setting_name(k).split(" + ")[0] for k in configs))
     spec = R.noise_spec(scale)
     sig = spec["sigmas"]
     try:
@@ -80,7 +80,7 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
 
     def chosen(c: float, chosen_methods: Sequence[str]) -> dict[str, Any]:
         pop = {**configs, **{k: v for k, v in R.clip_variants(configs, c).items()}}
-        return {k: v for k, v in pop.items() if k.split(" + ")[0] in chosen_methods}
+        return {k: v for k, v in pop.items() if R.setting_name(k).split(" + ")[0] in chosen_methods}
 
     def missing(c: float, methods: Sequence[str], adabs: bool) -> tuple[list[str], list[str], list[str]]:
         runs = chosen(c, methods)
@@ -119,25 +119,27 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
             if scale == "paper":
                 raise ValueError(describe_run(c, sigma_range, methods, adabs, time))
             train_all(list(runs.values()), store=store)
-        curves = R.noise_curves(runs, scale, store=store, adabs=adabs)
+        curves, settings = R.pool_seeds(R.noise_curves(runs, scale, store=store, adabs=adabs), runs)
         results = [store.load(v) for v in runs.values()]
         head = title or R.data_title(results, scale)
         out: list[Any] = []
-        rows = R.robustness_rows(curves, runs)
+        rows = R.robustness_rows(curves, settings)
+        seeds = max(r["seeds"] for r in rows)
         front = [r["name"] for r in rows if r["front"]]
-        out.append(f"c = {c:g}, AdaBS {'on' if adabs else 'off'}, {spec['draws']} draws per σc. On the Pareto "
-                   f"frontier: {', '.join(front)}.")
+        out.append(f"c = {c:g}, AdaBS {'on' if adabs else 'off'}, {spec['draws']} draws per σc"
+                   + (f" × {seeds} training seeds (mean ± std over both)" if seeds > 1 else "")
+                   + f". On the Pareto frontier: {', '.join(front)}.")
         lo, hi = float(sigma_range[0]), float(sigma_range[1])
         if not hi > lo:
             raise ValueError(f"σc range ({lo:g}, {hi:g}) is empty: move the right end above the left")
-        figures = [plot_noise_curves(R.series(curves, runs), sigma_range=(lo, hi), title=head)]
+        figures = [plot_noise_curves(R.series(curves, settings), sigma_range=(lo, hi), title=head)]
         if pcm:
-            p = R.pcm_curves(runs, scale, store=store, adabs=adabs)
+            p, _ = R.pool_seeds(R.pcm_curves(runs, scale, store=store, adabs=adabs), runs)
             at = R.pcm_rows(p, time)
             out.append(f"On PCM {time_label(time)} after programming: " + "; ".join(
                 f"{r['name']} {100 * r['acc']:.1f}% ± {100 * r['std']:.1f}" for r in
                 sorted(at, key=lambda r: -r["acc"])) + ".")
-            figures.append(plot_pcm_curves(R.pcm_series(p, runs), mark=time, title=head))
+            figures.append(plot_pcm_curves(R.pcm_series(p, settings), mark=time, title=head))
         return [*out, figures]   # the figures stacked into one image: one figure per change
 
     return interactive_figure(draw, controls, needs_run=needs_run, describe_run=describe_run, dpi=dpi,
