@@ -241,6 +241,8 @@ def test_rho_is_chosen_on_calibration_and_takeaways_respect_the_spread():
     text = "\n".join(takeaways(summary))
     assert "SAM (rho 0.1" in text and "higher than SGD by 4.0 points" in text
     assert "ASAM (rho 0.5" in text and "within the seed spread of SGD (+1.5)" in text
+    assert "SAM (rho 0.1, chosen on calibration among 2)" in text and "ASAM (rho 0.5, the only rho run)" in text
+    assert {e["method"]: e["n_rho"] for e in select_rho(summary)}["SAM"] == 2
     assert "MNIST-1D" in text
 
 
