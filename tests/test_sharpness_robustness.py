@@ -97,7 +97,10 @@ def test_readings_claim_a_difference_only_when_intervals_are_apart():
     assert "higher than Keskar's (intervals apart)" in r["ours across measures"]
     assert "ASAM's m-sharpness" in r["ours across measures"] and "overlap" in r["ours across measures"]
     assert "CI above 0" in r["ours within"] and "wide" not in r["ours within"].split("\n")[1]
-    assert "20 runs" in r["caveat"]
+    assert "20 runs" in r["caveat"] and "one training seed each" in r["caveat"]
+    assert "3 training seeds per setting" in sr.readings(tables, seeds=3)["caveat"]
+    with pytest.raises(ValueError, match="seeds"):
+        sr.readings(tables, seeds=0)
 
 
 # ------------------------------------------------------------------------------------------------ specs and input

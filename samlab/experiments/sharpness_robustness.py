@@ -179,8 +179,9 @@ def data_title(results: Sequence[Any], scale: str) -> str:
     r = results[0]
     d = r.summary.get("data", {})
     name = d.get("name", getattr(r.config, "dataset", "?"))
+    seeds = len({getattr(x.config, "seed", 0) for x in results})
     return (f"{r.config.model} on {_DATA_NAMES.get(name, name)}, {d.get('n_train', '?')} training / "
-            f"{d.get('n_test', '?')} test samples, {scale} scale")
+            f"{d.get('n_test', '?')} test samples, {scale} scale" + (f", {seeds} training seeds" if seeds > 1 else ""))
 
 
 def _derived(store: Any, config: Any, spec: Any, compute: Callable[[], dict] | None) -> dict:
@@ -311,10 +312,11 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return not (a[1] < b[0] or b[1] < a[0])
 
 
-def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ") -> dict[str, str]:
+def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ", seeds: int = 1) -> dict[str, str]:
     """The paper's reading (strong correlation within each configuration; SAMSON's and ASAM's m-sharpness correlate
     better than Keskar's) next to what ``tables`` (measure -> :func:`correlation_table`) show. A difference is
-    claimed only when the bootstrap intervals do not overlap."""
+    claimed only when the bootstrap intervals do not overlap. ``seeds``: training seeds per setting (the caveat)."""
+    seeds = check_int("seeds", seeds, low=1)
     within = []
     for measure, df in tables.items():
         parts = []
@@ -350,8 +352,14 @@ def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ") -> dict[st
             "paper across measures": "SAMSON's and ASAM's m-sharpness correlate better than Keskar et al.'s "
                                      "(appendix C, Figs. 7-9)",
             "ours across measures": "\n  " + "\n  ".join(compare) if compare else "Keskar's measure not computed",
-            "caveat": f"{n_all} runs in all, one training seed each: with so few runs the bootstrap intervals are "
-                      "wide and the p-values weak; the paper had no numbers to compare with (visual reading only)."}
+            "caveat": (f"{n_all} runs in all, one training seed each: with so few runs the bootstrap intervals are "
+                       "wide and the p-values weak" if seeds == 1 else
+                       f"{n_all} runs in all, {seeds} training seeds per setting, each run one point: runs of a setting "
+                       "share all but the seed, so they are not independent draws, and intervals that resample runs "
+                       "are somewhat too narrow")
+                      + "; 'all' pools configurations whose sharpness and robustness levels differ, so its sign can "
+                        "disagree with every group's (Simpson's paradox); the paper had no numbers to compare with "
+                        "(visual reading only)."}
 
 
 # ------------------------------------------------------------------------------------------------ landscapes
