@@ -14,11 +14,15 @@ SAMSON_inf, each plain and with clipping; ``noise_variants=True`` adds SAM/ASAM/
   sigma_G 0.94, G_max 25, alpha 2.0. 11 runs: 12 minutes (717 s) for all of them from an empty store on the shared
   2-core machine at load ~7, measured 2026-11-30 (SGD 32 s, SGD + noise 50 s, SAM 130 s, SAMSON_inf 35 s: the load
   varied); 5 noise draws per sigma_c.
+* quick, ``dataset="mnist1d"`` (notebooks 05-06's default): the BatchNorm CNN on MNIST-1D (:data:`MNIST1D_RUNS`),
+  the same eleven settings with rho per method chosen on the calibration split (:data:`MNIST1D_RHO`) and clipping
+  at :data:`MNIST1D_CLIP`, three training seeds each (33 runs); :func:`pool_seeds` merges a setting's seeds, so
+  the spread of every claim holds the seed-to-seed spread.
 * smoke: notebook 04's smoke protocol (256/128 images, 2 epochs) for five runs (:data:`SMOKE_RUNS`: every kind of
   run and code path, in seconds); numbers meaningless.
 
-Claims are made only for differences larger than the std over noise draws of both runs compared (one training
-seed per setting: the seed-to-seed spread is not measured at quick scale, and the printed readings say so).
+Claims are made only for differences larger than the std of both settings compared: over seeds and noise draws on
+MNIST-1D, over noise draws only on the one-seed image populations (the printed readings say which).
 """
 from __future__ import annotations
 
