@@ -9,6 +9,7 @@ import math
 from typing import Any, Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from ..methods import PAPER_VARIANTS, method_color, method_label
 from .core import new_figure
@@ -71,6 +72,12 @@ def plot_rho_sweep(summary: Sequence[dict], model: str, *, title: str | None = N
                             yerr=[_ci(e, key) for e in pts],
                             marker="o", markersize=4, capsize=3, color=_color(name), label=_label(name, plain=True))
         ax.set_xscale("log")
+        rhos = sorted({e["rho"] for e in entries if e["method"] in PAPER_VARIANTS and e["rho"] > 0})
+        if rhos:  # ticks at the rho values run, labelled plainly (default log ticks crowd below one decade)
+            ax.xaxis.set_major_locator(FixedLocator(rhos))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xlim(rhos[0] / 1.6, rhos[-1] * 1.6)
         _style(ax, xlabel=r"$\rho$", ylabel=ylabel, title=ylabel.split(" (")[0])
     n = max(e["n"] for e in entries)
     axes[0, 0].legend(fontsize="x-small")
