@@ -205,3 +205,23 @@ def test_train_local_matches_training_in_process(tmp_path, capsys):
     assert [r.summary["test_acc"] for r in again] == [r.summary["test_acc"] for r in results]
     with pytest.raises(ValueError, match="workers"):
         S.train_local(configs, workers=0, store=store)
+
+
+def test_local_jobs_answer_cancel_when_sigint_is_ignored():
+    """Started from a shell's background, pytest (and a notebook server) inherit SIGINT ignored and pass it on; the
+    local jobs must still stop on cancel (SIGINT): children started inside the guard get Python's handler back."""
+    import signal
+    import subprocess
+    import sys
+
+    from samlab.sweep.jobs import _interruptible_children
+
+    probe = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"]
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "True"  # the inherited state
+        with _interruptible_children():
+            assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "False"
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the caller's disposition comes back
+    finally:
+        signal.signal(signal.SIGINT, old)

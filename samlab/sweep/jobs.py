@@ -1,13 +1,16 @@
 """Sweep jobs on submitit: the checkpointable job, the local and SLURM executors, submission and its manifest."""
 
+import contextlib
 import datetime
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import submitit
 
@@ -127,6 +130,25 @@ def sbatch_preview(n_runs: int, folder: str | Path, slurm: Mapping[str, Any] | N
                                map_count=n_runs if n_runs > 1 else None, **params)
 
 
+@contextlib.contextmanager
+def _interruptible_children() -> Iterator[None]:
+    """Let the local jobs started inside answer the executor's cancel (SIGINT).
+
+    A process started from a shell's background (``cmd &``) inherits SIGINT *ignored*, passes that on to every
+    child, and Python then never installs its KeyboardInterrupt handler: submitit's local controller would ignore
+    ``job.cancel()`` and the run go on. A Python-level handler, unlike "ignore", is reset to the default in a
+    child, so one is set for the moment the jobs start (main thread only; nothing changes when SIGINT is handled).
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 # ------------------------------------------------------------------------------------------------ submit
 @dataclass
 class Submission:
@@ -175,7 +197,8 @@ def submit(configs: Sequence[TrainConfig], *, executor: str = "local", runs_dir:
     if executor == "local":
         shares = [todo[i::parallel] for i in range(min(parallel, len(todo)))]
         per_job_threads = threads or max(1, (os.cpu_count() or 1) // len(shares))
-        jobs = [ex.submit(SweepJob(share, str(runs_root), device, per_job_threads)) for share in shares]
+        with _interruptible_children():
+            jobs = [ex.submit(SweepJob(share, str(runs_root), device, per_job_threads)) for share in shares]
         owners = [(c, j) for share, j in zip(shares, jobs) for c in share]
     else:
         with ex.batch():
