@@ -46,14 +46,6 @@ _DIGITS_SPLIT_SEED = 0  # the digits train/test split never moves, whatever ``se
 class ImageData(Splits):
     """A loaded image data set: uint8 images ``(N, 3, 32, 32)``, int64 labels, and a calibration split cut from train."""
 
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    calib_x: torch.Tensor
-    calib_y: torch.Tensor
-    num_classes: int
-    name: str
     is_fallback: bool
     mean: tuple[float, ...]
     std: tuple[float, ...]

@@ -44,14 +44,6 @@ _CACHE_VERSION = 1
 class SignalData(Splits):
     """A loaded 1-D signal data set: float32 ``(N, 1, L)`` signals, int64 labels, a calibration split cut from train."""
 
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    calib_x: torch.Tensor
-    calib_y: torch.Tensor
-    num_classes: int
-    name: str
     is_fallback: bool = False
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)

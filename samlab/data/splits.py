@@ -13,8 +13,19 @@ __all__ = ["SPLITS", "Splits"]
 SPLITS = ("train", "test", "calib")
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
 class Splits:
-    """Mixin for the frozen data-set dataclasses (``ImageData``, ``SignalData``) holding ``<split>_x/_y`` tensors."""
+    """What the frozen data-set dataclasses (``ImageData``, ``SignalData``) share: the ``<split>_x/_y`` tensors of
+    the three splits, the number of classes and the data set's name; each adds its own fields after these."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    calib_x: torch.Tensor
+    calib_y: torch.Tensor
+    num_classes: int
+    name: str
 
     def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``(x, y)`` pair of one split: ``"train"``, ``"test"`` or ``"calib"``."""
