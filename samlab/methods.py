@@ -16,7 +16,7 @@ from typing import Any, Mapping
 __all__ = [
     "GEOMETRIES", "TRAIN_METHODS", "BASES", "DEFAULT_RHO", "DEFAULT_ETA", "ESAM_BETA", "ESAM_GAMMA",
     "PAPER_VARIANTS", "METHOD_COLORS", "METHOD_FIELDS",
-    "format_p", "method_key", "method_name", "method_label", "method_color", "run_label", "robustness_suffix",
+    "variant_fields", "format_p", "method_key", "method_name", "method_label", "method_color", "run_label", "robustness_suffix",
     "same_protocol",
 ]
 
@@ -35,6 +35,20 @@ ESAM_BETA, ESAM_GAMMA = 0.6, 0.5
 #: The paper's named variants: plain name -> (geometry, p). SAMSON is studied at p = 2 and p = inf.
 PAPER_VARIANTS = {"SAM": ("sam", 2.0), "ASAM": ("asam", 2.0), "SAMSON_2": ("samson", 2.0),
                   "SAMSON_inf": ("samson", math.inf)}
+
+
+
+def variant_fields(name: str) -> dict[str, Any]:
+    """The config fields of a plain method name: ``"SGD"`` -> ``{"method": "sgd"}``, a :data:`PAPER_VARIANTS` name
+    -> its geometry and p (``"SAMSON_inf"`` -> ``{"method": "samson", "p": inf}``). ValueError for other names."""
+    if name == "SGD":
+        return {"method": "sgd"}
+    if name not in PAPER_VARIANTS:
+        raise ValueError(f"method={name!r} is not allowed; choose one of "
+                         f"{', '.join(map(repr, ('SGD', *PAPER_VARIANTS)))}")
+    geometry, p = PAPER_VARIANTS[name]
+    return {"method": geometry, "p": p}
+
 
 #: One colour per method across all notebooks (SAMSON at another p in purple).
 METHOD_COLORS = {

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Iterable
 
+from .methods import variant_fields
 from .train import TrainConfig
 
 __all__ = ["PRESETS", "preset", "preset_names", "PaperResult", "PAPER_RESULTS", "paper_results", "MNIST1D_PROTOCOL",
@@ -296,19 +297,14 @@ ROBUSTNESS_SETTINGS: tuple[RobustSetting, ...] = tuple(
     + _settings("SAMSON paper, Table 6", "mobilenetv2", "cifar100", _T6)
     + _settings("SAMSON paper, Table 7", "resnet18", "imagenet", _T7))
 
-_GEOMETRY = {"SGD": dict(method="sgd"), "SAM": dict(method="sam"), "ASAM": dict(method="asam"),
-             "SAMSON_2": dict(method="samson", p=2.0), "SAMSON_inf": dict(method="samson", p=math.inf)}
-
-
 def robust_config(method: str, *, rho: float | None = None, c: float | None = None, alpha: float | None = None,
                   **protocol) -> TrainConfig:
     """A :class:`TrainConfig` for one robustness variant: ``method`` a plain name (SGD, SAM, ASAM, SAMSON_2,
     SAMSON_inf), ``c`` weight clipping to [-c, c], ``alpha`` additive-noise training (eq. 9, sigma_G 0.94,
     G_max 25) with +-alpha std clipping; ``protocol`` the other fields."""
-    if method not in _GEOMETRY:
-        raise ValueError(f"method={method!r} is not allowed; choose one of {', '.join(map(repr, _GEOMETRY))}")
+    geometry = variant_fields(method)
     noise = {} if alpha is None else dict(noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=alpha)
-    return TrainConfig(**_GEOMETRY[method], rho=rho, clip=c, **noise, **protocol)
+    return TrainConfig(**geometry, rho=rho, clip=c, **noise, **protocol)
 
 
 def _setting_config(s: RobustSetting, **protocol) -> TrainConfig:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..checks import check_scale
-from ..methods import method_name
+from ..methods import method_name, variant_fields
 from ..papers import MNIST1D_PROTOCOL
 from ..train import TrainConfig
 
@@ -35,8 +35,6 @@ __all__ = ["StudyScale", "study_scale", "study_configs", "run_study", "run_rows"
 DATASET_NAME = "MNIST-1D"
 #: The study's methods, in table order (plain names as :func:`samlab.methods.method_name` gives them).
 METHOD_ORDER = ("SGD", "Adam", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
-_GEOMETRY = {"SAM": dict(method="sam"), "ASAM": dict(method="asam"), "SAMSON_2": dict(method="samson", p=2.0),
-             "SAMSON_inf": dict(method="samson", p=math.inf)}
 _OPTIMIZER_FIELDS = ("base", "lr", "momentum", "weight_decay", "schedule", "dataset", "augment")
 _SGD = {k: MNIST1D_PROTOCOL["sgd"][k] for k in _OPTIMIZER_FIELDS}
 _ADAM = {k: MNIST1D_PROTOCOL["adam"][k] for k in _OPTIMIZER_FIELDS}
@@ -90,7 +88,7 @@ def study_configs(scale: str = "quick") -> list[TrainConfig]:
             out.append(TrainConfig(method="sgd", seed=seed, **_SGD, **common))
             out.append(TrainConfig(method="sgd", seed=seed, **_ADAM, **common))
             for name, rhos in grid.items():
-                out += [TrainConfig(rho=rho, seed=seed, **_GEOMETRY[name], **_SGD, **common) for rho in rhos]
+                out += [TrainConfig(rho=rho, seed=seed, **variant_fields(name), **_SGD, **common) for rho in rhos]
     return out
 
 

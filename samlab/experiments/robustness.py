@@ -32,16 +32,16 @@ from typing import Any, Mapping, Sequence
 
 from ..checks import check_choice, check_int, check_number, check_scale
 from ..data import IMAGE_DATASETS
-from ..methods import method_key, method_name
+from ..methods import method_key, method_name, variant_fields
 from ..papers import MNIST1D_PROTOCOL, NOISE_SIGMA_G, preset
 from ..train import TrainConfig
 from .cifar import notebook_configs
-from .seeds import pool_seeds, seed_name, setting_name
+from .seeds import pool_seeds, seed_count, seed_name, setting_name
 
 __all__ = ["MNIST1D_MODEL", "MNIST1D_RUNS", "MNIST1D_RHO", "MNIST1D_CLIP", "seed_name", "setting_name", "pool_seeds",
            "SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
            "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table",
-           "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "data_title",
+           "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "DATA_NAMES", "data_title",
            "stored_noise_curves"]
 
 #: sigma_c grid of the curves: 0 (no noise) to 0.4 (Fig. 2's last level), finer near 0 where the curves bend.
@@ -54,8 +54,6 @@ _ALPHA = 2.0  # +-alpha std clipping with additive noise, sec. 6.1's default on 
 _METHODS = ("SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
 #: The runs of the smoke scale: one of each kind (plain, noise, clipping; SGD and a sharpness-aware method).
 SMOKE_RUNS = ("SGD", "SGD + noise", "SGD + clipping", "SAMSON_2", "SAMSON_2 + clipping")
-_GEOMETRY = {"SAM": dict(method="sam"), "ASAM": dict(method="asam"), "SAMSON_2": dict(method="samson", p=2.0),
-             "SAMSON_inf": dict(method="samson", p=math.inf)}
 
 #: MNIST-1D's population (notebooks 05 and 06 at smoke/quick scale): samlab's BatchNorm variant of the authors' CNN
 #: (AdaBS needs BatchNorm), trained as notebook 04b trains it (SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine,
@@ -128,15 +126,21 @@ def population(scale: str = "quick", dataset: str | None = None, *, clip: float 
             out = {k: c for k, c in out.items() if not (variant_of(c) == "noise" and c.method != "sgd")}
         return out
     base = notebook_configs(scale, dataset)
-    c = CLIP_DEFAULT[scale] if clip is None else clip
-    out = {"SGD": base["SGD"],
-           "SGD + noise": replace(base["SGD"], noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA),
-           "SGD + clipping": replace(base["SGD"], clip=c)}
+    return _variants(base, CLIP_DEFAULT[scale] if clip is None else clip, noise_variants, scale)
+
+
+def _variants(plain: Mapping[str, TrainConfig], c: float, noise_variants: bool, scale: str) -> dict[str, TrainConfig]:
+    """From one plain config per method (``SGD`` and :data:`_METHODS`): the population's settings in table order,
+    SGD with additive noise and with clipping at c, each method plain, clipped (and noise-trained); smoke keeps
+    :data:`SMOKE_RUNS`."""
+    noisy = dict(noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA)
+    out = {"SGD": plain["SGD"], "SGD + noise": replace(plain["SGD"], **noisy),
+           "SGD + clipping": replace(plain["SGD"], clip=c)}
     for m in _METHODS:
-        out[m] = base[m]
-        out[f"{m} + clipping"] = replace(base[m], clip=c)
+        out[m] = plain[m]
+        out[f"{m} + clipping"] = replace(plain[m], clip=c)
         if noise_variants:
-            out[f"{m} + noise"] = replace(base[m], noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA)
+            out[f"{m} + noise"] = replace(plain[m], **noisy)
     if scale == "smoke":
         out = {k: v for k, v in out.items() if k in SMOKE_RUNS or (noise_variants and k == "SAMSON_2 + noise")}
     return out
@@ -148,26 +152,19 @@ def _mnist1d_population(scale: str, clip: float | None, noise_variants: bool,
         raise ValueError("dataset='mnist1d' has smoke and quick scales; paper scale is SAMSON's CIFAR protocol "
                          "(dataset 'cifar10' or 'cifar100')")
     spec = dict(MNIST1D_RUNS[scale])
-    seeds = tuple(spec.pop("seeds") if seeds is None else seeds)
+    default_seeds = spec.pop("seeds")
+    seeds = tuple(default_seeds if seeds is None else seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds={seeds!r} must be distinct training seeds, at least one")
     seeds = tuple(check_int("seed", s, low=0) for s in seeds)
-    spec.pop("seeds", None)
-    c = MNIST1D_CLIP if clip is None else clip
     common = {**MNIST1D_PROTOCOL["sgd"], "model": MNIST1D_MODEL, **spec}
-    settings: dict[str, dict[str, Any]] = {
-        "SGD": dict(method="sgd"), "SGD + noise": dict(method="sgd", noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA),
-        "SGD + clipping": dict(method="sgd", clip=c)}
-    for m in _METHODS:
-        geometry = dict(_GEOMETRY[m], rho=MNIST1D_RHO[m])
-        settings[m] = geometry
-        settings[f"{m} + clipping"] = dict(geometry, clip=c)
-        if noise_variants:
-            settings[f"{m} + noise"] = dict(geometry, noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA)
-    if scale == "smoke":
-        settings = {k: v for k, v in settings.items() if k in SMOKE_RUNS or (noise_variants and k == "SAMSON_2 + noise")}
-    return {seed_name(name, seed, seeds[0]): TrainConfig(seed=seed, **common, **kw)
-            for seed in seeds for name, kw in settings.items()}
+    c = MNIST1D_CLIP if clip is None else clip
+    out: dict[str, TrainConfig] = {}
+    for seed in seeds:
+        plain = {"SGD": TrainConfig(method="sgd", seed=seed, **common),
+                 **{m: TrainConfig(**variant_fields(m), rho=MNIST1D_RHO[m], seed=seed, **common) for m in _METHODS}}
+        out.update({seed_name(k, seed, seeds[0]): v for k, v in _variants(plain, c, noise_variants, scale).items()})
+    return out
 
 
 def clip_variants(configs: Mapping[str, TrainConfig], c: float) -> dict[str, TrainConfig]:
@@ -341,16 +338,20 @@ def pcm_series(pcm: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any])
              "digital": c["digital_acc"]} for k, c in pcm.items()]
 
 
+#: How titles name each data set: the offline stand-in as such, never "CIFAR".
+DATA_NAMES = {"digits": "scikit-learn digits (offline stand-in for CIFAR-10)", "cifar10": "CIFAR-10",
+              "cifar100": "CIFAR-100", "mnist1d": "MNIST-1D"}
+
+
 def data_title(results: Sequence[Any], scale: str) -> str:
     """What the figures were computed on, from the stored summaries: model, data set (the offline digits named as
     such, never "CIFAR"), test images, scale."""
     r = next(iter(results))
     d = r.summary.get("data", {})
     name = d.get("name", r.config.dataset)
-    shown = {"digits": "scikit-learn digits (offline stand-in for CIFAR-10)", "cifar10": "CIFAR-10",
-             "cifar100": "CIFAR-100", "mnist1d": "MNIST-1D"}.get(name, name)
+    shown = DATA_NAMES.get(name, name)
     what = "signals" if name == "mnist1d" else "images"
-    seeds = len({getattr(x.config, "seed", 0) for x in results})
+    seeds = seed_count(results)
     return (f"{r.config.model} on {shown}, {d.get('n_test', '?')} test {what}, {scale} scale"
             + (f", {seeds} training seeds" if seeds > 1 else ""))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import statistics
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-__all__ = ["seed_name", "setting_name", "pool_seeds"]
+__all__ = ["seed_name", "setting_name", "seed_count", "pool_seeds"]
 
 _SEED_SUFFIX = re.compile(r" · seed \d+$")
 
@@ -21,6 +21,11 @@ def seed_name(name: str, seed: int, first: int = 0) -> str:
 def setting_name(name: str) -> str:
     """``"SAM + clipping · seed 2"`` -> ``"SAM + clipping"``: the setting a run belongs to, whatever its seed."""
     return _SEED_SUFFIX.sub("", name)
+
+
+def seed_count(results: Iterable[Any]) -> int:
+    """How many distinct training seeds the runs (stored results or configs) hold."""
+    return len({getattr(getattr(r, "config", r), "seed", 0) for r in results})
 
 
 def pool_seeds(curves: Mapping[str, Mapping[str, Any]],

@@ -15,10 +15,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..checks import check_choice, check_int, check_number, check_scale
 from ..methods import method_key, method_name
+from . import robustness as _rob
+from .robustness import variant_of
 from .cifar import notebook_configs
 from .correlation import correlation, correlation_table
+from .seeds import seed_count
 
-__all__ = ["MEASURES", "VARIANTS", "SMOKE_RUNS", "robustness_available", "population", "variant_of", "metric_sizes",
+__all__ = ["MEASURES", "VARIANTS", "SMOKE_RUNS", "population", "variant_of", "metric_sizes",
            "measure_spec", "axis_label", "noise_kwargs", "sharpness_values", "robustness_curves", "metric_rows", "metric_table", "correlation",
            "correlation_table", "readings", "landscape_spec", "landscapes", "NotStored", "data_title",
            "all_sharpness"]
@@ -43,32 +46,8 @@ class NotStored(Exception):
     """Raised inside a compute callback to look a stored result up without computing it."""
 
 
-def _robustness_module() -> Any:
-    try:
-        from . import robustness
-    except ImportError:   # notebook 05's module is not on this branch yet
-        return None
-    return robustness
-
-
-def robustness_available() -> bool:
-    """Whether notebook 05's module (:mod:`samlab.experiments.robustness`) is installed (its population joins)."""
-    return _robustness_module() is not None
-
-
-def variant_of(config: Any) -> str:
-    """``"plain"``, ``"noise"`` (additive-noise training) or ``"clipping"`` (weight clipping)."""
-    rob = _robustness_module()
-    if rob is not None and hasattr(rob, "variant_of"):
-        return rob.variant_of(config)
-    get = (lambda k: config.get(k)) if isinstance(config, dict) else (lambda k: getattr(config, k, None))
-    if get("noise_sigma_g") is not None:
-        return "noise"
-    return "clipping" if get("clip") is not None or get("clip_std_alpha") is not None else "plain"
-
-
 def population(scale: str = "quick", dataset: str | None = None) -> dict[str, Any]:
-    """Notebook 04's runs plus notebook 05's population (when :mod:`samlab.experiments.robustness` exists), by name.
+    """Notebook 04's runs plus notebook 05's population (:func:`samlab.experiments.robustness.population`), by name.
 
     A config both notebooks train appears once (under notebook 05's name). smoke keeps notebook 04's SGD, SAM and
     SAMSON_2 only (plus notebook 05's smoke runs): every code path, few runs to train in the tests.
@@ -78,19 +57,14 @@ def population(scale: str = "quick", dataset: str | None = None) -> dict[str, An
     MNIST-1D runs, notebook 04b's are the authors' CNN without BatchNorm)."""
     check_scale(scale)
     if dataset == "mnist1d":
-        rob = _robustness_module()
-        if rob is None:
-            raise ValueError("dataset='mnist1d' needs notebook 05's module (samlab.experiments.robustness)")
-        return dict(rob.population(scale, dataset))
+        return dict(_rob.population(scale, dataset))
     out = dict(notebook_configs(scale, dataset))
     if scale == "smoke":
         out = {k: out[k] for k in SMOKE_RUNS}
-    rob = _robustness_module()
-    if rob is not None:
-        extra = rob.population(scale, dataset)
-        names = {cfg: name for name, cfg in extra.items()}
-        out = {names.get(c, k): c for k, c in out.items()}          # notebook 04's order, notebook 05's names
-        out.update({k: c for k, c in extra.items() if k not in out})
+    extra = _rob.population(scale, dataset)
+    names = {cfg: name for name, cfg in extra.items()}
+    out = {names.get(c, k): c for k, c in out.items()}          # notebook 04's order, notebook 05's names
+    out.update({k: c for k, c in extra.items() if k not in out})
     return out
 
 
@@ -156,18 +130,9 @@ def axis_label(measure: str, *, rho: float | None = None, p: float | None = None
 
 
 def noise_kwargs(scale: str = "quick") -> dict[str, Any]:
-    """The :class:`samlab.noise.NoiseEvalConfig` fields: notebook 05's (its curves are reused) when that module
-    exists, else sigma_c 0, 0.2, 0.4 with 2 (smoke) / 5 (quick) / 10 (paper) draws."""
-    rob = _robustness_module()
-    if rob is not None and hasattr(rob, "noise_spec"):
-        return dict(rob.noise_spec(scale))
-    check_scale(scale)
-    return dict(sigmas=(0.0, 0.2, 0.4), draws={"smoke": 2, "quick": 5, "paper": 10}[scale], adabs=True,
-                calib_samples=64 if scale == "smoke" else None)
-
-
-_DATA_NAMES = {"digits": "scikit-learn digits (offline stand-in for CIFAR-10)", "cifar10": "CIFAR-10",
-               "cifar100": "CIFAR-100", "mnist1d": "MNIST-1D"}
+    """The :class:`samlab.noise.NoiseEvalConfig` fields: notebook 05's (:func:`samlab.experiments.robustness.noise_spec`),
+    so its stored curves are reused."""
+    return dict(_rob.noise_spec(scale))
 
 
 def data_title(results: Sequence[Any], scale: str) -> str:
@@ -179,8 +144,8 @@ def data_title(results: Sequence[Any], scale: str) -> str:
     r = results[0]
     d = r.summary.get("data", {})
     name = d.get("name", getattr(r.config, "dataset", "?"))
-    seeds = len({getattr(x.config, "seed", 0) for x in results})
-    return (f"{r.config.model} on {_DATA_NAMES.get(name, name)}, {d.get('n_train', '?')} training / "
+    seeds = seed_count(results)
+    return (f"{r.config.model} on {_rob.DATA_NAMES.get(name, name)}, {d.get('n_train', '?')} training / "
             f"{d.get('n_test', '?')} test samples, {scale} scale" + (f", {seeds} training seeds" if seeds > 1 else ""))
 
 
