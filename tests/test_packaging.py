@@ -33,17 +33,34 @@ def test_ci_runs_make_test():
 
 
 def test_aihwkit_compiled_tile_runs_with_the_installed_torch():
-    """Not just an import: aihwkit's compiled tiles break at the first tile operation on torch >= 2.13."""
+    """Not just an import: aihwkit's compiled tiles break at the first tile operation on torch >= 2.13.
+
+    The default forward pass is noisy (out_noise 0.06 of each row's abs-max, drawn by aihwkit's
+    own C++ generator, which torch.manual_seed does not seed), so a single noisy pass is never
+    compared with the ideal product: a perfect tile must match it exactly, and the default tile
+    must match it on average over many passes while each pass carries noise.
+    """
     import torch
     from aihwkit.nn import AnalogLinear
     from aihwkit.simulator.configs import InferenceRPUConfig
 
     torch.manual_seed(0)
-    layer = AnalogLinear(4, 3, bias=False, rpu_config=InferenceRPUConfig())
     w = torch.eye(3, 4)
-    layer.set_weights(w)
     x = torch.randn(5, 4)
-    y = layer(x)
-    assert y.shape == (5, 3)
-    # default forward noise is small: the analog matmul tracks the ideal one
-    torch.testing.assert_close(y, x @ w.T, atol=0.15, rtol=0.1)
+    ideal = x @ w.T
+
+    perfect = InferenceRPUConfig()
+    perfect.forward.is_perfect = True
+    layer = AnalogLinear(4, 3, bias=False, rpu_config=perfect)
+    layer.set_weights(w)
+    torch.testing.assert_close(layer(x), ideal, atol=1e-5, rtol=1e-5)
+
+    layer = AnalogLinear(4, 3, bias=False, rpu_config=InferenceRPUConfig())
+    layer.set_weights(w)
+    with torch.no_grad():
+        ys = torch.stack([layer(x) for _ in range(400)])
+    assert ys.shape == (400, 5, 3)
+    # per-pass std of the noisy tile is 0.04-0.15 here; the mean of 400 passes is within 0.01
+    # of the ideal product (std of the mean <= 0.0075), so 0.05 is over six standard errors
+    torch.testing.assert_close(ys.mean(0), ideal, atol=0.05, rtol=0.0)
+    assert 0.01 < ys.std(0).mean().item() < 0.3
