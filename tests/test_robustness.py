@@ -226,8 +226,9 @@ def test_pool_seeds_by_hand():
 
 def test_population_mnist1d():
     pop = R.population("quick", "mnist1d")
-    settings = ["SGD", "SGD + noise", "SGD + clipping", "SAM", "SAM + clipping", "ASAM", "ASAM + clipping",
-                "SAMSON_2", "SAMSON_2 + clipping", "SAMSON_inf", "SAMSON_inf + clipping"]
+    settings = ["SGD", "SGD + noise", "SGD + clipping", "SAM", "SAM + clipping", "SAM + noise", "ASAM",
+                "ASAM + clipping", "ASAM + noise", "SAMSON_2", "SAMSON_2 + clipping", "SAMSON_2 + noise",
+                "SAMSON_inf", "SAMSON_inf + clipping", "SAMSON_inf + noise"]
     seeds = R.MNIST1D_RUNS["quick"]["seeds"]
     assert len(seeds) >= 3 and len(pop) == len(settings) * len(seeds) and len(set(pop.values())) == len(pop)
     assert list(pop)[:len(settings)] == settings and "SAM + clipping · seed 2" in pop
@@ -241,7 +242,10 @@ def test_population_mnist1d():
     assert pop["SGD + clipping · seed 1"].clip == R.MNIST1D_CLIP
     assert pop["SGD + noise"].noise_sigma_g == papers.NOISE_SIGMA_G and pop["SGD + noise"].clip_std_alpha == 2.0
     assert pop["SGD · seed 2"].epochs == pop["SGD"].epochs == R.MNIST1D_RUNS["quick"]["epochs"]
+    assert pop["SAMSON_inf + noise · seed 1"].noise_sigma_g == papers.NOISE_SIGMA_G
+    assert pop["SAM + noise"].rho == pop["SAM"].rho and pop["SAM + noise"].clip is None
     assert len(R.population("quick", "mnist1d", seeds=(5,))) == len(settings)
+    assert len(R.population("quick", "mnist1d", noise_variants=False)) == (len(settings) - 4) * len(seeds)
     smoke = R.population("smoke", "mnist1d")
     assert list(smoke) == list(R.SMOKE_RUNS) and smoke["SGD"].max_train_samples == 400
     with pytest.raises(ValueError, match="paper scale"):

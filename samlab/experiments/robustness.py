@@ -15,8 +15,9 @@ SAMSON_inf, each plain and with clipping; ``noise_variants=True`` adds SAM/ASAM/
   2-core machine at load ~7, measured 2026-11-30 (SGD 32 s, SGD + noise 50 s, SAM 130 s, SAMSON_inf 35 s: the load
   varied); 5 noise draws per sigma_c.
 * quick, ``dataset="mnist1d"`` (notebooks 05-06's default): the BatchNorm CNN on MNIST-1D (:data:`MNIST1D_RUNS`),
-  the same eleven settings with rho per method chosen on the calibration split (:data:`MNIST1D_RHO`) and clipping
-  at :data:`MNIST1D_CLIP`, three training seeds each (33 runs); :func:`pool_seeds` merges a setting's seeds, so
+  the same eleven settings plus Fig. 6's SAM/ASAM/SAMSON + noise, with rho per method chosen on the calibration
+  split (:data:`MNIST1D_RHO`) and clipping at :data:`MNIST1D_CLIP`, three training seeds each (45 runs); the
+  noise-trained runs keep their method's rho; :func:`pool_seeds` merges a setting's seeds, so
   the spread of every claim holds the seed-to-seed spread.
 * smoke: notebook 04's smoke protocol (256/128 images, 2 epochs) for five runs (:data:`SMOKE_RUNS`: every kind of
   run and code path, in seconds); numbers meaningless.
@@ -99,15 +100,18 @@ def population(scale: str = "quick", dataset: str | None = None, *, clip: float 
     the CIFAR files are missing). ``dataset="mnist1d"`` (smoke and quick only): :data:`MNIST1D_RUNS`, the BatchNorm
     CNN on MNIST-1D with several training seeds (the seeds after the first named by :func:`seed_name`). ``clip``
     overrides the scale's c for every clipped run (at paper scale it replaces Table 5's per-method c).
-    ``noise_variants`` adds SAM/ASAM/SAMSON + noise (Fig. 6); default: at paper scale only. ``seeds`` replaces the
-    scale's training seeds (MNIST-1D; the image populations have one seed, that of notebook 04).
+    ``noise_variants`` adds SAM/ASAM/SAMSON + noise (Fig. 6); default: at paper scale, and in the quick MNIST-1D
+    population (runs take seconds there, and notebook 06's "noise" configuration needs more than SGD's runs).
+    ``seeds`` replaces the scale's training seeds (MNIST-1D; the image populations have one seed, notebook 04's).
     """
     check_scale(scale)
     if dataset is not None:
         check_choice("dataset", dataset, (*IMAGE_DATASETS, "mnist1d"))
     if clip is not None:
         clip = check_number("clip", clip, low=0.0, low_open=True)
-    noise_variants = (scale == "paper") if noise_variants is None else bool(noise_variants)
+    if noise_variants is None:
+        noise_variants = scale == "paper" or (scale == "quick" and dataset == "mnist1d")
+    noise_variants = bool(noise_variants)
     if dataset == "mnist1d":
         return _mnist1d_population(scale, clip, noise_variants, seeds)
     if seeds is not None:
