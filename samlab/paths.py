@@ -10,15 +10,18 @@ non-editable install does not write into site-packages:
 
 Each folder can be moved on its own: ``$SAMLAB_DATA`` (data sets), ``$SAMLAB_RUNS`` (the results store),
 ``$SAMLAB_FIGURES``. Everything is computed at call time, so a changed variable takes effect at once.
-:func:`describe` says in one line where things go.
+:func:`describe` says in one line where things go; :func:`atomic_write` is how every file there is written.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import tempfile
 from pathlib import Path
+from typing import IO, Any, Callable
 
-__all__ = ["project_root", "data_dir", "runs_dir", "figures_dir", "notebooks_dir", "describe"]
+__all__ = ["project_root", "data_dir", "runs_dir", "figures_dir", "notebooks_dir", "describe", "atomic_write"]
 
 _PROJECT_RE = re.compile(r'^\s*name\s*=\s*"samlab"\s*$', re.MULTILINE)
 
@@ -65,3 +68,24 @@ def notebooks_dir() -> Path:
 def describe() -> str:
     """One line: where data, results and figures go (printed by the command line and the setup check)."""
     return f"data: {data_dir()}  results: {runs_dir()}  figures: {figures_dir()}"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], mode: str = "wb") -> None:
+    """Call ``write(fh)`` on a temporary file in ``path``'s folder, sync it, then rename it onto ``path``.
+
+    A reader sees the old file or the new one, never a half-written one (an interrupt or a full disk leaves
+    ``path`` as it was and removes the temporary file). ``mode``: ``"w"`` (text) or ``"wb"``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

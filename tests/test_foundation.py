@@ -63,6 +63,22 @@ def test_paths_follow_the_working_directory(tmp_path, monkeypatch):
     assert paths.runs_dir() == tmp_path / "r" and str(tmp_path / "r") in paths.describe()
 
 
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "sub" / "f.txt"
+    paths.atomic_write(target, lambda fh: fh.write("old"), "w")
+    assert target.read_text() == "old"
+
+    def half(fh):
+        fh.write("ne")
+        raise KeyboardInterrupt  # killed mid-write
+
+    with pytest.raises(KeyboardInterrupt):
+        paths.atomic_write(target, half, "w")
+    assert target.read_text() == "old" and [p.name for p in target.parent.iterdir()] == ["f.txt"]
+    paths.atomic_write(target, lambda fh: fh.write(b"new"))
+    assert target.read_bytes() == b"new" and [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
 def test_no_path_points_into_the_package(monkeypatch, tmp_path):
     monkeypatch.delenv("SAMLAB_ROOT", raising=False)
     monkeypatch.delenv("SAMLAB_RUNS", raising=False)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from ..checks import check_int, check_number
-from ..paths import data_dir
+from ..paths import atomic_write, data_dir
 from .splits import Splits
 
 __all__ = ["batch_iterator", "MNIST1D_DATASETS", "MNIST1D_LENGTH", "SignalData", "mnist1d_args", "generate_mnist1d", "load_mnist1d",
@@ -132,17 +131,9 @@ def _read_cache(path: Path, args: dict[str, Any]) -> dict[str, np.ndarray] | Non
 
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray], args: dict[str, Any]) -> None:
-    """Write the ``.npz`` atomically (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the ``.npz`` atomically (:func:`samlab.paths.atomic_write`)."""
     meta = json.dumps({"version": _CACHE_VERSION, "args": args}, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=".mnist1d-", suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=np.asarray(meta), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, meta=np.asarray(meta), **arrays), "wb")
 
 
 def load_mnist1d(*, root: str | os.PathLike | None = None, calibration_size: int | None = None, seed: int = 0,

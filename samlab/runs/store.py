@@ -6,12 +6,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..paths import runs_dir
+from ..paths import atomic_write, runs_dir
 from . import keys as _keys
 from .keys import _decode, _encode, _legacy_key, config_class, config_from_dict, config_to_dict, kind_of, run_key
 
@@ -24,32 +23,16 @@ DERIVED_DIR = "derived"
 
 
 # --------------------------------------------------------------------------- atomic file writes
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    _atomic_write(Path(path), lambda fh: fh.write(text), "w")
+    """Write ``text`` to ``path`` atomically (:func:`samlab.paths.atomic_write`)."""
+    atomic_write(path, lambda fh: fh.write(text), "w")
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename into place."""
     import torch
 
-    _atomic_write(Path(path), lambda fh: torch.save(obj, fh), "wb")
+    atomic_write(path, lambda fh: torch.save(obj, fh), "wb")
 
 
 def _read_json(path: Path) -> Any:
