@@ -214,6 +214,25 @@ def test_explorer_sized_figures_are_wide_enough_and_legends_sit_outside():
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width                  # the title is not cut off
 
 
+def test_a_long_legend_takes_columns_and_fits_the_figure():
+    """Notebook 05's PCM figure has 15 settings with labels like SAMSON$_\\infty$ + noise (±2·std): one column
+    squeezed the panel to a strip and cut its y label off; the legend now spreads over columns within the width."""
+    methods = ["SGD", "SAM", "ASAM", "SAMSON$_{2}$", "SAMSON$_{\\infty}$"]      # as methods.method_label writes them
+    series = [{"label": f"{m}{v}", "key": "sgd", "variant": "plain", "times": [1.0, 10.0, 1e3], "mean": [0.9, 0.8, 0.7],
+               "std": [0.01, 0.01, 0.01], "digital": 0.95}
+              for m in methods for v in ("", " + clip 0.1", " + noise (±2·std)")]
+    fig = plots.plot_pcm_curves(series, title="a title\nits second line")
+    legend = fig.legends[0]
+    assert legend._ncols >= 2
+    renderer = _drawn(fig)
+    box = legend.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and _legend_outside_panels(fig)
+    assert fig.axes[0].get_window_extent(renderer).height >= 0.3 * fig.bbox.height   # the panel is not a strip
+    label = fig.axes[0].yaxis.label.get_window_extent(renderer)
+    assert label.y0 >= 0 and label.y1 <= fig.bbox.height                              # nor its label cut off
+    assert fig._suptitle.get_text() == "a title\nits second line"
+
+
 def test_esam_study_names_both_curves_and_labels_units():
     study = {"SWP": {"x": [1.0, 0.6, 0.3], "acc": [0.9, 0.89, 0.85], "images_per_s": [100, 120, 140],
                      "xlabel": "β (SWP: fraction of tensors perturbed)"},

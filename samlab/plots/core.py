@@ -128,25 +128,37 @@ def readable_log_axis(ax: Any, which: str = "y") -> None:
 
 
 def set_suptitle(fig: Figure, title: str | None, *, fontsize: float = 10.0) -> None:
-    """A figure title wrapped to the figure's width (a long title is never cut off at the edges)."""
+    """A figure title wrapped to the figure's width (a long title is never cut off at the edges); the title's own
+    line breaks are kept."""
     if not title:
         return
     import textwrap
 
     chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * fontsize)))   # average glyph ~0.55 em wide
-    fig.suptitle("\n".join(textwrap.wrap(title, chars)), fontsize=fontsize)
+    lines = [part for line in title.splitlines() for part in (textwrap.wrap(line, chars) or [""])]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+
+
+def _shown_length(label: str) -> int:
+    """Characters ``label`` shows once rendered: a mathtext command (``\\infty``) is one glyph, ``$ _ ^ { }`` none."""
+    return len(re.sub(r"[$_^{}]", "", re.sub(r"\\[A-Za-z]+", "x", label)))
 
 
 def legend_outside(fig: Figure, axes: Iterable[Any], **kwargs) -> Any:
-    """One figure legend below the panels (never over the data, never in the way of a title), each label once."""
+    """One figure legend below the panels (never over the data, never in the way of a title), each label once,
+    in as many columns as fit the figure's width (so a long legend does not squeeze the panels)."""
+    from matplotlib.font_manager import FontProperties
+
     handles: dict[str, Any] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     if not handles:
         return None
-    widest = max(len(label) for label in handles)
-    per_row = max(1, int(fig.get_figwidth() / (0.6 + 0.075 * widest)))   # entries that fit side by side
     kwargs.setdefault("fontsize", "small")
+    em = FontProperties(size=kwargs["fontsize"]).get_size_in_points() / 72            # inches
+    widest = max(_shown_length(label) for label in handles)
+    entry = (2.0 + 0.8 + 2.0) * em + 0.6 * em * widest   # handle, pad, column spacing; glyphs ~0.6 em wide
+    per_row = max(1, int(0.95 * fig.get_figwidth() / entry))
     kwargs.setdefault("ncols", min(len(handles), per_row))
     return fig.legend(list(handles.values()), list(handles), loc="outside lower center", **kwargs)
