@@ -293,7 +293,8 @@ def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str |
 
     def calib_batches() -> Iterable:
         from .data import batch_iterator
-        return batch_iterator(calib_x)(calib_x, calib_y, _CALIB_BATCH, train=False, mean=data.mean, std=data.std, device=dev)
+        return batch_iterator(calib_x)(calib_x, calib_y, _CALIB_BATCH, train=False, mean=data.mean, std=data.std,
+                                       device=dev)
 
     accs = [[0.0] * len(spec.times) for _ in range(spec.repeats)]
     losses = [[0.0] * len(spec.times) for _ in range(spec.repeats)]

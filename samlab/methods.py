@@ -16,8 +16,8 @@ from typing import Any, Mapping
 __all__ = [
     "GEOMETRIES", "TRAIN_METHODS", "BASES", "DEFAULT_RHO", "DEFAULT_ETA", "ESAM_BETA", "ESAM_GAMMA",
     "PAPER_VARIANTS", "METHOD_COLORS", "METHOD_FIELDS",
-    "variant_fields", "format_p", "method_key", "method_name", "method_label", "method_color", "run_label", "robustness_suffix",
-    "same_protocol",
+    "variant_fields", "format_p", "method_key", "method_name", "method_label", "method_color", "run_label",
+    "robustness_suffix", "same_protocol",
 ]
 
 #: The neighbourhood geometries of the worst-case perturbation: SAM (eq. 2), ASAM (eq. 4), SAMSON (eq. 6).
@@ -35,7 +35,6 @@ ESAM_BETA, ESAM_GAMMA = 0.6, 0.5
 #: The paper's named variants: plain name -> (geometry, p). SAMSON is studied at p = 2 and p = inf.
 PAPER_VARIANTS = {"SAM": ("sam", 2.0), "ASAM": ("asam", 2.0), "SAMSON_2": ("samson", 2.0),
                   "SAMSON_inf": ("samson", math.inf)}
-
 
 
 def variant_fields(name: str) -> dict[str, Any]:

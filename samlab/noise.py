@@ -231,7 +231,8 @@ def noise_curve(model: nn.Module, data: Any, spec: NoiseEvalConfig, *, device: t
         from .data import batch_iterator
 
         dummy = torch.zeros(len(calib_x), dtype=torch.int64)
-        batches = batch_iterator(calib_x)(calib_x, dummy, spec.batch_size, train=False, mean=mean, std=std, device=device)
+        batches = batch_iterator(calib_x)(calib_x, dummy, spec.batch_size, train=False, mean=mean, std=std,
+                                          device=device)
         reestimate_statistics(model, batches)
 
     clean = run() if 0.0 in spec.sigmas else None

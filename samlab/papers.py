@@ -297,6 +297,7 @@ ROBUSTNESS_SETTINGS: tuple[RobustSetting, ...] = tuple(
     + _settings("SAMSON paper, Table 6", "mobilenetv2", "cifar100", _T6)
     + _settings("SAMSON paper, Table 7", "resnet18", "imagenet", _T7))
 
+
 def robust_config(method: str, *, rho: float | None = None, c: float | None = None, alpha: float | None = None,
                   **protocol) -> TrainConfig:
     """A :class:`TrainConfig` for one robustness variant: ``method`` a plain name (SGD, SAM, ASAM, SAMSON_2,

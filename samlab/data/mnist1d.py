@@ -27,8 +27,8 @@ from ..checks import check_int, check_number
 from ..paths import atomic_write, data_dir
 from .splits import Splits
 
-__all__ = ["batch_iterator", "MNIST1D_DATASETS", "MNIST1D_LENGTH", "SignalData", "mnist1d_args", "generate_mnist1d", "load_mnist1d",
-           "load_mnist1d_training_data", "iterate_signal_batches"]
+__all__ = ["batch_iterator", "MNIST1D_DATASETS", "MNIST1D_LENGTH", "SignalData", "mnist1d_args", "generate_mnist1d",
+           "load_mnist1d", "load_mnist1d_training_data", "iterate_signal_batches"]
 
 #: The names :func:`load_mnist1d` serves (the trainer's ``dataset`` choices add these to the image sets).
 MNIST1D_DATASETS = ("mnist1d",)

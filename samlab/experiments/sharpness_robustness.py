@@ -53,7 +53,7 @@ def population(scale: str = "quick", dataset: str | None = None) -> dict[str, An
     SAMSON_2 only (plus notebook 05's smoke runs): every code path, few runs to train in the tests.
 
     ``dataset="mnist1d"`` (smoke and quick): notebook 05's MNIST-1D population alone, every training seed a point
-    of its own (it holds the five methods plain, with clipping, and SGD with additive noise; notebook 04 has no
+    of its own (at quick scale the five methods plain, with clipping and with additive noise; notebook 04 has no
     MNIST-1D runs, notebook 04b's are the authors' CNN without BatchNorm)."""
     check_scale(scale)
     if dataset == "mnist1d":

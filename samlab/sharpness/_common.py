@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from typing import Any, Callable, Iterator, Sequence
 
@@ -142,8 +143,6 @@ class MeasureSpec:
 
     def settings(self) -> dict:
         """The keyword arguments of the measure this spec stands for."""
-        import dataclasses
-
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._DATA_FIELDS}
 
 

@@ -133,7 +133,6 @@ class HessianSpec(MeasureSpec):
         self.check_data_fields()
 
 
-
 def stored_hessian_max_eigenvalue(spec: HessianSpec, model: nn.Module, data, *, store=None, source_config=None,
                                   device: torch.device | str | None = None) -> dict:
     """:func:`hessian_max_eigenvalue` through the results store (keyed by ``spec``)."""

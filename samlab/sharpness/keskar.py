@@ -142,7 +142,6 @@ class KeskarSpec(MeasureSpec):
         self.check_data_fields()
 
 
-
 def stored_keskar_sharpness(spec: KeskarSpec, model: nn.Module, data, *, store=None, source_config=None,
                             device: torch.device | str | None = None) -> dict:
     """:func:`keskar_sharpness` through the results store (keyed by ``spec``)."""

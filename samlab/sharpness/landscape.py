@@ -344,7 +344,6 @@ class LandscapeSpec(MeasureSpec):
         self.check_data_fields()
 
 
-
 def stored_landscape(spec: LandscapeSpec, model: nn.Module, data, *, store=None, source_config=None,
                      device: torch.device | str | None = None, progress: bool = False) -> dict:
     """:func:`loss_landscape` through the results store (keyed by ``spec``)."""

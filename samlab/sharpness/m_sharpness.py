@@ -224,7 +224,6 @@ class MSharpnessSpec(MeasureSpec):
         check_int("seed", self.seed, low=0, optional=True)
 
 
-
 def stored_m_sharpness(spec: MSharpnessSpec, model: nn.Module, data, *, store=None, source_config=None,
                        device: torch.device | str | None = None, progress: bool = False) -> dict:
     """:func:`m_sharpness` of ``model`` on ``data`` (an :class:`samlab.data.ImageData`) as ``spec`` says, loaded

@@ -27,8 +27,8 @@ def train_local(configs: Sequence[TrainConfig], *, workers: int = 2, store: RunS
 
     ``workers=1``, or a single missing run, trains in this process (:func:`samlab.train.train_all`, with its
     per-epoch bars). Otherwise the runs are submitted as sweep ``name`` (:func:`submit`, ``executor="local"``;
-    torch threads per process: ``threads``, default the CPU count / ``workers``) and this call waits, showing how many have finished;
-    the logs are in ``<runs_dir>/_sweeps/<name>/jobs``. An interrupt (Ctrl-C, the notebook's stop button) cancels
+    torch threads per process: ``threads``, default the CPU count / ``workers``) and this call waits, showing how
+    many have finished; the logs are in ``<runs_dir>/_sweeps/<name>/jobs``. An interrupt (Ctrl-C, the notebook's stop button) cancels
     the processes; every finished epoch is in the store and resumes on the next call. A failed process raises
     ``RuntimeError`` with the end of its log.
     """
