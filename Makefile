@@ -1,20 +1,34 @@
-# samlab: every command creates .venv and installs the project (pyproject.toml is the one dependency list) when needed.
-PYTHON ?= python3.11
-VENV   := .venv
+# samlab: every command creates .venv and installs the locked environment (requirements.lock, made from
+# pyproject.toml's ranges by `make lock`) when needed. PYVER picks the Python (3.12 by default; 3.13 supported).
+PYVER  ?= 3.12
+PYTHON ?= $(shell for p in python$(PYVER) $(wildcard $(HOME)/.pyenv/versions/$(PYVER).*/bin/python$(PYVER)); do \
+            $$p -c 'import sys' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.samlab-installed
+LOCK   := requirements.lock
+STAMP  := $(VENV)/.samlab-installed-$(PYVER)
 SCALE  ?= quick
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK))
 
-.PHONY: test test-browser doctor reproduce lab bench install clean-venv
+.PHONY: test test-fast test-browser doctor reproduce lab bench install lock clean-venv
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+## The venv: Python $(PYVER), uv (the lock's version) installed by pip, then the lock installed exactly by uv.
+$(STAMP): pyproject.toml $(LOCK)
+	@test -n "$(PYTHON)" || { echo "need Python $(PYVER): put python$(PYVER) on PATH or set PYTHON=/path/to/python$(PYVER) (supported: 3.12, 3.13)"; exit 1; }
+	@if test -x $(BIN)/python && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(PYVER)".split("."))))'; then \
+	    echo "$(VENV) holds another Python: recreating it"; rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync -q --python $(BIN)/python $(LOCK)
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+## make lock: regenerate requirements.lock from pyproject.toml (UPGRADE=1: the newest releases the ranges allow).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.12 --no-header --no-annotate \
+	    $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
 CHROMIUM ?= $(or $(SAMLAB_CHROMIUM),$(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser)))
 
@@ -23,6 +37,10 @@ test: $(STAMP)
 	@test -n "$(CHROMIUM)" || echo "make test: no Chromium: tests/test_browser.py (the notebooks in JupyterLab) is SKIPPED; apt-get install -y chromium to run it (.ci/run does, and requires it)"
 	$(BIN)/python -m pytest
 	@test -n "$(CHROMIUM)" || echo "make test: reminder: the browser test was skipped (no Chromium)"
+
+## make test-fast: the tests that run in seconds (no notebook, browser or slow test): CI's second Python.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not notebook and not browser and not slow"
 
 ## make test-browser: only the notebooks in JupyterLab in headless Chromium (fails without Chromium).
 test-browser: $(STAMP)

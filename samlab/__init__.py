@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = (
     "checks", "paths", "methods", "perturbation", "budget", "weights", "batchnorm", "optim", "data", "models",
