@@ -38,9 +38,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	@test -n "$(CHROMIUM)" || echo "make test: reminder: the browser test was skipped (no Chromium)"
 
-## make test-fast: the tests that run in seconds (no notebook, browser or slow test): CI's second Python.
+## make test-fast: the install test and the tests that run in seconds (no notebook, browser or slow test): CI's second Python.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not notebook and not browser and not slow"
+	$(BIN)/python -m pytest -m "install or not (notebook or browser or slow)"
 
 ## make test-browser: only the notebooks in JupyterLab in headless Chromium (fails without Chromium).
 test-browser: $(STAMP)

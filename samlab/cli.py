@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from . import paths
+from . import __version__, paths
 from .checks import SCALES
 
 __all__ = ["main", "build_parser"]
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="samlab", description="Sharpness-aware training: train, list runs, "
                                      "fetch data, reproduce the notebooks.")
+    parser.add_argument("--version", action="version", version=f"samlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs,data,reproduce,doctor}")
 
     tr = sub.add_parser("train", help="train one run or a preset (resumes or returns stored runs)",

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import paths
+from .extras import python_version, supported_versions, version_status
 
-__all__ = ["Check", "Report", "WIDGET_PROTOCOL", "CIFAR_FILES", "check_widgets", "check_aihwkit", "check_torch",
+__all__ = ["Check", "Report", "WIDGET_PROTOCOL", "CIFAR_FILES", "VERSIONED", "check_versions", "check_widgets", "check_aihwkit", "check_torch",
            "check_data", "check_paths", "run_checks", "report", "main"]
 
 
@@ -109,6 +110,34 @@ def check_widgets(*, version: Callable[[str], str | None] = _version,
                  "" if lab else "this Python has no JupyterLab; run `make lab` to use the project's")
 
 
+#: What the versions check names: Python and the packages whose version windows matter most.
+VERSIONED = ("python", "torch", "torchvision", "aihwkit", "ipywidgets")
+_REINSTALL = "make clean-venv install (the lock's versions), or pip install 'samlab[all]' into a Python 3.12/3.13 venv"
+
+
+def check_versions(*, version: Callable[[str], str | None] = _version, python: str | None = None) -> Check:
+    """Python, torch, torchvision, aihwkit and ipywidgets against the windows samlab was tested in (its metadata)."""
+    try:
+        windows = supported_versions()
+    except metadata.PackageNotFoundError:
+        return Check("versions", False, "samlab is imported from a folder, not installed: no version windows to check",
+                     "make install (or pip install -e .)", required=False)
+    found = {name: (python or python_version()) if name == "python" else version(name) for name in VERSIONED}
+    parts, outside = [], []
+    for name, ver in found.items():
+        status = version_status(name, ver, windows)
+        window = str(windows.get(name, "")) or "any"
+        parts.append(f"{name} {ver or '-'}" + ("" if status == "ok" else f" ({status}; tested {window})"))
+        if status == "outside":
+            outside.append(f"{name} {ver} is outside {window}")
+    detail = ", ".join(parts)
+    if found["python"] and version_status("python", found["python"], windows) == "outside":
+        return Check("versions", False, detail, "samlab needs Python " + str(windows["python"]) + ": " + _REINSTALL)
+    if outside:
+        return Check("versions", False, detail, "; ".join(outside) + ": " + _REINSTALL, required=False)
+    return Check("versions", True, detail + " (all inside the tested windows; '-' = not installed, an optional extra)")
+
+
 def _aihwkit_forward() -> str:
     """Build a 4->3 analog layer with aihwkit's inference tile and run one forward pass; return a short summary."""
     import torch
@@ -124,10 +153,10 @@ def _aihwkit_forward() -> str:
 
 def check_aihwkit(*, forward: Callable[[], str] = _aihwkit_forward,
                   version: Callable[[str], str | None] = _version) -> Check:
-    """aihwkit builds and runs a compiled tile (not just imports: on torch >= 2.13 the first tile operation fails)."""
+    """aihwkit builds and runs a compiled tile (not just imports: with a torch it was not built for, the first tile
+    operation fails)."""
     name = "aihwkit tile"
-    fix = ("reinstall the pinned trio: pip install torch==2.12.1 torchvision==0.27.1 aihwkit==1.1.0 "
-           "(or make clean-venv test)")
+    fix = "pip install 'samlab[analog]' (aihwkit 1.2 with torch 2.14-2.15), or make clean-venv install"
     akw, torch_v = version("aihwkit"), version("torch")
     if akw is None:
         return Check(name, False, "aihwkit is not installed", fix)
@@ -135,8 +164,8 @@ def check_aihwkit(*, forward: Callable[[], str] = _aihwkit_forward,
         detail = forward()
     except Exception as err:  # noqa: BLE001 - any failure is reported, with the torch version it came with
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = (" (aihwkit 1.1.0's tiles need torch 2.10-2.12)" if "CPU tensor" in msg or "undefined symbol" in msg
-                else "")
+        hint = (" (aihwkit's compiled tiles need the torch it was built for: aihwkit 1.2 runs with torch 2.14-2.15)"
+                if "CPU tensor" in msg or "undefined symbol" in msg else "")
         return Check(name, False, f"aihwkit {akw} with torch {torch_v}: {type(err).__name__}: {msg}{hint}", fix)
     return Check(name, True, f"aihwkit {akw}, torch {torch_v}: {detail}")
 
@@ -146,7 +175,7 @@ def check_torch() -> Check:
     try:
         import torch
     except ImportError as err:
-        return Check("torch", False, f"torch does not import: {err}", "make clean-venv test (reinstalls torch==2.12.1)")
+        return Check("torch", False, f"torch does not import: {err}", "make clean-venv install (reinstalls the lock's torch)")
     threads = torch.get_num_threads()
     if torch.cuda.is_available():
         return Check("torch", True, f"torch {torch.__version__}, {threads} CPU threads, device cuda "
@@ -189,7 +218,7 @@ def check_paths() -> Check:
 
 def run_checks() -> list[Check]:
     """Every check, in the order the report shows them."""
-    return [check_widgets(), check_aihwkit(), check_torch(), check_data("cifar10"), check_data("cifar100"),
+    return [check_versions(), check_widgets(), check_aihwkit(), check_torch(), check_data("cifar10"), check_data("cifar100"),
             check_paths()]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import check_scale
+from .extras import require
 from .paths import notebooks_dir
 
 
@@ -26,8 +27,7 @@ def run_notebook(path: str | Path, *, scale: str = "quick", parameters: dict[str
     the notebook's folder. ``threads`` sets the kernel's OMP/MKL thread count; ``env`` adds variables
     (for example ``SAMLAB_RUNS`` to point the results store elsewhere).
     """
-    import papermill as pm
-
+    pm = require("papermill", "running the notebooks headless")  # optional: the notebooks extra
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"notebook {path} does not exist")

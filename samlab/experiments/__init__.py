@@ -13,6 +13,10 @@
 """
 from __future__ import annotations
 
+from ..extras import require_extra
+
+require_extra("notebooks", "samlab.experiments (the notebooks' studies)")  # one clear line when the extra is missing
+
 import importlib
 from typing import Any
 

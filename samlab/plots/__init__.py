@@ -12,6 +12,10 @@ Method names, labels and colours live in :mod:`samlab.methods`. Nothing computat
 """
 from __future__ import annotations
 
+from ..extras import require_extra
+
+require_extra("notebooks", "samlab.plots (figures)")  # one clear line when the extra is missing
+
 from .blitting import enable_blitting
 from .core import SamlabFigure, figure_png, new_figure, nice_ceiling, save_figure
 from .generalization import plot_generalization_curves, plot_variance_gallery

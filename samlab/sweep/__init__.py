@@ -24,6 +24,10 @@ calls the one training entry point, :func:`samlab.train.train`, against the same
 """
 from __future__ import annotations
 
+from ..extras import require_extra
+
+require_extra("cluster", "samlab.sweep (sweeps through submitit)")  # one clear line when the extra is missing
+
 from .grid import expand, parse_grid
 from .jobs import EXECUTORS, SLURM_OPTIONS, Submission, SweepJob, make_executor, sbatch_preview, submit
 from .local import train_local

@@ -9,6 +9,10 @@ settings). Explorers: :func:`scale_invariance_explorer` (notebook 01), :func:`pe
 """
 from __future__ import annotations
 
+from ..extras import require_extra
+
+require_extra("notebooks", "samlab.widgets (notebook controls)")  # one clear line when the extra is missing
+
 from .controls import P_CHOICES, c_slider, choice_selector, p_selector, range_slider, rho_slider
 from .core import Explorer, error_output, interactive_figure, render_outputs
 from .perturbation import perturbation_explorer
