@@ -49,10 +49,30 @@ def test_aihwkit_tile_failure_names_torch_and_the_fix():
     def broken():
         raise RuntimeError("weights must be a CPU tensor")
 
-    c = doctor.check_aihwkit(forward=broken, version=_versions(aihwkit="1.1.0", torch="2.13.0"))
+    c = doctor.check_aihwkit(forward=broken, version=_versions(aihwkit="1.2.0", torch="2.16.0"))
     assert not c.ok and c.required
-    assert "torch 2.13.0" in c.detail and "CPU tensor" in c.detail and "2.10-2.12" in c.detail
-    assert "torch==2.12.1" in c.advice and "aihwkit==1.1.0" in c.advice
+    assert "torch 2.16.0" in c.detail and "CPU tensor" in c.detail and "torch 2.14-2.15" in c.detail
+    assert "samlab[analog]" in c.advice and "make clean-venv install" in c.advice
+
+
+def test_versions_inside_the_windows_are_ok():
+    c = doctor.check_versions(version=_versions(torch="2.15.0+cu132", torchvision="0.29.2", aihwkit="1.2.0",
+                                                ipywidgets="8.1.9"), python="3.12.1")
+    assert c.ok and "python 3.12.1" in c.detail and "torch 2.15.0+cu132" in c.detail and "aihwkit 1.2.0" in c.detail
+
+
+def test_versions_outside_a_window_say_what_to_do():
+    c = doctor.check_versions(version=_versions(torch="2.12.1", torchvision="0.29.2", ipywidgets="8.1.9"),
+                              python="3.12.1")
+    assert not c.ok and not c.required  # samlab may still run; the note says what was tested
+    assert "torch 2.12.1 (outside; tested <2.16,>=2.14)" in c.detail and "aihwkit - (missing" in c.detail
+    assert "torch 2.12.1 is outside" in c.advice and "make clean-venv install" in c.advice
+
+
+def test_versions_unsupported_python_is_a_problem():
+    c = doctor.check_versions(version=_versions(torch="2.15.0"), python="3.11.7")
+    assert not c.ok and c.required and "python 3.11.7 (outside; tested >=3.12)" in c.detail
+    assert "needs Python >=3.12" in c.advice
 
 
 def test_aihwkit_not_installed():
