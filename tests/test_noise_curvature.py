@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from samlab.data import ImageData
 from samlab.noise import conductance_noise
+from samlab.runs import RunStore
 from samlab.sharpness import NoiseCurvatureSpec, noise_curvature, predicted_loss_rise, stored_noise_curvature
 from samlab.weights import conv_linear_weights
 
@@ -298,9 +300,6 @@ def test_bad_input_names_the_argument():
 
 
 def test_store_wrapper_computes_once(tmp_path):
-    from samlab.data import ImageData
-    from samlab.runs import RunStore
-
     g = torch.Generator().manual_seed(0)
     x, y = torch.randint(0, 256, (30, 3, 8, 8), generator=g, dtype=torch.uint8), torch.randint(0, 3, (30,))
     data = ImageData(train_x=x, train_y=y, test_x=x[:10], test_y=y[:10], calib_x=x[:5], calib_y=y[:5],
