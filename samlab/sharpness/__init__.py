@@ -4,6 +4,8 @@
 * :mod:`.keskar`: Keskar et al.'s box sharpness, maximised with L-BFGS-B (Fig. 9).
 * :mod:`.hessian`: the largest Hessian eigenvalue by power iteration on Hessian-vector products.
 * :mod:`.landscape`: 1-D/2-D loss slices along filter-normalised random or adversarial directions.
+* :mod:`.noise_curvature`: ``tr(D_W H D_W)`` by Hutchinson probes, the second-order expected loss rise under
+  conductance noise (SAMSON eq. 7-8), ``(sigma_c^2 / 2) tr(D_W H D_W)``.
 
 Each measure is a pure function ``(model, x, y, ...) -> JSON-able dict``, a frozen-dataclass spec (its settings, its
 data and ``source_key``, the key of the run it measures) and a ``stored_*`` wrapper that goes through the results
@@ -19,6 +21,8 @@ from .keskar import KESKAR_PARAMETERS, KeskarSpec, box_maximum, keskar_sharpness
 from .landscape import (LANDSCAPE_KINDS, LandscapeSpec, adversarial_directions, filter_normalize,
                         grid_coordinates, landscape_grid, loss_landscape, random_directions, stored_landscape)
 from .m_sharpness import MSharpnessSpec, m_sharpness, stored_m_sharpness, worst_case_loss
+from .noise_curvature import (NOISE_CURVATURE_SIGMAS, NoiseCurvatureSpec, noise_curvature, predicted_loss_rise,
+                              rademacher_probes, stored_noise_curvature)
 
 __all__ = [
     "MSharpnessSpec", "m_sharpness", "worst_case_loss", "stored_m_sharpness",
@@ -27,4 +31,6 @@ __all__ = [
     "stored_hessian_max_eigenvalue",
     "LandscapeSpec", "LANDSCAPE_KINDS", "random_directions", "filter_normalize", "adversarial_directions",
     "grid_coordinates", "landscape_grid", "loss_landscape", "stored_landscape",
+    "NoiseCurvatureSpec", "NOISE_CURVATURE_SIGMAS", "noise_curvature", "predicted_loss_rise", "rademacher_probes",
+    "stored_noise_curvature",
 ]

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from ..checks import check_int, check_number
 from ._common import MeasureSpec, eval_mode, prepare_inputs, stored_measure, trainable_parameters
 
-__all__ = ["HessianSpec", "hessian_vector_product", "power_iteration", "hessian_max_eigenvalue",
-           "stored_hessian_max_eigenvalue"]
+__all__ = ["HessianSpec", "hessian_vector_product", "data_hessian_vector_product", "power_iteration",
+           "hessian_max_eigenvalue", "stored_hessian_max_eigenvalue"]
 
 
 def hessian_vector_product(params: Sequence[Tensor], loss_fn: Callable[[], Tensor],
@@ -39,6 +39,20 @@ def hessian_vector_product(params: Sequence[Tensor], loss_fn: Callable[[], Tenso
         return [torch.zeros_like(q) for q in params]
     hv = torch.autograd.grad(dot, params, allow_unused=True)
     return [torch.zeros_like(q) if h is None else h.detach() for q, h in zip(params, hv)]
+
+
+def data_hessian_vector_product(model: nn.Module, params: Sequence[Tensor], x: Tensor, y: Tensor,
+                                v: Sequence[Tensor], *, batch_size: int,
+                                criterion: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy) -> list[Tensor]:
+    """``H v`` of the mean ``criterion`` of ``model`` over all of ``(x, y)``, exact over chunks of ``batch_size``
+    (each chunk's loss weighted ``len(chunk) / N``), so every measure gets the full-data Hessian the same way."""
+    n = len(y)
+    out = [torch.zeros_like(q) for q in params]
+    for start in range(0, n, batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        w = len(yb) / n
+        torch._foreach_add_(out, hessian_vector_product(params, lambda: criterion(model(xb), yb) * w, v))
+    return out
 
 
 def _dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
@@ -99,13 +113,7 @@ def hessian_max_eigenvalue(model: nn.Module, x: Tensor, y: Tensor, *, iters: int
     n = len(y)
 
     def hvp(v: list[Tensor]) -> list[Tensor]:
-        out = [torch.zeros_like(q) for q in params]
-        for start in range(0, n, batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            w = len(yb) / n
-            hv = hessian_vector_product(params, lambda: F.cross_entropy(model(xb), yb) * w, v)
-            torch._foreach_add_(out, hv)
-        return out
+        return data_hessian_vector_product(model, params, x, y, v, batch_size=batch_size)
 
     t0 = time.perf_counter()
     with eval_mode(model):
