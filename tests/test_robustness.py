@@ -10,6 +10,7 @@ from samlab import papers
 from samlab.experiments import cifar
 from samlab.experiments import robustness as R
 from samlab.experiments import robustness_claims as C
+from samlab.experiments.seeds import pool_seeds, seed_name, setting_name
 
 
 # ------------------------------------------------------------------------------------------------ Pareto
@@ -93,14 +94,14 @@ def test_population_paper_is_table5():
 
 
 def test_specs_per_scale():
-    assert R.noise_spec("paper")["draws"] == 10 and R.noise_spec("quick")["draws"] == 5
-    assert R.noise_spec("quick")["sigmas"][0] == 0.0 and R.noise_spec("quick")["sigmas"][-1] == 0.4
-    assert R.noise_spec("smoke")["sigmas"] == (0.0, 0.2, 0.4)
+    assert R.noise_curve_spec("paper").draws == 10 and R.noise_curve_spec("quick").draws == 5
+    assert R.noise_curve_spec("quick").sigmas[0] == 0.0 and R.noise_curve_spec("quick").sigmas[-1] == 0.4
+    assert R.noise_curve_spec("smoke").sigmas == (0.0, 0.2, 0.4)
     from samlab.analog import YEAR
 
     for scale in ("smoke", "quick", "paper"):
-        kw = R.pcm_spec_kwargs(scale)
-        assert YEAR in kw["times"] and min(kw["times"]) == 1.0
+        spec = R.pcm_curve_spec(scale)
+        assert YEAR in spec.times and min(spec.times) == 1.0
     with pytest.raises(ValueError, match="scale"):
         R.population("huge")
     with pytest.raises(ValueError, match="clip"):
@@ -169,7 +170,7 @@ def test_explorer_answers_from_the_store_or_says_what_run_would_do(tmp_path):
     store = RunStore(tmp_path / "runs")
     configs = {k: v for k, v in R.population("smoke").items() if k in ("SGD", "SGD + clipping")}
     train_all(list(configs.values()), store=store, progress=False)
-    R.noise_curves(configs, "smoke", store=store, progress=False)
+    R.noise_curves(configs, R.noise_curve_spec("smoke"), store=store, progress=False)
     ui, out = robustness_explorer(configs, "smoke", store=store, pcm=False)
     kinds = [list(o["data"]) for o in out.outputs]
     assert any("image/png" in k for k in kinds)  # stored: drawn at once
@@ -180,7 +181,7 @@ def test_explorer_answers_from_the_store_or_says_what_run_would_do(tmp_path):
     ui.controls["c"].value = 0.1
     ui.controls["methods"].value = ()
     assert "Cannot draw" in out.outputs[0]["data"]["text/plain"]
-    found, missing = R.stored_noise_curves(R.clip_variants(configs, 0.05), "smoke", store=store)
+    found, missing = R.stored_noise_curves(R.clip_variants(configs, 0.05), R.noise_curve_spec("smoke"), store=store)
     assert not found and missing == ["SGD + clipping"]
     ui.close()
 
@@ -191,7 +192,7 @@ def test_pool_seeds_by_hand():
     a = curve([[0.9, 0.9], [0.6, 0.8]], sigmas=(0.0, 0.4))          # seed 0: clean 0.9, noisy draws 0.6 and 0.8
     b = curve([[0.8, 0.8], [0.5, 0.5]], sigmas=(0.0, 0.4))          # seed 1: clean 0.8, noisy draws 0.5 and 0.5
     single = curve([[0.7, 0.7], [0.4, 0.6]], sigmas=(0.0, 0.4))
-    pooled, settings = R.pool_seeds({"SAM": a, "SAM · seed 1": b, "SGD": single}, configs)
+    pooled, settings = pool_seeds({"SAM": a, "SAM · seed 1": b, "SGD": single}, configs)
     assert list(pooled) == ["SAM", "SGD"] and settings["SAM"] == configs["SAM"]
     sam = pooled["SAM"]
     assert sam["seeds"] == 2 and sam["draws"] == 2 and sam["runs"] == ["SAM", "SAM · seed 1"]
@@ -214,14 +215,14 @@ def test_pool_seeds_by_hand():
           "digital_acc": 0.95}
     p1 = {"times": [1.0, 2.0], "accs": [[0.5, 0.4], [0.3, 0.2]], "mean_acc": [0.4, 0.3], "std_acc": [0.14, 0.14],
           "digital_acc": 0.85}
-    pcm, _ = R.pool_seeds({"SAM": p0, "SAM · seed 1": p1}, configs)
+    pcm, _ = pool_seeds({"SAM": p0, "SAM · seed 1": p1}, configs)
     assert pcm["SAM"]["accs"] == [[0.9, 0.8], [0.7, 0.6], [0.5, 0.4], [0.3, 0.2]]
     assert pcm["SAM"]["mean_acc"] == pytest.approx([0.6, 0.5])
     assert pcm["SAM"]["std_acc"][0] == pytest.approx(math.sqrt(0.2 / 3))   # 0.9, 0.7, 0.5, 0.3 around 0.6
     assert pcm["SAM"]["digital_acc"] == pytest.approx(0.9)
     assert "2 seeds × 2 repeats" in C.pcm_readings(pcm, 1.0)["ours"]
     with pytest.raises(ValueError, match="different sigmas"):
-        R.pool_seeds({"SAM": a, "SAM · seed 1": curve([[0.8], [0.5]], sigmas=(0.0, 0.2))}, configs)
+        pool_seeds({"SAM": a, "SAM · seed 1": curve([[0.8], [0.5]], sigmas=(0.0, 0.2))}, configs)
 
 
 def test_population_mnist1d():
@@ -234,9 +235,9 @@ def test_population_mnist1d():
     assert list(pop)[:len(settings)] == settings and "SAM + clipping · seed 2" in pop
     for name, cfg in pop.items():
         assert (cfg.dataset, cfg.model) == ("mnist1d", R.MNIST1D_MODEL)
-        assert R.seed_name(R.setting_name(name), cfg.seed, seeds[0]) == name
+        assert seed_name(setting_name(name), cfg.seed, seeds[0]) == name
         if cfg.method != "sgd":
-            assert cfg.rho == R.MNIST1D_RHO[R.setting_name(name).split(" + ")[0]]
+            assert cfg.rho == R.MNIST1D_RHO[setting_name(name).split(" + ")[0]]
         assert (cfg.clip is not None) == name.split(" · ")[0].endswith("clipping")
     assert pop["SAMSON_inf"].p == math.inf and pop["SAMSON_2"].p == 2.0
     assert pop["SGD + clipping · seed 1"].clip == R.MNIST1D_CLIP

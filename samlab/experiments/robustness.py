@@ -31,19 +31,23 @@ import math
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
+from ..analog import DEFAULT_TIMES, YEAR, PCMCurveSpec, pcm_times
 from ..checks import check_choice, check_int, check_number, check_scale
 from ..data import IMAGE_DATASETS
-from ..methods import method_key, method_name, variant_fields
+from ..methods import method_key, method_name, run_label, variant_fields
+from ..noise import NoiseCurveSpec, robustness_gap
 from ..papers import MNIST1D_PROTOCOL, NOISE_SIGMA_G, preset
+from ..runs import RunStore
 from ..train import TrainConfig
+from ..train.load import measure_run
 from .cifar import notebook_configs
-from .seeds import pool_seeds, seed_count, seed_name, setting_name
+from .seeds import seed_count, seed_name
 
-__all__ = ["MNIST1D_MODEL", "MNIST1D_RUNS", "MNIST1D_RHO", "MNIST1D_CLIP", "seed_name", "setting_name", "pool_seeds",
-           "SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
-           "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table",
-           "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "DATA_NAMES", "data_title",
-           "stored_noise_curves"]
+__all__ = ["MNIST1D_MODEL", "MNIST1D_RUNS", "MNIST1D_RHO", "MNIST1D_CLIP",
+           "SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_curve_spec",
+           "pcm_curve_spec", "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table",
+           "pcm_rows", "noise_curves", "stored_noise_curves", "pcm_curves", "stored_pcm_curves", "series",
+           "pcm_series", "DATA_NAMES", "data_title"]
 
 #: sigma_c grid of the curves: 0 (no noise) to 0.4 (Fig. 2's last level), finer near 0 where the curves bend.
 SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -177,25 +181,24 @@ def clip_variants(configs: Mapping[str, TrainConfig], c: float) -> dict[str, Tra
     return {k: replace(cfg, clip=c) for k, cfg in configs.items() if variant_of(cfg) == "clipping" and cfg.clip}
 
 
-def noise_spec(scale: str = "quick", *, adabs: bool = True, sigmas: Sequence[float] = SIGMAS) -> dict[str, Any]:
-    """The :class:`samlab.noise.NoiseEvalConfig` fields per scale: draws 10 (paper, as in Fig. 2), 5 (quick), 2 (smoke);
-    AdaBS per draw on the whole calibration split (paper, quick) or 64 images (smoke)."""
+def noise_curve_spec(scale: str = "quick", *, adabs: bool = True, sigmas: Sequence[float] = SIGMAS
+                     ) -> NoiseCurveSpec:
+    """The noise curve of every run at ``scale``: draws 10 (paper, as in Fig. 2), 5 (quick), 2 (smoke); AdaBS per
+    draw on the whole calibration split (paper, quick) or 64 images (smoke); smoke keeps sigma_c 0, 0.2 and 0.4."""
     check_scale(scale)
     draws = {"smoke": 2, "quick": 5, "paper": 10}[scale]
     sig = tuple(sigmas) if scale != "smoke" else tuple(s for s in sigmas if s in (0.0, 0.2, 0.4)) or tuple(sigmas)
-    return dict(sigmas=sig, draws=draws, adabs=bool(adabs), calib_samples=64 if scale == "smoke" else None)
+    return NoiseCurveSpec(sigmas=sig, draws=draws, adabs=bool(adabs), calib_samples=64 if scale == "smoke" else None)
 
 
-def pcm_spec_kwargs(scale: str = "quick", *, adabs: bool = True) -> dict[str, Any]:
-    """:class:`samlab.analog.PCMEvalConfig` fields per scale (``source_key`` left out): read times from 1 s to
-    10 years plus 1 year (Fig. 5's time); repeats 10 (paper), 3 (quick), 1 (smoke)."""
+def pcm_curve_spec(scale: str = "quick", *, adabs: bool = True) -> PCMCurveSpec:
+    """The PCM curve of every run at ``scale``: read times from 1 s to 10 years plus 1 year (Fig. 5's time);
+    repeats 10 (paper), 3 (quick), 1 (smoke)."""
     check_scale(scale)
-    from ..analog import DEFAULT_TIMES, YEAR, pcm_times
-
     times = {"smoke": (1.0, YEAR), "quick": pcm_times(5), "paper": DEFAULT_TIMES}[scale]
     repeats = {"smoke": 1, "quick": 3, "paper": 10}[scale]
-    return dict(times=tuple(times), repeats=repeats, adabs=bool(adabs),
-                calib_samples=64 if scale == "smoke" else 0)
+    return PCMCurveSpec(times=tuple(times), repeats=repeats, adabs=bool(adabs),
+                        calib_samples=64 if scale == "smoke" else 0)
 
 
 # ------------------------------------------------------------------------------------------------ Pareto
@@ -227,8 +230,6 @@ def robustness_rows(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[st
                     high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
     """Per run: name, label, colour key, variant, clean accuracy, accuracy at ``high`` (mean, std over draws), the
     robustness gap (sec. 6.3, per draw then averaged) and whether it is on the Pareto frontier."""
-    from ..noise import robustness_gap
-
     names = list(curves)
     pts = curve_points(curves, high)
     front = dict(zip(names, pareto_front([pts[k] for k in names])))
@@ -262,8 +263,6 @@ def robustness_table(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[s
 
 def pcm_rows(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> list[dict[str, Any]]:
     """Per run: accuracy (mean, std over repeats) at read time ``t`` (default 1 year, Fig. 5) and the digital one."""
-    from ..analog import YEAR
-
     t = YEAR if t is None else float(t)
     out = []
     for name, c in pcm.items():
@@ -275,61 +274,51 @@ def pcm_rows(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> li
 
 
 # ------------------------------------------------------------------------------------------------ computing
-def noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None, adabs: bool = True,
-                 progress: bool = True, **spec: Any) -> dict[str, dict[str, Any]]:
-    """The conductance-noise curve of every (finished) run, from the store or computed once and stored
-    (:func:`samlab.noise.stored_noise_curve` with :func:`noise_spec`; ``spec`` overrides its fields)."""
-    from ..noise import stored_noise_curve
-
-    kw = {**noise_spec(scale, adabs=adabs), **spec}
-    return {k: stored_noise_curve(c, kw, store=store, progress=progress) for k, c in configs.items()}
+def noise_curves(configs: Mapping[str, TrainConfig], spec: NoiseCurveSpec, *, store: RunStore | None = None,
+                 progress: bool = True) -> dict[str, dict[str, Any]]:
+    """The noise curve ``spec`` (:func:`noise_curve_spec`) of every finished run: from the store, or computed once
+    and stored in the run's folder (:func:`samlab.train.load.measure_run`)."""
+    return _measured(configs, spec, store, progress)
 
 
-def pcm_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None, adabs: bool = True,
-               progress: bool = True, **spec: Any) -> dict[str, dict[str, Any]]:
-    """The PCM curve (accuracy against time after programming, :func:`samlab.analog.stored_pcm_curve`) of every
-    finished run; raises :class:`samlab.analog.AnalogUnavailableError` without a working aihwkit."""
-    from ..analog import PCMEvalConfig, stored_pcm_curve
-    from ..runs import RunStore, run_key
-    from ..train import load_run
+def stored_noise_curves(configs: Mapping[str, TrainConfig], spec: NoiseCurveSpec, *,
+                        store: RunStore | None = None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """``(curves in the store, names without one)``: never trains nor computes (widgets)."""
+    return _stored(configs, spec, store)
 
+
+def pcm_curves(configs: Mapping[str, TrainConfig], spec: PCMCurveSpec, *, store: RunStore | None = None,
+               progress: bool = True) -> dict[str, dict[str, Any]]:
+    """The PCM curve ``spec`` (:func:`pcm_curve_spec`; accuracy against time after programming) of every finished
+    run, from the store or computed once and stored in the run's folder; raises
+    :class:`samlab.analog.AnalogUnavailableError` without a working aihwkit when one must be computed."""
+    return _measured(configs, spec, store, progress)
+
+
+def stored_pcm_curves(configs: Mapping[str, TrainConfig], spec: PCMCurveSpec, *,
+                      store: RunStore | None = None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """``(PCM curves in the store, names without one)``: never trains nor computes."""
+    return _stored(configs, spec, store)
+
+
+def _measured(configs: Mapping[str, TrainConfig], spec: Any, store: RunStore | None, progress: bool) -> dict:
     store = store if store is not None else RunStore()
-    kw = {**pcm_spec_kwargs(scale, adabs=adabs), **spec}
-    out = {}
-    for k, c in configs.items():
-        pcm_spec = PCMEvalConfig(source_key=run_key(c), **kw)
-        if store.status(pcm_spec) == "finished":
-            out[k] = stored_pcm_curve(None, None, pcm_spec, store=store)  # type: ignore[arg-type]
-            continue
-        loaded = load_run(c, store=store)
-        out[k] = stored_pcm_curve(loaded.model, loaded.data, pcm_spec, store=store, progress=progress)
-    return out
+    return {k: measure_run(c, spec, store=store, progress=progress) for k, c in configs.items()}
 
 
-def pcm_stored(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None,
-               adabs: bool = True, **spec: Any) -> list[str]:
-    """The names of ``configs`` whose PCM curve at this scale and AdaBS setting is in the store already."""
-    from ..analog import PCMEvalConfig
-    from ..runs import RunStore, run_key
-
+def _stored(configs: Mapping[str, TrainConfig], spec: Any, store: RunStore | None) -> tuple[dict, list]:
     store = store if store is not None else RunStore()
-    kw = {**pcm_spec_kwargs(scale, adabs=adabs), **spec}
-    return [k for k, c in configs.items() if store.status(PCMEvalConfig(source_key=run_key(c), **kw)) == "finished"]
+    found = {k: store.stored_measure(c, spec) for k, c in configs.items()}
+    return {k: v for k, v in found.items() if v is not None}, [k for k, v in found.items() if v is None]
 
 
 # ------------------------------------------------------------------------------------------------ plot data
-def _label(config: Any) -> str:
-    from ..methods import run_label
-
-    return run_label(config)
-
-
 def series(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
            high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
     """Plain data for :func:`samlab.plots.plot_noise_curves`: per run its label (mathtext), colour key,
     variant, sigmas, mean and std over draws, clean and ``high`` accuracies and whether it is on the frontier."""
     rows = {r["name"]: r for r in robustness_rows(curves, configs, high=high)}
-    return [{"name": k, "label": _label(configs[k]), "key": rows[k]["key"], "variant": rows[k]["variant"],
+    return [{"name": k, "label": run_label(configs[k]), "key": rows[k]["key"], "variant": rows[k]["variant"],
              "sigmas": list(c["sigmas"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
              "clean": rows[k]["clean"], "high": rows[k]["high"], "high_std": rows[k]["high_std"],
              "front": rows[k]["front"]} for k, c in curves.items()]
@@ -337,7 +326,7 @@ def series(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], 
 
 def pcm_series(pcm: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Plain data for :func:`samlab.plots.plot_pcm_curves`."""
-    return [{"name": k, "label": _label(configs[k]), "key": method_key(configs[k]), "variant": variant_of(configs[k]),
+    return [{"name": k, "label": run_label(configs[k]), "key": method_key(configs[k]), "variant": variant_of(configs[k]),
              "times": list(c["times"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
              "digital": c["digital_acc"]} for k, c in pcm.items()]
 
@@ -358,32 +347,3 @@ def data_title(results: Sequence[Any], scale: str) -> str:
     seeds = seed_count(results)
     return (f"{r.config.model} on {shown}, {d.get('n_test', '?')} test {what}, {scale} scale"
             + (f", {seeds} training seeds" if seeds > 1 else ""))
-
-
-class _NotStored(Exception):
-    """Raised inside a compute callback to look a derived result up without computing it."""
-
-
-def stored_noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None,
-                        adabs: bool = True, **spec: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """``(curves found in the store, names missing)`` for ``configs``: never trains nor computes (widgets)."""
-    from ..noise import NoiseEvalConfig
-    from ..runs import RunStore, run_key
-
-    store = store if store is not None else RunStore()
-    kw = {**noise_spec(scale, adabs=adabs), **spec}
-    found, missing = {}, []
-
-    def refuse() -> dict:
-        raise _NotStored
-
-    for k, c in configs.items():
-        if store.status(c) != "finished":
-            missing.append(k)
-            continue
-        try:
-            found[k] = store.get_or_compute_derived(c, NoiseEvalConfig(source_key=run_key(c), **kw), refuse)
-        except _NotStored:
-            missing.append(k)
-    return found, missing
-

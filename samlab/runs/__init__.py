@@ -10,7 +10,7 @@ lives in ``<root>/<kind>-<key>/``::
                      only while the run is unfinished: :meth:`RunStore.finish` deletes it
     state_dict.pt    final weights, tensors only (``torch.load(..., weights_only=True)``)
     summary.json     written LAST: its presence means the run is finished
-    derived/         results computed from this run (:meth:`RunStore.get_or_compute_derived`)
+    derived/         measurements of this run (noise and PCM curves, sharpness, landscapes: :meth:`RunStore.measure`)
 
 What enters the key:
 
