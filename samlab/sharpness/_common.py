@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_choice, check_int
+from ..data.images import normalize
 from ..data.splits import SPLITS
 
 __all__ = ["eval_mode", "prepare_inputs", "data_loss", "trainable_parameters", "json_float", "select_samples",
@@ -51,8 +52,6 @@ def prepare_inputs(x: Tensor, y: Tensor, *, mean: Sequence[float] | None = None,
     if x.dtype == torch.uint8:
         if mean is None or std is None:
             raise ValueError("x holds uint8 images: pass mean= and std= (the data set's ImageData.mean/std)")
-        from ..data.images import normalize
-
         x = normalize(x.to(device) if device is not None else x, mean, std)
     elif device is not None:
         x = x.to(device)
