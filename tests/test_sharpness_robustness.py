@@ -11,7 +11,8 @@ from scipy import stats
 
 from samlab.experiments import sharpness_robustness as sr
 from samlab.experiments.correlation import _bootstrap, correlation, correlation_table
-from samlab.experiments.robustness import noise_curve_spec, noise_curves, variant_of
+from samlab.experiments.robustness import noise_curve_spec, noise_curves
+from samlab.experiments.seeds import Setting, training_of
 
 
 # ------------------------------------------------------------------------------------------------ statistics
@@ -72,8 +73,8 @@ def test_fewer_than_three_runs_or_a_constant_coordinate_give_nan_and_a_note():
         correlation([1, 2, 3], [1, 2])
 
 
-def _rows(values, variant="plain", method="SGD"):
-    return [{"name": f"{variant}{i}", "variant": variant, "method": method, "sharpness": s, "gap": g, "gap_std": 0.5}
+def _rows(values, training="plain", method="SGD"):
+    return [{"name": f"{training}{i}", "training": training, "method": method, "sharpness": s, "gap": g, "gap_std": 0.5}
             for i, (s, g) in enumerate(values)]
 
 
@@ -129,13 +130,14 @@ def test_m_larger_than_the_data_is_refused():
 
 
 def test_a_robustness_axis_that_was_not_computed_is_refused():
-    cfgs = {"SGD": sr.population("smoke")["SGD"]}
+    sgd = Setting("SGD")
+    cfgs = {sgd: sr.population("smoke")[sgd]}
     curve = {"sigmas": [0.0, 0.2, 0.4], "accs": [[0.9, 0.9], [0.8, 0.7], [0.5, 0.4]], "mean_acc": [0.9, 0.75, 0.45]}
-    value = {"SGD": {"m_sharpness": 0.01}}
-    row = sr.metric_rows(cfgs, value, {"SGD": curve})[0]
+    value = {sgd: {"m_sharpness": 0.01}}
+    row = sr.metric_rows(cfgs, value, {sgd: curve})[0]
     assert row["gap"] == pytest.approx(45.0) and row["gap_std"] == pytest.approx(100 * math.sqrt(0.005))
     with pytest.raises(ValueError, match="high=0.3"):
-        sr.metric_rows(cfgs, value, {"SGD": curve}, high=0.3)
+        sr.metric_rows(cfgs, value, {sgd: curve}, high=0.3)
 
 
 def test_population_holds_notebook_04s_runs_once():
@@ -144,7 +146,7 @@ def test_population_holds_notebook_04s_runs_once():
     pop = sr.population("quick")
     assert set(notebook_configs("quick").values()) <= set(pop.values())
     assert len(set(pop.values())) == len(pop)
-    assert {variant_of(c) for c in notebook_configs("quick").values()} == {"plain"}
+    assert {training_of(c) for c in notebook_configs("quick").values()} == {"plain"}
     smoke = sr.population("smoke")
     assert {notebook_configs("smoke")[k] for k in sr.SMOKE_RUNS} <= set(smoke.values())
 
@@ -171,15 +173,16 @@ def test_stored_measures_and_explorer_on_one_tiny_run(_isolated_store):
     from samlab.train import train
     from samlab.widgets import sharpness_explorer
 
-    cfg = replace(sr.population("smoke")["SGD"], epochs=1, max_train_samples=64, max_test_samples=32)
+    sgd = Setting("SGD")
+    cfg = replace(sr.population("smoke")[sgd], epochs=1, max_train_samples=64, max_test_samples=32)
     store = RunStore()
     train(cfg, store=store, progress=False)
-    configs = {"SGD": cfg}
+    configs = {sgd: cfg}
     found, missing = sr.stored_sharpness_values(configs, "sam", "smoke", store=store)
-    assert (found, missing) == ({}, ["SGD"])
+    assert (found, missing) == ({}, [sgd])
     values = sr.sharpness_values(configs, "sam", "smoke", store=store)
     again, missing = sr.stored_sharpness_values(configs, "sam", "smoke", store=store)
-    assert missing == [] and again["SGD"]["m_sharpness"] == values["SGD"]["m_sharpness"]
+    assert missing == [] and again[sgd]["m_sharpness"] == values[sgd]["m_sharpness"]
     with pytest.raises(ValueError, match="m=128 is larger than the 32"):
         sr.sharpness_values(configs, "sam", "smoke", store=store, m=128)
     curves = noise_curves(configs, noise_curve_spec("smoke"), store=store, progress=False)

@@ -11,6 +11,7 @@ computed once per run and kept in the results store in that run's folder (:func:
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Mapping, Sequence
 
 from ..checks import check_choice, check_int, check_number, check_scale
@@ -21,12 +22,13 @@ from ..sharpness import KeskarSpec, LandscapeSpec, MSharpnessSpec
 from ..train.load import measure_run
 from . import robustness
 from .cifar import notebook_configs
-from .robustness import variant_of
-from .seeds import seed_count
+from .correlation import correlation_table
+from .seeds import Setting, seed_count, setting_of
 
-__all__ = ["MEASURES", "VARIANTS", "SMOKE_RUNS", "population", "metric_sizes", "measure_spec", "axis_label",
+__all__ = ["MEASURES", "SMOKE_RUNS", "population", "metric_sizes", "measure_spec", "axis_label",
            "sharpness_values", "stored_sharpness_values", "all_sharpness", "metric_rows", "metric_table", "readings",
-           "landscape_spec", "landscapes", "data_title"]
+           "landscape_spec", "landscapes", "LANDSCAPE_METHODS", "landscape_runs", "rim_rise", "rim_readings", "data_title",
+           "figure_labels", "correlation_tables"]
 
 #: The measures of the paper's figures: what they are, their neighbourhood, and the figure.
 MEASURES: dict[str, dict[str, Any]] = {
@@ -40,14 +42,13 @@ MEASURES: dict[str, dict[str, Any]] = {
 }
 #: Notebook 04's runs kept at smoke scale.
 SMOKE_RUNS = ("SGD", "SAM", "SAMSON_2")
-#: Training configurations the paper colours by.
-VARIANTS = ("plain", "noise", "clipping")
 
 
-def population(scale: str = "quick", dataset: str | None = None) -> dict[str, Any]:
-    """Notebook 04's runs plus notebook 05's population (:func:`samlab.experiments.robustness.population`), by name.
+def population(scale: str = "quick", dataset: str | None = None) -> dict[Setting, Any]:
+    """Notebook 04's runs plus notebook 05's population (:func:`samlab.experiments.robustness.population`), by
+    :class:`~samlab.experiments.seeds.Setting`.
 
-    A config both notebooks train appears once (under notebook 05's name). smoke keeps notebook 04's SGD, SAM and
+    A config both notebooks train appears once (under notebook 05's setting). smoke keeps notebook 04's SGD, SAM and
     SAMSON_2 only (plus notebook 05's smoke runs): every code path, few runs to train in the tests.
 
     ``dataset="mnist1d"`` (smoke and quick): notebook 05's MNIST-1D population alone, every training seed a point
@@ -60,10 +61,10 @@ def population(scale: str = "quick", dataset: str | None = None) -> dict[str, An
     if scale == "smoke":
         out = {k: out[k] for k in SMOKE_RUNS}
     extra = robustness.population(scale, dataset)
-    names = {cfg: name for name, cfg in extra.items()}
-    out = {names.get(c, k): c for k, c in out.items()}          # notebook 04's order, notebook 05's names
-    out.update({k: c for k, c in extra.items() if k not in out})
-    return out
+    settings = {cfg: setting for setting, cfg in extra.items()}
+    pop = {settings.get(c, setting_of(c, seed=False)): c for c in out.values()}   # notebook 04's order
+    pop.update({k: c for k, c in extra.items() if k not in pop})
+    return pop
 
 
 def metric_sizes(scale: str = "quick") -> dict[str, dict[str, Any]]:
@@ -137,17 +138,17 @@ def data_title(results: Sequence[Any], scale: str) -> str:
             f"{d.get('n_test', '?')} test samples, {scale} scale" + (f", {seeds} training seeds" if seeds > 1 else ""))
 
 
-def _specs(configs: Mapping[str, Any], measure: str, scale: str, rho: float | None, p: float | None,
-           m: int | None) -> dict[str, Any]:
+def _specs(configs: Mapping[Setting, Any], measure: str, scale: str, rho: float | None, p: float | None,
+           m: int | None) -> dict[Setting, Any]:
     """The spec of ``measure`` per run (m checked against the run's training samples when it is given)."""
     return {name: measure_spec(measure, scale, rho=rho, p=p, m=m,
                                n_train=cfg.max_train_samples if m is not None and cfg.max_train_samples else None)
             for name, cfg in configs.items()}
 
 
-def sharpness_values(configs: Mapping[str, Any], measure: str, scale: str = "quick", *, store: RunStore | None = None,
-                     rho: float | None = None, p: float | None = None, m: int | None = None,
-                     progress: bool = False, loaded: dict | None = None) -> dict[str, dict]:
+def sharpness_values(configs: Mapping[Setting, Any], measure: str, scale: str = "quick", *,
+                     store: RunStore | None = None, rho: float | None = None, p: float | None = None,
+                     m: int | None = None, progress: bool = False, loaded: dict | None = None) -> dict[Setting, dict]:
     """``measure`` of every run in ``configs`` (finished), from the store or computed and stored in the run's folder.
     ``loaded``: a dict the caller keeps (config -> :class:`samlab.train.LoadedRun`) so each run loads once."""
     store = store if store is not None else RunStore()
@@ -157,39 +158,40 @@ def sharpness_values(configs: Mapping[str, Any], measure: str, scale: str = "qui
             for name, cfg in configs.items()}
 
 
-def stored_sharpness_values(configs: Mapping[str, Any], measure: str, scale: str = "quick", *,
+def stored_sharpness_values(configs: Mapping[Setting, Any], measure: str, scale: str = "quick", *,
                             store: RunStore | None = None, rho: float | None = None, p: float | None = None,
-                            m: int | None = None) -> tuple[dict[str, dict], list[str]]:
-    """``(values in the store, names without one)`` of ``measure``: never computes (the widget's Run button)."""
+                            m: int | None = None) -> tuple[dict[Setting, dict], list[Setting]]:
+    """``(values in the store, settings without one)`` of ``measure``: never computes (the widget's Run button)."""
     store = store if store is not None else RunStore()
     specs = _specs(configs, measure, scale, rho, p, m)
     found = {name: store.stored_measure(cfg, specs[name]) for name, cfg in configs.items()}
     return {k: v for k, v in found.items() if v is not None}, [k for k, v in found.items() if v is None]
 
 
-def all_sharpness(configs: Mapping[str, Any], scale: str = "quick", *, measures: Sequence[str] = tuple(MEASURES),
-                  store: RunStore | None = None, progress: bool = False) -> dict[str, dict[str, dict]]:
-    """measure -> run name -> result for every measure of ``measures`` and every finished run (each run loaded
+def all_sharpness(configs: Mapping[Setting, Any], scale: str = "quick", *, measures: Sequence[str] = tuple(MEASURES),
+                  store: RunStore | None = None, progress: bool = False) -> dict[str, dict[Setting, dict]]:
+    """measure -> setting -> result for every measure of ``measures`` and every finished run (each run loaded
     once); prints how many values were loaded from the store and how many computed."""
     store = store if store is not None else RunStore()
     finished = {k: c for k, c in configs.items() if store.status(c) == "finished"}
     if len(finished) < len(configs):
         print(f"{len(configs) - len(finished)} run(s) not finished, left out: "
-              f"{', '.join(k for k in configs if k not in finished)}")
+              f"{', '.join(k.label for k in configs if k not in finished)}")
     loaded: dict = {}
-    out, stored = {}, 0
+    out, stored, start = {}, 0, time.perf_counter()
     for measure in measures:
         stored += len(stored_sharpness_values(finished, measure, scale, store=store)[0])
         out[measure] = sharpness_values(finished, measure, scale, store=store, loaded=loaded, progress=progress)
     computed = sum(len(v) for v in out.values()) - stored
-    print(f"sharpness: loaded {stored} value(s) from {store.root}, computed {computed}")
+    print(f"sharpness: loaded {stored} value(s) from {store.root}, computed {computed} "
+          f"({time.perf_counter() - start:.1f} s)")
     return out
 
 
-def metric_rows(configs: Mapping[str, Any], sharpness: Mapping[str, Mapping], curves: Mapping[str, Mapping], *,
-                low: float = 0.0, high: float = 0.4) -> list[dict[str, Any]]:
-    """One row per run with both a sharpness value and a noise curve: name, method key and name, variant,
-    sharpness, robustness gap (accuracy points at ``low`` minus at ``high``) and its std over draws.
+def metric_rows(configs: Mapping[Setting, Any], sharpness: Mapping[Setting, Mapping],
+                curves: Mapping[Setting, Mapping], *, low: float = 0.0, high: float = 0.4) -> list[dict[str, Any]]:
+    """One row per run with both a sharpness value and a noise curve: setting, name (its label), method key and
+    name, training, sharpness, robustness gap (accuracy points at ``low`` minus at ``high``) and its std over draws.
 
     ValueError naming ``low``/``high`` when a curve was not computed at that sigma_c."""
     rows = []
@@ -199,17 +201,34 @@ def metric_rows(configs: Mapping[str, Any], sharpness: Mapping[str, Mapping], cu
         s = sharpness[name]
         value = s["m_sharpness"] if "m_sharpness" in s else s["sharpness"]
         gap, std = robustness_gap(curves[name], low, high)
-        rows.append({"name": name, "key": method_key(cfg), "method": method_name(cfg), "variant": variant_of(cfg),
+        rows.append({"setting": name, "name": name.label, "key": method_key(cfg), "method": method_name(cfg),
+                     "training": name.training,
                      "sharpness": float(value), "gap": 100 * gap, "gap_std": 100 * std,
                      "clean_acc": 100 * curves[name]["mean_acc"][list(curves[name]["sigmas"]).index(low)]})
     return rows
 
 
+def figure_labels(scale: str = "quick") -> dict[str, dict[str, str]]:
+    """``xlabels`` and ``titles`` of :func:`samlab.plots.plot_sharpness_robustness` for the paper's measures."""
+    return {"xlabels": {m: axis_label(m, scale=scale) for m in MEASURES},
+            "titles": {m: f"{info['figure']}: {info['label']}" for m, info in MEASURES.items()}}
+
+
+def correlation_tables(rows: Mapping[str, Sequence[Mapping[str, Any]]], *, n_boot: int = 2000,
+                       seed: int = 0) -> tuple[dict[str, Any], Any]:
+    """Per measure its :func:`~samlab.experiments.correlation.correlation_table` of ``rows`` (measure -> metric
+    rows), and all of them in one DataFrame indexed by (measure label, configuration)."""
+    import pandas as pd  # optional dependency (notebooks extra)
+
+    tables = {m: correlation_table(r, n_boot=n_boot, seed=seed) for m, r in rows.items()}
+    return tables, pd.concat({MEASURES[m]["label"]: t for m, t in tables.items()}, names=["measure"])
+
+
 def metric_table(rows: Sequence[Mapping[str, Any]]) -> Any:
     """:func:`metric_rows` as a DataFrame indexed by run name."""
-    import pandas as pd
+    import pandas as pd  # optional dependency (notebooks extra)
 
-    cols = ["method", "variant", "sharpness", "gap", "gap_std", "clean_acc"]
+    cols = ["method", "training", "sharpness", "gap", "gap_std", "clean_acc"]
     df = pd.DataFrame([{k: r[k] for k in cols} for r in rows], index=[r["name"] for r in rows], columns=cols)
     return df.rename(columns={"gap": "robustness gap (points)", "gap_std": "gap std (points)",
                               "clean_acc": "clean acc %"})
@@ -283,8 +302,43 @@ def landscape_spec(scale: str = "quick", *, dims: int = 2, seed: int = 0) -> Lan
                          max_samples=s["land_samples"], batch_size=500)
 
 
-def landscapes(configs: Mapping[str, Any], scale: str = "quick", *, dims: int = 2, seed: int = 0,
-               store: RunStore | None = None, progress: bool = False) -> dict[str, dict]:
-    """The loss landscape of each finished run of ``configs`` (the same directions' seed for all), stored."""
-    spec = landscape_spec(scale, dims=dims, seed=seed)
-    return {name: measure_run(cfg, spec, store=store, progress=progress) for name, cfg in configs.items()}
+def landscapes(configs: Mapping[Setting, Any], scale: str = "quick", *, dims: int = 2, seed: int = 0,
+               store: RunStore | None = None, progress: bool = False) -> dict[Setting, dict]:
+    """The loss landscape of each finished run of ``configs`` (the same directions' seed for all), stored; prints
+    the grid, the samples and the time taken."""
+    spec, start = landscape_spec(scale, dims=dims, seed=seed), time.perf_counter()
+    out = {name: measure_run(cfg, spec, store=store, progress=progress) for name, cfg in configs.items()}
+    print(f"{len(out)} models, {dims}-D landscapes ({spec.resolution}{'^2' if dims == 2 else ''} points on "
+          f"{spec.max_samples} training samples) in {time.perf_counter() - start:.1f} s")
+    return out
+
+
+#: The plain runs whose landscapes notebook 06 draws.
+LANDSCAPE_METHODS = ("SGD", "SAM", "ASAM", "SAMSON_2")
+
+
+def landscape_runs(configs: Mapping[Setting, Any]) -> dict[Setting, Any]:
+    """The plain SGD, SAM, ASAM and SAMSON_2 runs of ``configs`` (of the first training seed), in that order."""
+    first = min((k.seed for k in configs if k.seed is not None), default=None)
+    return {Setting(m, "plain", first): configs[Setting(m, "plain", first)] for m in LANDSCAPE_METHODS
+            if Setting(m, "plain", first) in configs}
+
+
+def rim_readings(landscapes: Mapping[Setting, Mapping[str, Any]]) -> str:
+    """One line per 2-D landscape: its centre loss, mean rim loss and the rise between them (:func:`rim_rise`)."""
+    lines = []
+    for setting, land in landscapes.items():
+        r = rim_rise(land)
+        lines.append(f"{setting.method:<11} centre loss {r['center']:.3f}, mean rim loss {r['rim']:.3f} "
+                     f"(rise {r['rise']:+.3f}) at |alpha|, |beta| = {r['span']:g}")
+    return "\n".join(lines)
+
+
+def rim_rise(landscape: Mapping[str, Any]) -> dict[str, float]:
+    """How flat a 2-D landscape's minimum is on its slice: the centre loss, the mean loss on the grid's rim
+    (|alpha| or |beta| = span) and the rise between them."""
+    z = landscape["loss"]
+    rim = [*z[0], *z[-1], *(row[0] for row in z[1:-1]), *(row[-1] for row in z[1:-1])]
+    mean = sum(rim) / len(rim)
+    return {"center": landscape["center_loss"], "rim": mean, "rise": mean - landscape["center_loss"],
+            "span": landscape["span"]}

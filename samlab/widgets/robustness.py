@@ -14,7 +14,7 @@ import ipywidgets as W
 from ..analog import YEAR
 from ..checks import check_scale
 from ..experiments import robustness
-from ..experiments.seeds import pool_seeds, setting_name
+from ..experiments.seeds import Setting, pool_seeds
 from ..plots import plot_noise_curves, plot_pcm_curves
 from ..runs import RunStore
 from ..train import train_all
@@ -35,14 +35,14 @@ def time_label(t: float) -> str:
     return f"{t:.3g} s"
 
 
-def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, store: Any = None, title: str = "",
+def robustness_explorer(configs: Mapping[Setting, Any], scale: str = "quick", *, store: Any = None, title: str = "",
                         c_values: Sequence[float] = (0.05, 0.1, 0.15, 0.2), pcm: bool = True,
                         dpi: int = 80) -> tuple[Explorer, Any]:
     """Choose c, the sigma_c range, methods, AdaBS and a PCM read time; draw the noise curves with the Pareto plane
     and (``pcm``) the PCM curves, from the store.
 
     ``configs``: the population (:func:`samlab.experiments.robustness.population`); its clipped runs are re-made
-    with the chosen c (:func:`~samlab.experiments.robustness.clip_variants`). A setting not yet stored shows what
+    with the chosen c (:func:`~samlab.experiments.robustness.clipped_at`). A setting not yet stored shows what
     Run would train and compute; at ``scale="paper"`` Run refuses to train (use ``python -m samlab train``).
     """
     check_scale(scale)
@@ -50,15 +50,15 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
     configs = dict(configs)
     if not configs:
         raise ValueError("configs is empty: nothing to explore")
-    own_c = sorted({c.clip for c in configs.values() if robustness.variant_of(c) == "clipping" and c.clip})
+    own_c = sorted({c.clip for k, c in configs.items() if k.training == "clipping" and c.clip})
     cs = sorted(set(own_c) | {float(c) for c in c_values})
-    methods = list(dict.fromkeys(setting_name(k).split(" + ")[0] for k in configs))
+    methods = list(dict.fromkeys(k.method for k in configs))
     noise = robustness.noise_curve_spec(scale)
     sig, draws = noise.sigmas, noise.draws
     times = robustness.pcm_curve_spec(scale).times
 
     def stored_c(c: float) -> bool:
-        runs = robustness.clip_variants(configs, c)
+        runs = robustness.clipped_at(configs, c)
         return bool(runs) and all(store.status(v) == "finished" for v in runs.values())
 
     controls = {
@@ -73,11 +73,11 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
     if not pcm:
         controls["time"].disabled = True
 
-    def chosen(c: float, chosen_methods: Sequence[str]) -> dict[str, Any]:
-        pop = {**configs, **{k: v for k, v in robustness.clip_variants(configs, c).items()}}
-        return {k: v for k, v in pop.items() if setting_name(k).split(" + ")[0] in chosen_methods}
+    def chosen(c: float, chosen_methods: Sequence[str]) -> dict[Setting, Any]:
+        pop = {**configs, **{k: v for k, v in robustness.clipped_at(configs, c).items()}}
+        return {k: v for k, v in pop.items() if k.method in chosen_methods}
 
-    def missing(c: float, methods: Sequence[str], adabs: bool) -> tuple[list[str], list[str], list[str]]:
+    def missing(c: float, methods: Sequence[str], adabs: bool) -> tuple[list[Setting], list[Setting], list[Setting]]:
         runs = chosen(c, methods)
         untrained = [k for k, v in runs.items() if store.status(v) != "finished"]
         _, no_curve = robustness.stored_noise_curves(runs, robustness.noise_curve_spec(scale, adabs=adabs),
@@ -94,7 +94,8 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
         untrained, no_curve, no_pcm = missing(c, methods, adabs)
         parts = []
         if untrained:
-            parts.append(f"train {len(untrained)} run{'s' * (len(untrained) != 1)} ({', '.join(untrained)})")
+            names = ", ".join(k.label for k in untrained)
+            parts.append(f"train {len(untrained)} run{'s' * (len(untrained) != 1)} ({names})")
         if no_curve:
             parts.append(f"compute {len(no_curve)} noise curve{'s' * (len(no_curve) != 1)} ({draws} draws × "
                          f"{len([s for s in sig if s > 0])} σc values each, AdaBS {'on' if adabs else 'off'})")

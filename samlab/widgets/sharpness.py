@@ -13,7 +13,7 @@ import ipywidgets as W
 
 from ..experiments import sharpness_robustness as study
 from ..experiments.correlation import correlation_table
-from ..experiments.robustness import variant_of
+from ..experiments.seeds import TRAININGS, Setting
 from ..plots import plot_sharpness_robustness
 from .controls import choice_selector, p_selector, rho_slider
 from .core import Explorer, interactive_figure
@@ -24,12 +24,12 @@ __all__ = ["sharpness_explorer", "M_CHOICES"]
 M_CHOICES = (16, 32, 64, 128, 256)
 
 
-def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping], scale: str = "quick", *,
+def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, Mapping], scale: str = "quick", *,
                        store: Any = None, title: str = "", n_boot: int = 1000, seed: int = 0,
                        dpi: int = 80) -> tuple[Explorer, Any]:
     """Choose a measure, its neighbourhood (rho, p, m) and the configurations; draw the scatter and the table.
 
-    ``configs``: name -> finished training config; ``curves``: name -> stored noise curve (runs without one are
+    ``configs``: setting -> finished training config; ``curves``: setting -> stored noise curve (runs without one are
     left out). Bootstrap intervals use ``n_boot`` resamples seeded with ``seed``.
     """
     if not configs:
@@ -40,15 +40,15 @@ def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping]
     n_train = min(c.max_train_samples or 10 ** 9 for c in named.values())
     default_m = study.metric_sizes(scale)["m"]
     m_options = sorted({m for m in (*M_CHOICES, default_m) if m <= n_train})
-    variants = [v for v in study.VARIANTS if any(variant_of(c) == v for c in named.values())]
+    trainings = [t for t in TRAININGS if any(k.training == t for k in named)]
     controls = {
         "measure": choice_selector([(f"{i['label']} ({i['figure']})", k) for k, i in study.MEASURES.items()],
                                    "samson_2", description="measure"),
         "rho": rho_slider("samson", value=0.5, max=2.0, step=0.05),
         "p": p_selector(2.0),
         "m": choice_selector(m_options, default_m, description="m"),
-        "include": W.SelectMultiple(options=variants, value=tuple(variants), description="configurations",
-                                    rows=len(variants), style={"description_width": "initial"}),
+        "include": W.SelectMultiple(options=trainings, value=tuple(trainings), description="configurations",
+                                    rows=len(trainings), style={"description_width": "initial"}),
     }
     loaded: dict = {}
     memo: dict = {}
@@ -62,10 +62,10 @@ def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping]
             controls["rho"].value = info["rho"]
             controls["p"].value = info["p"]
 
-    def chosen(include: tuple) -> dict[str, Any]:
+    def chosen(include: tuple) -> dict[Setting, Any]:
         if not include:
             raise ValueError("include: choose at least one training configuration")
-        return {k: c for k, c in named.items() if variant_of(c) in include}
+        return {k: c for k, c in named.items() if k.training in include}
 
     def args(measure: str, rho: float, p: float, m: int) -> dict[str, Any]:
         if study.MEASURES[measure]["kind"] == "keskar":
@@ -74,7 +74,7 @@ def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping]
             raise ValueError(f"rho={rho!r} must be > 0 for an m-sharpness neighbourhood")
         return dict(rho=round(float(rho), 6), p=float(p), m=int(m))
 
-    def missing(measure: str, rho: float, p: float, m: int, include: tuple) -> list[str]:
+    def missing(measure: str, rho: float, p: float, m: int, include: tuple) -> list[Any]:
         _, miss = study.stored_sharpness_values(chosen(include), measure, scale, store=store,
                                                 **args(measure, rho, p, m))
         return miss
@@ -88,7 +88,8 @@ def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping]
     def describe_run(measure: str, rho: float, p: float, m: int, include: tuple) -> str:
         miss = missing(measure, rho, p, m, include)
         what = study.axis_label(measure, scale=scale, **args(measure, rho, p, m)).replace("\n", ", ")
-        return (f"Not stored yet: {what} for {len(miss)} run(s) ({', '.join(miss)}). Click Run to compute and store "
+        names = ", ".join(k.label for k in miss)
+        return (f"Not stored yet: {what} for {len(miss)} run(s) ({names}). Click Run to compute and store "
                 "it (each run loads its weights; seconds per run at quick scale, Keskar's the slowest).")
 
     def draw(measure: str, rho: float, p: float, m: int, include: tuple) -> Any:
