@@ -136,11 +136,11 @@ def conductance_noise(model: nn.Module, sigma: float, *, seed: int = 0, draw: in
 # ------------------------------------------------------------------------------------------------ the curve
 @dataclass(frozen=True)
 class NoiseCurveSpec:
-    """One Monte-Carlo noise curve of a model (:func:`noise_curve`; of a stored run: :meth:`samlab.runs.RunStore.measure`,
-    stored in the run's folder keyed by this spec).
+    """One Monte-Carlo noise curve of a model (:func:`noise_curve`; of a stored run:
+    :meth:`samlab.runs.RunStore.measure`, stored in the run's folder keyed by this spec).
 
-    ``sigmas`` the conductance variations sigma_c; ``draws`` the noise draws per sigma_c (10 in the paper on CIFAR); ``adabs``
-    re-estimates BN statistics per draw on the first ``calib_samples`` calibration images (None: all of them);
+    ``sigmas`` the conductance variations sigma_c; ``draws`` the noise draws per sigma_c (10 in the paper on CIFAR);
+    ``adabs`` re-estimates BN statistics per draw on the first ``calib_samples`` calibration images (None: all of them);
     ``seed`` picks the noise fields; ``batch_size`` is the evaluation batch size.
     """
 

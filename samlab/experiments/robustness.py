@@ -3,7 +3,7 @@ conductance-noise curves (Figs. 2 and 6), the Pareto frontier of (clean accuracy
 curves (Fig. 5) and the readings the notebook's takeaways print, each set against the paper's claims
 (:data:`samlab.papers.PAPER_CLAIMS`).
 
-The population (Fig. 2 plus Fig. 6's noise variants): SGD, SGD + noise, SGD + clipping, and SAM, ASAM, SAMSON_2,
+The population (Fig. 2 plus Fig. 6's noise-trained runs): SGD, SGD + noise, SGD + clipping, and SAM, ASAM, SAMSON_2,
 SAMSON_inf, each plain and with clipping; ``noise_trained=True`` adds SAM/ASAM/SAMSON + noise (Fig. 6). Every
 run is keyed by its :class:`~samlab.experiments.seeds.Setting`; labels are for display only.
 
@@ -62,7 +62,7 @@ _METHODS = ("SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
 SMOKE_RUNS = (Setting("SGD"), Setting("SGD", "noise"), Setting("SGD", "clipping"), Setting("SAMSON_2"),
               Setting("SAMSON_2", "clipping"))
 
-#: MNIST-1D's population (notebooks 05 and 06 at smoke/quick scale): samlab's BatchNorm variant of the authors' CNN
+#: MNIST-1D's population (notebooks 05 and 06 at smoke/quick scale): samlab's BatchNorm version of the authors' CNN
 #: (AdaBS needs BatchNorm), trained as notebook 04b trains it (SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine,
 #: batch 100), each setting with several training seeds, so that differences can be set against the seed spread.
 MNIST1D_MODEL = "mnist1d_cnn_bn"
@@ -223,8 +223,9 @@ def curve_points(curves: Mapping[Setting, Mapping[str, Any]], high: float = HIGH
 
 def robustness_rows(curves: Mapping[Setting, Mapping[str, Any]], configs: Mapping[Setting, Any], *,
                     high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
-    """Per run: setting, name (its label), the config's label, colour key, training, clean accuracy, accuracy at ``high`` (mean, std over draws), the
-    robustness gap (sec. 6.3, per draw then averaged) and whether it is on the Pareto frontier."""
+    """Per run: setting, name (its label), the config's label, colour key, training, clean accuracy, accuracy at
+    ``high`` (mean, std over draws), the robustness gap (sec. 6.3, per draw then averaged) and whether it is on the
+    Pareto frontier."""
     names = list(curves)
     pts = curve_points(curves, high)
     front = dict(zip(names, pareto_front([pts[k] for k in names])))
@@ -258,13 +259,14 @@ def robustness_table(curves: Mapping[Setting, Mapping[str, Any]], configs: Mappi
 
 
 def pcm_rows(pcm: Mapping[Setting, Mapping[str, Any]], t: float | None = None) -> list[dict[str, Any]]:
-    """Per run: setting, name (its label), accuracy (mean, std over repeats) at read time ``t`` (default 1 year, Fig. 5) and the digital one."""
+    """Per run: setting, name (its label), accuracy (mean, std over repeats) at read time ``t`` (default 1 year,
+    Fig. 5) and the digital one."""
     t = YEAR if t is None else float(t)
     out = []
     for k, c in pcm.items():
         i = min(range(len(c["times"])), key=lambda j: abs(math.log(max(c["times"][j], 1e-9) / max(t, 1e-9))))
-        out.append({"setting": k, "name": k.label, "time_s": c["times"][i], "acc": c["mean_acc"][i], "std": c["std_acc"][i],
-                    "digital": c["digital_acc"], "repeats": len(c["accs"]), "seeds": c.get("seeds", 1)})
+        out.append({"setting": k, "name": k.label, "time_s": c["times"][i], "acc": c["mean_acc"][i],
+                    "std": c["std_acc"][i], "digital": c["digital_acc"], "repeats": len(c["accs"]), "seeds": c.get("seeds", 1)})
     return out
 
 

@@ -3,10 +3,11 @@
 For every stored run of notebooks 04 and 05 (the population of :func:`population`), one sharpness measure (SAMSON's
 m-sharpness with p = 2 or inf, SAM's, ASAM's, Keskar et al.'s; :data:`MEASURES`) is set against the robustness gap,
 test accuracy at sigma_c = 0 minus at sigma_c = 0.4 with its std over noise draws (:func:`samlab.noise.robustness_gap`).
-The paper reports a "visual correlation"; :func:`samlab.experiments.correlation.correlation` gives numbers: Spearman's rho, Kendall's tau and
-Pearson's r with p-values (scipy.stats) and percentile bootstrap confidence intervals (seeded, resampling runs),
-per training configuration (plain, + noise, + clipping) and overall (:func:`~samlab.experiments.correlation.correlation_table`). Everything is
-computed once per run and kept in the results store in that run's folder (:func:`samlab.train.load.measure_run`).
+The paper reports a "visual correlation"; :func:`samlab.experiments.correlation.correlation` gives numbers:
+Spearman's rho, Kendall's tau and Pearson's r with p-values (scipy.stats) and percentile bootstrap confidence
+intervals (seeded, resampling runs), per training configuration (plain, + noise, + clipping) and overall
+(:func:`~samlab.experiments.correlation.correlation_table`). Everything is computed once per run and kept in the
+results store in that run's folder (:func:`samlab.train.load.measure_run`).
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from .seeds import Setting, seed_count, setting_of
 
 __all__ = ["MEASURES", "SMOKE_RUNS", "population", "metric_sizes", "measure_spec", "axis_label",
            "sharpness_values", "stored_sharpness_values", "all_sharpness", "metric_rows", "metric_table", "readings",
-           "landscape_spec", "landscapes", "LANDSCAPE_METHODS", "landscape_runs", "rim_rise", "rim_readings", "data_title",
-           "figure_labels", "correlation_tables"]
+           "landscape_spec", "landscapes", "LANDSCAPE_METHODS", "landscape_runs", "rim_rise", "rim_readings",
+           "data_title", "figure_labels", "correlation_tables"]
 
 #: The measures of the paper's figures: what they are, their neighbourhood, and the figure.
 MEASURES: dict[str, dict[str, Any]] = {
@@ -243,8 +244,8 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ", seeds: int = 1) -> dict[str, str]:
     """The paper's reading (strong correlation within each configuration; SAMSON's and ASAM's m-sharpness correlate
-    better than Keskar's) next to what ``tables`` (measure -> :func:`samlab.experiments.correlation.correlation_table`) show. A difference is
-    claimed only when the bootstrap intervals do not overlap. ``seeds``: training seeds per setting (the caveat)."""
+    better than Keskar's) next to what ``tables`` (measure -> :func:`samlab.experiments.correlation.correlation_table`)
+    show. A difference is claimed only when the bootstrap intervals do not overlap. ``seeds``: training seeds per setting (the caveat)."""
     seeds = check_int("seeds", seeds, low=1)
     within = []
     for measure, df in tables.items():

@@ -2,8 +2,8 @@
 of (clean accuracy, accuracy at sigma_c = 0.4), and accuracy against time after programming PCM (Fig. 5).
 
 Pure drawing: every function takes plain data (:func:`samlab.experiments.robustness.series` builds it from stored
-curves) and returns a pyplot-free figure (:func:`samlab.plots.new_figure`). Colour = method, line style = training configuration
-(plain solid, clipping dashed, additive noise dotted); runs on the Pareto frontier are drawn with a star.
+curves) and returns a pyplot-free figure (:func:`samlab.plots.new_figure`). Colour = method, line style = training
+configuration (plain solid, clipping dashed, additive noise dotted); runs on the Pareto frontier are drawn with a star.
 """
 from __future__ import annotations
 

@@ -7,9 +7,9 @@
 
 Each measure is a pure function ``(model, x, y, ...) -> JSON-able dict`` and a frozen-dataclass spec (its settings and
 its data) whose ``compute(model, data)`` runs it; a measurement of a stored run is kept in the run's folder, keyed by
-the spec (:meth:`samlab.runs.RunStore.measure`, :func:`samlab.train.measure_run`). Every measure runs the model in eval mode, restores the exact weights and the training flags, leaves
-``.grad`` alone and draws random numbers only from its own seeded ``torch.Generator``. Nothing here imports
-plotting (:mod:`samlab.plots.landscape` draws the landscapes).
+the spec (:meth:`samlab.runs.RunStore.measure`, :func:`samlab.train.load.measure_run`). Every measure runs the model
+in eval mode, restores the exact weights and the training flags, leaves ``.grad`` alone and draws random numbers only
+from its own seeded ``torch.Generator``. Nothing here imports plotting (:mod:`samlab.plots.landscape` draws the landscapes).
 """
 from __future__ import annotations
 

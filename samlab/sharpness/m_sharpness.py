@@ -194,8 +194,8 @@ def m_sharpness(model: nn.Module, x: Tensor, y: Tensor, *, m: int = 128, method:
 
 @dataclass(frozen=True)
 class MSharpnessSpec(MeasureSpec):
-    """What an m-sharpness result is: the settings of :func:`m_sharpness` and the data it runs on. Paper settings: SAM rho 0.05
-    (Fig. 7), ASAM rho 0.5 (Fig. 8), SAMSON rho 0.5 with p = 2 / inf (Figs. 3-4), m = 128 on CIFAR."""
+    """What an m-sharpness result is: the settings of :func:`m_sharpness` and the data it runs on. Paper settings:
+    SAM rho 0.05 (Fig. 7), ASAM rho 0.5 (Fig. 8), SAMSON rho 0.5 with p = 2 / inf (Figs. 3-4), m = 128 on CIFAR."""
 
     method: str = "samson"
     rho: float | None = None
