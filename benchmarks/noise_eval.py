@@ -28,7 +28,7 @@ import torch
 from samlab.batchnorm import frozen_statistics, reestimate_statistics
 from samlab.data import iterate_batches, load_image_dataset
 from samlab.models import create_model
-from samlab.noise import NoiseEvalConfig, noise_curve, noise_fields
+from samlab.noise import NoiseCurveSpec, noise_curve, noise_fields
 
 try:
     from samlab.evaluate import evaluate
@@ -94,7 +94,7 @@ def main() -> None:
                                                          mean=data.mean, std=data.std))
 
     def curve(adabs: bool) -> None:
-        spec = NoiseEvalConfig(source_key="bench", sigmas=(0.2,), draws=n, adabs=adabs, batch_size=bs)
+        spec = NoiseCurveSpec(sigmas=(0.2,), draws=n, adabs=adabs, batch_size=bs)
         noise_curve(model, bench, spec, progress=False)
 
     tasks = {"clean": clean, "calib": calib, "draws off": lambda: curve(False), "draws on": lambda: curve(True)}

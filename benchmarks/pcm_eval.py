@@ -47,12 +47,12 @@ def main() -> None:
     data = load_image_dataset("digits")
     torch.manual_seed(0)
     model = create_model(args.model, num_classes=data.num_classes).eval()
-    spec = analog.PCMEvalConfig("benchmark", times=analog.pcm_times(args.times, include=()), repeats=args.repeats,
+    spec = analog.PCMCurveSpec(times=analog.pcm_times(args.times, include=()), repeats=args.repeats,
                                 adabs=not args.no_adabs, tile=args.tile, test_samples=args.test_samples)
     print(f"{args.model} on {args.test_samples or len(data.test_y)} test images, {len(spec.times)} times x {spec.repeats} repeats, "
           f"tile={args.tile}, adabs={spec.adabs}; torch {torch.__version__} with {torch.get_num_threads()} "
           f"thread(s) ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})")
-    analog.pcm_curve(model, data, analog.PCMEvalConfig("warm-up", times=(1.0,), repeats=1, adabs=False,
+    analog.pcm_curve(model, data, analog.PCMCurveSpec(times=(1.0,), repeats=1, adabs=False,
                                                        test_samples=50), progress=False)
     wall: dict[bool, list[float]] = {True: [], False: []}
     cpu: dict[bool, list[float]] = {True: [], False: []}

@@ -34,15 +34,12 @@ from torch import nn
 
 from .batchnorm import batchnorm_modules, reestimate_statistics
 from .checks import check_choice, check_int, check_number
+from .data import batch_iterator
+from .evaluate import evaluate
 from .weights import conv_linear_weights
 
-try:
-    from .evaluate import evaluate
-except ImportError:  # evaluate is moving from train.loop to samlab.evaluate (same signature)
-    from .train.loop import evaluate
-
-__all__ = ["YEAR", "TILES", "DEFAULT_TIMES", "AnalogUnavailableError", "PCMEvalConfig", "pcm_times",
-           "pcm_rpu_config", "check_backend", "to_analog", "export_weights", "pcm_curve", "stored_pcm_curve"]
+__all__ = ["YEAR", "TILES", "DEFAULT_TIMES", "AnalogUnavailableError", "PCMCurveSpec", "pcm_times",
+           "pcm_rpu_config", "check_backend", "to_analog", "export_weights", "pcm_curve"]
 
 #: One year in seconds (Julian year), the read time of SAMSON Fig. 5.
 YEAR = 365.25 * 24 * 3600.0
@@ -73,15 +70,15 @@ DEFAULT_TIMES = pcm_times()
 
 
 @dataclass(frozen=True)
-class PCMEvalConfig:
-    """One PCM evaluation of a stored model (the results-store key).
+class PCMCurveSpec:
+    """One PCM curve of a model (:func:`pcm_curve`; of a stored run: :meth:`samlab.runs.RunStore.measure`, stored in
+    the run's folder keyed by this spec).
 
-    ``source_key`` names the trained model (its run key); ``times`` are seconds after programming; each of
+    ``times`` are seconds after programming; each of
     ``repeats`` programs the chip afresh. ``calib_samples`` / ``test_samples``: how many images of the
     calibration / test split to use (0: all of it).
     """
 
-    source_key: str
     times: tuple[float, ...] = DEFAULT_TIMES
     repeats: int = 10
     adabs: bool = True
@@ -92,8 +89,6 @@ class PCMEvalConfig:
     test_samples: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.source_key, str) or not self.source_key:
-            raise ValueError(f"source_key={self.source_key!r} must be a non-empty string (the trained run's key)")
         times = tuple(self.times) if isinstance(self.times, (list, tuple)) else None
         if not times:
             raise ValueError(f"times={self.times!r} must be a non-empty tuple of seconds >= 0")
@@ -107,6 +102,11 @@ class PCMEvalConfig:
         object.__setattr__(self, "seed", check_int("seed", self.seed, low=0))
         object.__setattr__(self, "calib_samples", check_int("calib_samples", self.calib_samples, low=0))
         object.__setattr__(self, "test_samples", check_int("test_samples", self.test_samples, low=0))
+
+    def compute(self, model: nn.Module, data: Any, *, device: str | torch.device | None = None,
+                progress: bool = True) -> dict:
+        """:func:`pcm_curve` of ``model`` on ``data`` with this spec."""
+        return pcm_curve(model, data, self, device=device, progress=progress)
 
 
 # ------------------------------------------------------------------------------------------ aihwkit access
@@ -246,7 +246,7 @@ def _copy_bn_state(src: nn.Module, dst: nn.Module) -> None:
                     getattr(b, name).copy_(getattr(a, name))
 
 
-def _check_data(data: Any, spec: PCMEvalConfig) -> tuple[torch.Tensor, ...]:
+def _check_data(data: Any, spec: PCMCurveSpec) -> tuple[torch.Tensor, ...]:
     for name in ("test_x", "test_y", "calib_x", "calib_y", "mean", "std"):
         if not hasattr(data, name):
             raise ValueError(f"data={data!r} must be an ImageData (missing {name})")
@@ -265,7 +265,7 @@ def _check_data(data: Any, spec: PCMEvalConfig) -> tuple[torch.Tensor, ...]:
     return data.test_x[:nt], data.test_y[:nt], data.calib_x[:nc], data.calib_y[:nc]
 
 
-def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str | torch.device | None = None,
+def pcm_curve(model: nn.Module, data: Any, spec: PCMCurveSpec, *, device: str | torch.device | None = None,
               export: bool = True, progress: bool = True) -> dict:
     """Test accuracy of ``model`` on PCM hardware at each time in ``spec.times`` (mean, std, every repeat).
 
@@ -275,8 +275,8 @@ def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str |
     converters are ideal (same logits, faster); the result's ``settings`` say which path ran.
     Returns plain lists and strings (JSON-able).
     """
-    if not isinstance(spec, PCMEvalConfig):
-        raise ValueError(f"spec={spec!r} must be a PCMEvalConfig")
+    if not isinstance(spec, PCMCurveSpec):
+        raise ValueError(f"spec={spec!r} must be a PCMCurveSpec")
     _check_model(model)
     test_x, test_y, calib_x, calib_y = _check_data(data, spec)
     check_backend(spec.tile)
@@ -292,7 +292,6 @@ def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str |
     net = copy.deepcopy(base) if exported else analog.to(dev)
 
     def calib_batches() -> Iterable:
-        from .data import batch_iterator
         return batch_iterator(calib_x)(calib_x, calib_y, _CALIB_BATCH, train=False, mean=data.mean, std=data.std,
                                        device=dev)
 
@@ -334,21 +333,3 @@ def pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, device: str |
             "aihwkit": _aihwkit().version, "torch": torch.__version__,
         },
     }
-
-
-def stored_pcm_curve(model: nn.Module, data: Any, spec: PCMEvalConfig, *, store: Any = None,
-                     device: str | torch.device | None = None, progress: bool = True) -> dict:
-    """:func:`pcm_curve` through the results store: loaded when ``spec`` is stored, else computed and stored.
-
-    Arguments are checked before the store is touched, so bad input leaves nothing behind.
-    """
-    from .runs import RunStore
-
-    if not isinstance(spec, PCMEvalConfig):
-        raise ValueError(f"spec={spec!r} must be a PCMEvalConfig")
-    store = RunStore() if store is None else store
-    if store.status(spec) == "finished":
-        return store.get_or_compute(spec, dict)
-    _check_model(model)
-    _check_data(data, spec)
-    return store.get_or_compute(spec, lambda: pcm_curve(model, data, spec, device=device, progress=progress))

@@ -32,7 +32,6 @@ copy) and restored exactly, also when the evaluation raises.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import math
 import statistics
@@ -44,15 +43,12 @@ from torch import Tensor, nn
 
 from .batchnorm import batchnorm_modules, frozen_statistics, reestimate_statistics
 from .checks import check_int, check_number
+from .data import batch_iterator
+from .evaluate import evaluate
 from .weights import conv_linear_weights, perturbed
 
-try:  # evaluate() is moving from samlab.train.loop to samlab.evaluate (same signature)
-    from .evaluate import evaluate
-except ImportError:  # pragma: no cover - depends on which branch is merged
-    from .train.loop import evaluate
-
-__all__ = ["DEFAULT_SIGMAS", "NoiseEvalConfig", "noise_fields", "noisy_weights", "conductance_noise",
-           "noise_curve", "robustness_gap", "stored_noise_curve"]
+__all__ = ["DEFAULT_SIGMAS", "NoiseCurveSpec", "noise_fields", "noisy_weights", "conductance_noise",
+           "noise_curve", "robustness_gap"]
 
 #: Conductance variations evaluated by default: the noiseless case up to sigma_c = 0.4, the highest level of
 #: SAMSON Fig. 2 and the end point of its robustness gap (sec. 6.3).
@@ -139,16 +135,15 @@ def conductance_noise(model: nn.Module, sigma: float, *, seed: int = 0, draw: in
 
 # ------------------------------------------------------------------------------------------------ the curve
 @dataclass(frozen=True)
-class NoiseEvalConfig:
-    """One Monte-Carlo noise evaluation of one stored run (the results store's key).
+class NoiseCurveSpec:
+    """One Monte-Carlo noise curve of a model (:func:`noise_curve`; of a stored run:
+    :meth:`samlab.runs.RunStore.measure`, stored in the run's folder keyed by this spec).
 
-    ``source_key`` is the key of the evaluated run (a retrained or changed run gets new results); ``sigmas`` the
-    conductance variations sigma_c; ``draws`` the noise draws per sigma_c (10 in the paper on CIFAR); ``adabs``
-    re-estimates BN statistics per draw on the first ``calib_samples`` calibration images (None: all of them);
+    ``sigmas`` the conductance variations sigma_c; ``draws`` the noise draws per sigma_c (10 in the paper on CIFAR);
+    ``adabs`` re-estimates BN statistics per draw on the first ``calib_samples`` calibration images (None: all of them);
     ``seed`` picks the noise fields; ``batch_size`` is the evaluation batch size.
     """
 
-    source_key: str
     sigmas: tuple[float, ...] = DEFAULT_SIGMAS
     draws: int = 10
     adabs: bool = True
@@ -158,8 +153,6 @@ class NoiseEvalConfig:
 
     def __post_init__(self) -> None:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
-        if not isinstance(self.source_key, str) or not self.source_key:
-            raise ValueError(f"source_key={self.source_key!r} must be a non-empty string (the source run's key)")
         if isinstance(self.sigmas, (str, bytes)) or not isinstance(self.sigmas, Sequence) or not self.sigmas:
             raise ValueError(f"sigmas={self.sigmas!r} must be a non-empty sequence of numbers >= 0")
         sigmas = tuple(_check_sigma("sigmas", x) for x in self.sigmas)
@@ -172,6 +165,11 @@ class NoiseEvalConfig:
         s("calib_samples", check_int("calib_samples", self.calib_samples, low=1, optional=True))
         s("seed", check_int("seed", self.seed, low=0))
         s("batch_size", check_int("batch_size", self.batch_size, low=1))
+
+    def compute(self, model: nn.Module, data: Any, *, device: torch.device | str | None = None,
+                progress: bool = True) -> dict[str, Any]:
+        """:func:`noise_curve` of ``model`` on ``data`` with this spec."""
+        return noise_curve(model, data, self, device=device, progress=progress)
 
 
 def _get(data: Any, name: str) -> Any:
@@ -191,7 +189,7 @@ def _stdev(values: Sequence[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def noise_curve(model: nn.Module, data: Any, spec: NoiseEvalConfig, *, device: torch.device | str | None = None,
+def noise_curve(model: nn.Module, data: Any, spec: NoiseCurveSpec, *, device: torch.device | str | None = None,
                 progress: bool = True) -> dict[str, Any]:
     """Test accuracy of ``model`` under conductance noise: mean, std and every draw, per sigma_c of ``spec``.
 
@@ -202,8 +200,8 @@ def noise_curve(model: nn.Module, data: Any, spec: NoiseEvalConfig, *, device: t
     clean model (no noise, no AdaBS: the clean accuracy exactly), evaluated once and the same for every draw.
     Draw-major order, so the fields of a draw are drawn once for all sigma_c. Std: sample std over draws.
     """
-    if not isinstance(spec, NoiseEvalConfig):
-        raise ValueError(f"spec must be a NoiseEvalConfig, got {type(spec).__name__}")
+    if not isinstance(spec, NoiseCurveSpec):
+        raise ValueError(f"spec must be a NoiseCurveSpec, got {type(spec).__name__}")
     weights = _weights(model)
     test_x, test_y = _get(data, "test_x"), _get(data, "test_y")
     mean, std = _get(data, "mean"), _get(data, "std")
@@ -228,8 +226,6 @@ def noise_curve(model: nn.Module, data: Any, spec: NoiseEvalConfig, *, device: t
         return evaluate(model, test_x, test_y, mean=mean, std=std, batch_size=spec.batch_size, device=device)
 
     def calibrate() -> None:
-        from .data import batch_iterator
-
         dummy = torch.zeros(len(calib_x), dtype=torch.int64)
         batches = batch_iterator(calib_x)(calib_x, dummy, spec.batch_size, train=False, mean=mean, std=std,
                                           device=device)
@@ -269,7 +265,6 @@ def noise_curve(model: nn.Module, data: Any, spec: NoiseEvalConfig, *, device: t
         "mean_loss": [statistics.fmean(v) for v in losses], "std_loss": [_stdev(v) for v in losses],
         "losses": losses, "draws": spec.draws, "seed": spec.seed, "adabs": spec.adabs,
         "adabs_applied": use_adabs, "n_calib": n_calib if use_adabs else 0, "n_test": len(test_y),
-        "source_key": spec.source_key,
     }
 
 
@@ -290,48 +285,3 @@ def robustness_gap(curve: Mapping[str, Any], low: float = 0.0, high: float = 0.4
     i, j = _index(curve["sigmas"], low, "low"), _index(curve["sigmas"], high, "high")
     gaps = [a - b for a, b in zip(curve["accs"][i], curve["accs"][j])]
     return statistics.fmean(gaps), _stdev(gaps)
-
-
-# ------------------------------------------------------------------------------------------------ the store
-def _load_source(config: Any, store: Any, device: torch.device | str | None) -> tuple[nn.Module, Any]:
-    """The finished run's model (final weights) and the exact data splits it was trained and tested on."""
-    from .train import load_run
-
-    try:
-        loaded = load_run(config, store=store, device=device)
-    except LookupError as err:
-        raise ValueError(f"the run of {config!r} is not finished in {store.root}: train it first") from err
-    return loaded.model, loaded.data
-
-
-def stored_noise_curve(result_or_config: Any, spec_kwargs: Mapping[str, Any] | None = None, *, store: Any = None,
-                       device: torch.device | str | None = None, progress: bool = True) -> dict[str, Any]:
-    """:func:`noise_curve` of a finished training run, computed once and kept in the results store.
-
-    ``result_or_config`` is a :class:`~samlab.runs.RunResult` or its ``TrainConfig``; ``spec_kwargs`` are the
-    :class:`NoiseEvalConfig` fields except ``source_key``, which is the run's key. Bad input raises ValueError
-    before anything is written.
-    """
-    from .runs import RunResult, RunStore, run_key
-    from .train.config import TrainConfig
-
-    store = store if store is not None else RunStore()
-    config = result_or_config.config if isinstance(result_or_config, RunResult) else result_or_config
-    if not isinstance(config, TrainConfig):
-        raise ValueError(f"result_or_config must be a TrainConfig or the RunResult of one, got "
-                         f"{type(config).__name__}")
-    spec_kwargs = dict(spec_kwargs or {})
-    if "source_key" in spec_kwargs:
-        raise ValueError("spec_kwargs must not set source_key: it is the key of the run being evaluated")
-    names = {f.name for f in dataclasses.fields(NoiseEvalConfig)} - {"source_key"}
-    if unknown := sorted(set(spec_kwargs) - names):
-        raise ValueError(f"spec_kwargs has unknown field(s) {unknown}; allowed: {sorted(names)}")
-    spec = NoiseEvalConfig(source_key=run_key(config), **spec_kwargs)
-
-    def compute() -> dict[str, Any]:
-        model, data = _load_source(config, store, device)
-        return noise_curve(model, data, spec, device=device, progress=progress)
-
-    if store.status(config) != "finished":
-        raise ValueError(f"the run of {config!r} is not finished in {store.root}: train it first")
-    return store.get_or_compute_derived(config, spec, compute)

@@ -51,8 +51,8 @@ def batch(data, n=64):
 
 
 def spec(**kw):
-    kw = {"source_key": "test", "times": (1.0, A.YEAR), "repeats": 2, "test_samples": 120, **kw}
-    return A.PCMEvalConfig(**kw)
+    kw = {"times": (1.0, A.YEAR), "repeats": 2, "test_samples": 120, **kw}
+    return A.PCMCurveSpec(**kw)
 
 
 # ------------------------------------------------------------------------------------------ conversion
@@ -183,26 +183,37 @@ def test_non_ideal_converters_use_the_analog_forward(trained, data):
                             progress=False)  # the torch tile's converter noise is seeded too
 
 
-def test_stored_pcm_curve_computes_once(trained, data, tmp_path, monkeypatch):
+def test_the_pcm_curve_of_a_stored_run_lives_in_its_folder_and_is_fresh_after_retraining(tmp_path, monkeypatch):
+    """The PCM curve of a run is stored under the run (not at the store's root): RETRAIN gives a fresh one."""
+    from samlab.train import TrainConfig, train
+    from samlab.train.load import measure_run
+
     store = RunStore(tmp_path)
-    cfg = spec(repeats=1, times=(A.YEAR,))
-    first = A.stored_pcm_curve(trained, data, cfg, store=store, progress=False)
-    monkeypatch.setattr(A, "pcm_curve", lambda *a, **k: pytest.fail("recomputed"))
-    assert A.stored_pcm_curve(trained, data, cfg, store=store) == first
-    assert store.status(cfg) == "finished"
+    cfg = TrainConfig(model="small_cnn", dataset="digits", epochs=1, batch_size=32, max_train_samples=96,
+                      max_test_samples=64)
+    train(cfg, store=store, progress=False)
+    pcm = spec(repeats=1, times=(A.YEAR,), test_samples=0, calib_samples=32)
+    assert store.stored_measure(cfg, pcm) is None
+    first = measure_run(cfg, pcm, store=store, progress=False)
+    assert store.stored_measure(cfg, pcm) == first and [p.name for p in tmp_path.iterdir()] == [store.path(cfg).name]
+    assert store.list_measures(cfg, "PCMCurveSpec")
+    train(cfg, store=store, progress=False, retrain=True)                  # RETRAIN = True
+    assert store.stored_measure(cfg, pcm) is None
+    calls = []
+    monkeypatch.setattr(A, "pcm_curve", lambda *a, **k: calls.append(1) or dict(first, fresh=True))
+    assert measure_run(cfg, pcm, store=store, progress=False)["fresh"] and calls == [1]
 
 
 # ------------------------------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("kw, name", [({"times": (1.0, -1.0)}, "times"), ({"times": ()}, "times"),
                                       ({"repeats": 0}, "repeats"), ({"tile": "cuda"}, "tile"),
-                                      ({"calib_samples": -1}, "calib_samples"), ({"source_key": ""}, "source_key")])
+                                      ({"calib_samples": -1}, "calib_samples")])
 def test_bad_spec_is_refused(kw, name):
     with pytest.raises(ValueError, match=name):
         spec(**kw)
 
 
-def test_bad_model_or_data_writes_nothing(trained, data, tmp_path):
-    store = RunStore(tmp_path / "runs")
+def test_bad_model_or_data_is_refused(trained, data):
     empty = dataclasses.replace(data, calib_x=data.calib_x[:0], calib_y=data.calib_y[:0])
     cases = [(trained, empty, spec(), "calibration"),
              (nn.Sequential(nn.Flatten(), nn.ReLU()), data, spec(), "model"),
@@ -210,8 +221,7 @@ def test_bad_model_or_data_writes_nothing(trained, data, tmp_path):
              (trained, data, spec(calib_samples=10_000), "calib_samples")]
     for model, d, cfg, name in cases:
         with pytest.raises(ValueError, match=name):
-            A.stored_pcm_curve(model, d, cfg, store=store)
-    assert not store.root.exists() or not any(store.root.iterdir())
+            A.pcm_curve(model, d, cfg, progress=False)
     assert A.pcm_curve(trained, empty, spec(adabs=False, repeats=1, times=(1.0,)), progress=False)["accs"]
 
 
@@ -221,7 +231,7 @@ def test_without_aihwkit_import_works_and_calls_say_why():
         import sys
         sys.modules["aihwkit"] = None            # as on a platform without an aihwkit wheel
         import samlab, samlab.analog as A, samlab.weights
-        spec = A.PCMEvalConfig("k", times=(1.0,), repeats=1)
+        spec = A.PCMCurveSpec(times=(1.0,), repeats=1)
         for call in (A.pcm_rpu_config, A.check_backend):
             try:
                 call()

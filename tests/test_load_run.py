@@ -61,8 +61,8 @@ def test_load_run_refuses_what_it_cannot_load(tmp_path):
         T.load_run(other)
 
 
-def test_derived_results_are_recomputed_when_the_source_run_changes(tmp_path):
-    """A noise evaluation derived from a run: cached per run, recomputed for a retrained or changed run."""
+def test_measurements_are_recomputed_when_the_run_changes(tmp_path):
+    """A measurement of a run: cached per run, recomputed for a retrained or changed run."""
     store = RunStore(tmp_path)
 
     @dataclass(frozen=True)
@@ -75,14 +75,40 @@ def test_derived_results_are_recomputed_when_the_source_run_changes(tmp_path):
 
     cfg = tiny(epochs=1)
     T.train(cfg, store=store, progress=False)
-    first = store.get_or_compute_derived(cfg, NoiseEval(), derive(cfg))
+    first = store.measure(cfg, NoiseEval(), derive(cfg))
     assert first["acc"] == store.load(cfg).summary["test_acc"]
-    assert store.get_or_compute_derived(cfg, NoiseEval(), lambda: pytest.fail("recomputed")) == first
+    assert store.measure(cfg, NoiseEval(), lambda: pytest.fail("recomputed")) == first
     changed = tiny(epochs=1, seed=1)  # another source config: another run, its own derived result
     T.train(changed, store=store, progress=False)
-    second = store.get_or_compute_derived(changed, NoiseEval(), derive(changed))
+    second = store.measure(changed, NoiseEval(), derive(changed))
     assert second["acc"] == store.load(changed).summary["test_acc"] and second != first
     T.train(cfg, store=store, progress=False, retrain=True)  # same config retrained: the old result is gone
     calls = []
-    store.get_or_compute_derived(cfg, NoiseEval(), lambda: calls.append(1) or {"acc": 0.0})
+    store.measure(cfg, NoiseEval(), lambda: calls.append(1) or {"acc": 0.0})
     assert calls == [1]
+
+
+def test_retraining_a_run_serves_fresh_measurements_never_stale_ones(tmp_path, monkeypatch):
+    """RETRAIN = True (sweep.train_local(retrain=True)) deletes the run with its measurements: the noise curve and
+    the sharpness value are computed again from the new weights; "only if stored" is None until then."""
+    from samlab import noise, sweep
+    from samlab.noise import NoiseCurveSpec
+    from samlab.sharpness import MSharpnessSpec
+    from samlab.train.load import measure_run
+
+    store = RunStore(tmp_path)
+    cfg = tiny(epochs=1)
+    specs = [NoiseCurveSpec(sigmas=(0.0, 0.2), draws=1, calib_samples=16), MSharpnessSpec(m=16, max_samples=32)]
+    sweep.train_local([cfg], workers=1, retrain=False, store=store, progress=False)
+    first = [measure_run(cfg, s, store=store, progress=False) for s in specs]
+    assert [store.stored_measure(cfg, s) for s in specs] == first
+    weights = store.load(cfg).state_dict()
+    monkeypatch.setattr(T.loop, "_derived_seed", lambda seed, purpose: hash((seed, purpose, "again")) % 2 ** 31)
+    sweep.train_local([cfg], workers=1, retrain=True, store=store, progress=False)
+    assert not torch.equal(store.load(cfg).state_dict()["fc.weight"], weights["fc.weight"])  # new weights
+    assert [store.stored_measure(cfg, s) for s in specs] == [None, None]
+    calls = []
+    monkeypatch.setattr(noise, "noise_curve", lambda *a, **k: calls.append("noise") or {"fresh": True})
+    again = [measure_run(cfg, s, store=store, progress=False) for s in specs]
+    assert calls == ["noise"] and again[0] == {"fresh": True}
+    assert again[1]["m_sharpness"] != first[1]["m_sharpness"]  # computed on the new weights

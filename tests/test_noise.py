@@ -9,8 +9,7 @@ from torch import nn
 
 import samlab.noise as noise
 from samlab.batchnorm import reestimate_statistics
-from samlab.noise import (NoiseEvalConfig, conductance_noise, noise_curve, noise_fields, noisy_weights,
-                          robustness_gap, stored_noise_curve)
+from samlab.noise import NoiseCurveSpec, conductance_noise, noise_curve, noise_fields, noisy_weights, robustness_gap
 from samlab.runs import RunStore
 from samlab.weights import conv_linear_weights
 
@@ -64,9 +63,9 @@ def bn_data(n: int = 24, seed: int = 0) -> dict:
             "std": (0.25, 0.25, 0.25)}
 
 
-def spec(**kw) -> NoiseEvalConfig:
-    base = dict(source_key="test", sigmas=(0.0, 0.1, 0.4), draws=3, adabs=True, seed=0, batch_size=8)
-    return NoiseEvalConfig(**{**base, **kw})
+def spec(**kw) -> NoiseCurveSpec:
+    base = dict(sigmas=(0.0, 0.1, 0.4), draws=3, adabs=True, seed=0, batch_size=8)
+    return NoiseCurveSpec(**{**base, **kw})
 
 
 def state(model: nn.Module) -> dict:
@@ -272,7 +271,6 @@ def test_model_without_bn_adabs_on_equals_off():
     (dict(sigmas=(float("inf"),)), "sigmas"), (dict(sigmas=()), "sigmas"), (dict(sigmas=(0.1, 0.1)), "sigmas"),
     (dict(draws=0), "draws"), (dict(draws=1.5), "draws"), (dict(calib_samples=0), "calib_samples"),
     (dict(seed=-1), "seed"), (dict(batch_size=0), "batch_size"), (dict(adabs=1), "adabs"),
-    (dict(source_key=""), "source_key"),
 ])
 def test_bad_config(kw, name):
     with pytest.raises(ValueError, match=name):
@@ -305,39 +303,30 @@ def _finished_run(store: RunStore):
     return config, model, store.finish(config, {"test_acc": 0.0}, model.state_dict())
 
 
-def test_stored_noise_curve(monkeypatch, tmp_path):
-    from samlab.runs import run_key
+def test_the_noise_curve_of_a_stored_run_is_computed_once_in_its_folder(monkeypatch, tmp_path):
     from samlab.train import run_data
+    from samlab.train.load import measure_run
 
     store = RunStore(tmp_path / "runs")
     config, model, result = _finished_run(store)
-    kw = dict(sigmas=(0.0, 0.3), draws=2, calib_samples=16, batch_size=32)
-    got = stored_noise_curve(result, kw, store=store, progress=False)
-    direct = noise_curve(model, run_data(config), NoiseEvalConfig(source_key=run_key(config), **kw),
-                         progress=False)
-    assert got == direct
-    assert store.list_derived(config, kind="NoiseEvalConfig")  # stored under the source run
-    assert got["source_key"] == result.key and got["n_test"] == 24 and got["n_calib"] == 16
+    curve = NoiseCurveSpec(sigmas=(0.0, 0.3), draws=2, calib_samples=16, batch_size=32)
+    assert store.stored_measure(config, curve) is None
+    got = measure_run(config, curve, store=store, progress=False)
+    assert got == noise_curve(model, run_data(config), curve, progress=False)
+    assert store.list_measures(config, kind="NoiseCurveSpec")  # stored under the run
+    assert got["n_test"] == 24 and got["n_calib"] == 16
     monkeypatch.setattr(noise, "noise_curve", lambda *a, **k: pytest.fail("recomputed"))
-    assert stored_noise_curve(config, kw, store=store, progress=False) == got
+    assert measure_run(config, curve, store=store, progress=False) == got == store.stored_measure(config, curve)
 
 
-@pytest.mark.parametrize("kw", [dict(sigmas=(-1.0,)), dict(draws=0), dict(source_key="x"), dict(nope=1)])
-def test_stored_bad_input_writes_nothing(tmp_path, kw):
-    store = RunStore(tmp_path / "runs")
-    config, _, result = _finished_run(store)
-    before = sorted(str(p) for p in store.root.rglob("*"))
-    with pytest.raises(ValueError):
-        stored_noise_curve(result, kw, store=store, progress=False)
-    assert sorted(str(p) for p in store.root.rglob("*")) == before
+def test_an_error_during_the_measurement_writes_nothing(tmp_path):
+    from samlab.train.load import measure_run
 
-
-def test_stored_error_during_compute_writes_nothing(tmp_path, monkeypatch):
     store = RunStore(tmp_path / "runs")
     config, _, result = _finished_run(store)
     before = sorted(str(p) for p in store.root.rglob("*"))
     with pytest.raises(ValueError, match="calib_samples"):
-        stored_noise_curve(result, dict(calib_samples=10_000, draws=1), store=store, progress=False)
+        measure_run(config, NoiseCurveSpec(calib_samples=10_000, draws=1), store=store, progress=False)
     assert sorted(str(p) for p in store.root.rglob("*")) == before
 
 
@@ -351,7 +340,7 @@ def test_adabs_on_float_signals_uses_the_signal_batches():
     data = {"test_x": torch.randn(16, 1, 40, generator=gen), "test_y": torch.arange(16) % 10,
             "calib_x": torch.randn(12, 1, 40, generator=gen), "mean": (0.0,), "std": (1.0,)}
     before = [b.running_mean.clone() for b in batchnorm_modules(model)]
-    curve = noise_curve(model, data, NoiseEvalConfig(source_key="x", sigmas=(0.0, 0.2), draws=2, batch_size=8),
+    curve = noise_curve(model, data, NoiseCurveSpec(sigmas=(0.0, 0.2), draws=2, batch_size=8),
                         progress=False)
     assert curve["adabs_applied"] and len(curve["accs"][1]) == 2
     assert all(torch.equal(a, b.running_mean) for a, b in zip(before, batchnorm_modules(model)))

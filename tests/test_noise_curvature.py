@@ -11,8 +11,7 @@ from torch import nn
 
 from samlab.data import ImageData
 from samlab.noise import conductance_noise
-from samlab.runs import RunStore
-from samlab.sharpness import NoiseCurvatureSpec, noise_curvature, predicted_loss_rise, stored_noise_curvature
+from samlab.sharpness import NoiseCurvatureSpec, noise_curvature, predicted_loss_rise
 from samlab.weights import conv_linear_weights
 
 D = torch.float64
@@ -296,18 +295,16 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="sigmas='0.1'"):
         predicted_loss_rise({"trace": 1.0, "trace_se": 0.0}, "0.1")
     with pytest.raises(ValueError, match="probes=0"):
-        NoiseCurvatureSpec(source_key="k", probes=0)
+        NoiseCurvatureSpec(probes=0)
 
 
-def test_store_wrapper_computes_once(tmp_path):
+def test_spec_computes_on_its_data_repeatably():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randint(0, 256, (30, 3, 8, 8), generator=g, dtype=torch.uint8), torch.randint(0, 3, (30,))
     data = ImageData(train_x=x, train_y=y, test_x=x[:10], test_y=y[:10], calib_x=x[:5], calib_y=y[:5],
                      num_classes=3, name="toy", is_fallback=False, mean=(0.5,) * 3, std=(0.25,) * 3)
-    store, model = RunStore(tmp_path / "runs"), _cnn()
-    spec = NoiseCurvatureSpec(source_key="abc", probes=2, max_samples=12, sigmas=[0.1])
-    first = stored_noise_curvature(spec, model, data, store=store)
+    spec = NoiseCurvatureSpec(probes=2, max_samples=12, sigmas=[0.1])
+    first = spec.compute(_cnn(), data)
     assert first["samples"] == 12 and first["predicted"]["sigmas"] == [0.1] and spec.sigmas == (0.1,)
-    with torch.no_grad():
-        model[0].weight.add_(1.0)                       # a changed model is not recomputed: the key is the spec
-    assert stored_noise_curvature(spec, model, data, store=store) == first
+    second = spec.compute(_cnn(), data)
+    assert second["trace"] == first["trace"] and second["per_probe"] == first["per_probe"]  # one seed, one answer

@@ -218,8 +218,8 @@ def test_a_long_legend_takes_columns_and_fits_the_figure():
     """Notebook 05's PCM figure has 15 settings with labels like SAMSON$_\\infty$ + noise (±2·std): one column
     squeezed the panel to a strip and cut its y label off; the legend now spreads over columns within the width."""
     methods = ["SGD", "SAM", "ASAM", "SAMSON$_{2}$", "SAMSON$_{\\infty}$"]      # as methods.method_label writes them
-    series = [{"label": f"{m}{v}", "key": "sgd", "variant": "plain", "times": [1.0, 10.0, 1e3], "mean": [0.9, 0.8, 0.7],
-               "std": [0.01, 0.01, 0.01], "digital": 0.95}
+    series = [{"label": f"{m}{v}", "key": "sgd", "training": "plain", "times": [1.0, 10.0, 1e3],
+               "mean": [0.9, 0.8, 0.7], "std": [0.01, 0.01, 0.01], "digital": 0.95}
               for m in methods for v in ("", " + clip 0.1", " + noise (±2·std)")]
     fig = plots.plot_pcm_curves(series, title="a title\nits second line")
     legend = fig.legends[0]

@@ -10,6 +10,7 @@ from samlab import papers
 from samlab.experiments import cifar
 from samlab.experiments import robustness as R
 from samlab.experiments import robustness_claims as C
+from samlab.experiments.seeds import Setting, pool_seeds, setting_of
 
 
 # ------------------------------------------------------------------------------------------------ Pareto
@@ -24,6 +25,10 @@ def test_pareto_front_by_hand():
         R.pareto_front([(math.nan, 0.1)])
 
 
+def S(method: str, training: str = "plain", seed: int | None = None) -> Setting:
+    return Setting(method, training, seed)
+
+
 def curve(accs_by_sigma, sigmas=(0.0, 0.2, 0.4)):
     import statistics
 
@@ -35,19 +40,19 @@ def curve(accs_by_sigma, sigmas=(0.0, 0.2, 0.4)):
 def test_rows_gap_front_and_compare_rule():
     configs = R.population("smoke")
     curves = {
-        "SGD": curve([[0.9, 0.9], [0.6, 0.8], [0.3, 0.5]]),                       # 0.4: 0.40 +- 0.14
-        "SGD + noise": curve([[0.85, 0.85], [0.8, 0.8], [0.45, 0.47]]),           # 0.4: 0.46 +- 0.01
-        "SGD + clipping": curve([[0.8, 0.8], [0.75, 0.75], [0.6, 0.62]]),         # 0.4: 0.61 +- 0.01
-        "SAMSON_2": curve([[0.95, 0.95], [0.9, 0.9], [0.5, 0.52]]),               # 0.4: 0.51
-        "SAMSON_2 + clipping": curve([[0.7, 0.7], [0.6, 0.6], [0.55, 0.57]]),     # dominated by SGD + clipping
+        S("SGD"): curve([[0.9, 0.9], [0.6, 0.8], [0.3, 0.5]]),                       # 0.4: 0.40 +- 0.14
+        S("SGD", "noise"): curve([[0.85, 0.85], [0.8, 0.8], [0.45, 0.47]]),           # 0.4: 0.46 +- 0.01
+        S("SGD", "clipping"): curve([[0.8, 0.8], [0.75, 0.75], [0.6, 0.62]]),         # 0.4: 0.61 +- 0.01
+        S("SAMSON_2"): curve([[0.95, 0.95], [0.9, 0.9], [0.5, 0.52]]),               # 0.4: 0.51
+        S("SAMSON_2", "clipping"): curve([[0.7, 0.7], [0.6, 0.6], [0.55, 0.57]]),     # dominated by SGD + clipping
     }
     rows = {r["name"]: r for r in R.robustness_rows(curves, configs)}
     assert rows["SGD"]["gap"] == pytest.approx(0.5) and rows["SGD"]["gap_std"] == pytest.approx(math.sqrt(0.02))
     assert [k for k, r in rows.items() if r["front"]] == ["SGD + clipping", "SAMSON_2"]
-    assert rows["SGD + clipping"]["variant"] == "clipping" and rows["SGD + noise"]["variant"] == "noise"
-    c = C.compare(curves["SGD + noise"], curves["SGD"], 0.4)  # +0.06, but SGD's draws spread 0.14: not clear
+    assert rows["SGD + clipping"]["training"] == "clipping" and rows["SGD + noise"]["setting"] == S("SGD", "noise")
+    c = C.compare(curves[S("SGD", "noise")], curves[S("SGD")], 0.4)  # +0.06, but SGD's draws spread 0.14: not clear
     assert c["delta"] == pytest.approx(0.06) and not c["clear"]
-    assert C.compare(curves["SGD + clipping"], curves["SAMSON_2"], 0.4)["clear"]  # +0.10 vs std 0.014
+    assert C.compare(curves[S("SGD", "clipping")], curves[S("SAMSON_2")], 0.4)["clear"]  # +0.10 vs std 0.014
     joined = " ".join(r["ours"] for r in C.readings(curves, configs))
     assert "SGD + clipping, SAMSON_2" in joined and "SAMSON variants: 1 of 2" in joined
     assert "Best at σc=0.4: SGD + clipping" in joined and "more than the std over draws" in joined
@@ -61,46 +66,49 @@ def test_rows_gap_front_and_compare_rule():
 def test_population_quick_reuses_notebook_04():
     pop = R.population("quick")
     nb04 = cifar.notebook_configs("quick")
-    assert list(pop) == ["SGD", "SGD + noise", "SGD + clipping", "SAM", "SAM + clipping", "ASAM", "ASAM + clipping",
-                         "SAMSON_2", "SAMSON_2 + clipping", "SAMSON_inf", "SAMSON_inf + clipping"]
+    assert [k.label for k in pop] == ["SGD", "SGD + noise", "SGD + clipping", "SAM", "SAM + clipping", "ASAM",
+                                      "ASAM + clipping", "SAMSON_2", "SAMSON_2 + clipping", "SAMSON_inf",
+                                      "SAMSON_inf + clipping"]
+    assert all(setting_of(c, seed=False) == k for k, c in pop.items())
     for name in ("SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf"):
-        assert pop[name] == nb04[name]  # the same config: the same stored run
-        assert pop[f"{name} + clipping"].clip == R.CLIP_DEFAULT["quick"]
-    noisy = pop["SGD + noise"]
+        assert pop[S(name)] == nb04[name]  # the same config: the same stored run
+        assert pop[S(name, "clipping")].clip == R.CLIP_DEFAULT["quick"]
+    noisy = pop[S("SGD", "noise")]
     assert (noisy.noise_sigma_g, noisy.noise_g_max, noisy.clip_std_alpha, noisy.clip) == (0.94, 25.0, 2.0, None)
     assert len(set(pop.values())) == len(pop)
-    with_noise = R.population("quick", noise_variants=True, clip=0.15)
-    assert len(with_noise) == 15 and with_noise["SAMSON_inf + noise"].p == math.inf
-    assert with_noise["SAM + clipping"].clip == 0.15
-    assert set(R.clip_variants(pop, 0.05)) == {k for k in pop if k.endswith("clipping")}
+    with_noise = R.population("quick", noise_trained=True, clip=0.15)
+    assert len(with_noise) == 15 and with_noise[S("SAMSON_inf", "noise")].p == math.inf
+    assert with_noise[S("SAM", "clipping")].clip == 0.15
+    assert set(R.clipped_at(pop, 0.05)) == {k for k in pop if k.training == "clipping"}
     smoke = R.population("smoke")
-    assert list(smoke) == list(R.SMOKE_RUNS) and smoke["SGD"] == cifar.notebook_configs("smoke")["SGD"]
+    assert list(smoke) == list(R.SMOKE_RUNS) and smoke[S("SGD")] == cifar.notebook_configs("smoke")["SGD"]
 
 
 def test_population_paper_is_table5():
     pop = R.population("paper")
-    assert len(pop) == 15 and pop["SGD"].model == "vgg13_bn" and pop["SGD"].dataset == "cifar10"
-    assert pop["SGD + clipping"].clip == 0.15 and pop["SAM"].rho == 0.1 and pop["SAM + clipping"].clip == 0.2
-    assert pop["SAMSON_2"].rho == 0.2 and pop["SAMSON_2 + clipping"].rho == 0.5
-    assert pop["SAMSON_2 + noise"].rho == 0.1 and pop["SAMSON_2 + noise"].clip_std_alpha == 2.5
-    assert pop["SAMSON_inf"].rho == 1.0 and pop["SAMSON_inf"].p == math.inf
+    assert len(pop) == 15 and pop[S("SGD")].model == "vgg13_bn" and pop[S("SGD")].dataset == "cifar10"
+    assert pop[S("SGD", "clipping")].clip == 0.15 and pop[S("SAM")].rho == 0.1 and pop[S("SAM", "clipping")].clip == 0.2
+    assert pop[S("SAMSON_2")].rho == 0.2 and pop[S("SAMSON_2", "clipping")].rho == 0.5
+    assert pop[S("SAMSON_2", "noise")].rho == 0.1 and pop[S("SAMSON_2", "noise")].clip_std_alpha == 2.5
+    assert pop[S("SAMSON_inf")].rho == 1.0 and pop[S("SAMSON_inf")].p == math.inf
     assert all(c.epochs == 200 and c.batch_size == 128 and c.lr_step_every == 50 for c in pop.values())
     c100 = R.population("paper", "cifar100")
-    assert c100["SGD"].model == "mobilenetv2" and c100["SAMSON_2"].rho == 1.0 and c100["ASAM + noise"].rho == 1.0
-    assert len(R.population("paper", noise_variants=False)) == 11
+    assert c100[S("SGD")].model == "mobilenetv2" and c100[S("SAMSON_2")].rho == 1.0
+    assert c100[S("ASAM", "noise")].rho == 1.0
+    assert len(R.population("paper", noise_trained=False)) == 11
     digits = R.population("paper", "digits")
     assert all(c.dataset == "digits" and not c.augment for c in digits.values())
 
 
 def test_specs_per_scale():
-    assert R.noise_spec("paper")["draws"] == 10 and R.noise_spec("quick")["draws"] == 5
-    assert R.noise_spec("quick")["sigmas"][0] == 0.0 and R.noise_spec("quick")["sigmas"][-1] == 0.4
-    assert R.noise_spec("smoke")["sigmas"] == (0.0, 0.2, 0.4)
+    assert R.noise_curve_spec("paper").draws == 10 and R.noise_curve_spec("quick").draws == 5
+    assert R.noise_curve_spec("quick").sigmas[0] == 0.0 and R.noise_curve_spec("quick").sigmas[-1] == 0.4
+    assert R.noise_curve_spec("smoke").sigmas == (0.0, 0.2, 0.4)
     from samlab.analog import YEAR
 
     for scale in ("smoke", "quick", "paper"):
-        kw = R.pcm_spec_kwargs(scale)
-        assert YEAR in kw["times"] and min(kw["times"]) == 1.0
+        spec = R.pcm_curve_spec(scale)
+        assert YEAR in spec.times and min(spec.times) == 1.0
     with pytest.raises(ValueError, match="scale"):
         R.population("huge")
     with pytest.raises(ValueError, match="clip"):
@@ -110,7 +118,7 @@ def test_specs_per_scale():
 def test_pcm_rows_pick_one_year():
     from samlab.analog import YEAR
 
-    pcm = {"A": {"times": [1.0, 3600.0, YEAR, 10 * YEAR], "mean_acc": [0.9, 0.8, 0.7, 0.6],
+    pcm = {S("SAM"): {"times": [1.0, 3600.0, YEAR, 10 * YEAR], "mean_acc": [0.9, 0.8, 0.7, 0.6],
                  "std_acc": [0, 0.01, 0.02, 0.03], "accs": [[0.9, 0.8, 0.7, 0.6]], "digital_acc": 0.95}}
     (row,) = R.pcm_rows(pcm)
     assert row["time_s"] == YEAR and row["acc"] == 0.7 and row["std"] == 0.02 and row["digital"] == 0.95
@@ -154,7 +162,7 @@ def test_figures_from_plain_data():
         plot_noise_curves([])
     from samlab.analog import YEAR
 
-    pcm = {"SGD": {"times": [1.0, YEAR], "mean_acc": [0.9, 0.8], "std_acc": [0.0, 0.01], "accs": [[0.9, 0.8]],
+    pcm = {S("SGD"): {"times": [1.0, YEAR], "mean_acc": [0.9, 0.8], "std_acc": [0.0, 0.01], "accs": [[0.9, 0.8]],
                    "digital_acc": 0.91}}
     fig = plot_pcm_curves(R.pcm_series(pcm, configs), title="t")
     assert fig.axes[0].get_xscale() == "log" and "programming" in fig.axes[0].get_xlabel()
@@ -167,9 +175,9 @@ def test_explorer_answers_from_the_store_or_says_what_run_would_do(tmp_path):
     from samlab.widgets import robustness_explorer
 
     store = RunStore(tmp_path / "runs")
-    configs = {k: v for k, v in R.population("smoke").items() if k in ("SGD", "SGD + clipping")}
+    configs = {k: v for k, v in R.population("smoke").items() if k in (S("SGD"), S("SGD", "clipping"))}
     train_all(list(configs.values()), store=store, progress=False)
-    R.noise_curves(configs, "smoke", store=store, progress=False)
+    R.noise_curves(configs, R.noise_curve_spec("smoke"), store=store, progress=False)
     ui, out = robustness_explorer(configs, "smoke", store=store, pcm=False)
     kinds = [list(o["data"]) for o in out.outputs]
     assert any("image/png" in k for k in kinds)  # stored: drawn at once
@@ -180,8 +188,8 @@ def test_explorer_answers_from_the_store_or_says_what_run_would_do(tmp_path):
     ui.controls["c"].value = 0.1
     ui.controls["methods"].value = ()
     assert "Cannot draw" in out.outputs[0]["data"]["text/plain"]
-    found, missing = R.stored_noise_curves(R.clip_variants(configs, 0.05), "smoke", store=store)
-    assert not found and missing == ["SGD + clipping"]
+    found, missing = R.stored_noise_curves(R.clipped_at(configs, 0.05), R.noise_curve_spec("smoke"), store=store)
+    assert not found and missing == [S("SGD", "clipping")]
     ui.close()
 
 
@@ -191,10 +199,10 @@ def test_pool_seeds_by_hand():
     a = curve([[0.9, 0.9], [0.6, 0.8]], sigmas=(0.0, 0.4))          # seed 0: clean 0.9, noisy draws 0.6 and 0.8
     b = curve([[0.8, 0.8], [0.5, 0.5]], sigmas=(0.0, 0.4))          # seed 1: clean 0.8, noisy draws 0.5 and 0.5
     single = curve([[0.7, 0.7], [0.4, 0.6]], sigmas=(0.0, 0.4))
-    pooled, settings = R.pool_seeds({"SAM": a, "SAM · seed 1": b, "SGD": single}, configs)
-    assert list(pooled) == ["SAM", "SGD"] and settings["SAM"] == configs["SAM"]
-    sam = pooled["SAM"]
-    assert sam["seeds"] == 2 and sam["draws"] == 2 and sam["runs"] == ["SAM", "SAM · seed 1"]
+    pooled, settings = pool_seeds({S("SAM", seed=0): a, S("SAM", seed=1): b, S("SGD", seed=0): single}, configs)
+    assert list(pooled) == [S("SAM"), S("SGD")] and settings[S("SAM")] == configs[S("SAM", seed=0)]
+    sam = pooled[S("SAM")]
+    assert sam["seeds"] == 2 and sam["draws"] == 2 and sam["runs"] == ["SAM · seed 0", "SAM · seed 1"]
     assert sam["accs"] == [[0.9, 0.9, 0.8, 0.8], [0.6, 0.8, 0.5, 0.5]]
     assert sam["mean_acc"] == pytest.approx([0.85, 0.6])
     # clean spread: four values 0.05 from their mean, sample std sqrt(4 * 0.0025 / 3)
@@ -203,7 +211,7 @@ def test_pool_seeds_by_hand():
     from samlab.noise import robustness_gap
 
     assert robustness_gap(sam, 0.0, 0.4)[0] == pytest.approx(0.25)
-    assert pooled["SGD"]["seeds"] == 1 and pooled["SGD"]["accs"] == single["accs"]
+    assert pooled[S("SGD")]["seeds"] == 1 and pooled[S("SGD")]["accs"] == single["accs"]
     rows = {r["name"]: r for r in R.robustness_rows(pooled, settings)}
     assert rows["SAM"]["seeds"] == 2 and rows["SAM"]["gap"] == pytest.approx(0.25)
     assert "seeds" in R.robustness_table(pooled, settings).columns
@@ -214,14 +222,14 @@ def test_pool_seeds_by_hand():
           "digital_acc": 0.95}
     p1 = {"times": [1.0, 2.0], "accs": [[0.5, 0.4], [0.3, 0.2]], "mean_acc": [0.4, 0.3], "std_acc": [0.14, 0.14],
           "digital_acc": 0.85}
-    pcm, _ = R.pool_seeds({"SAM": p0, "SAM · seed 1": p1}, configs)
-    assert pcm["SAM"]["accs"] == [[0.9, 0.8], [0.7, 0.6], [0.5, 0.4], [0.3, 0.2]]
-    assert pcm["SAM"]["mean_acc"] == pytest.approx([0.6, 0.5])
-    assert pcm["SAM"]["std_acc"][0] == pytest.approx(math.sqrt(0.2 / 3))   # 0.9, 0.7, 0.5, 0.3 around 0.6
-    assert pcm["SAM"]["digital_acc"] == pytest.approx(0.9)
+    pcm, _ = pool_seeds({S("SAM", seed=0): p0, S("SAM", seed=1): p1}, configs)
+    assert pcm[S("SAM")]["accs"] == [[0.9, 0.8], [0.7, 0.6], [0.5, 0.4], [0.3, 0.2]]
+    assert pcm[S("SAM")]["mean_acc"] == pytest.approx([0.6, 0.5])
+    assert pcm[S("SAM")]["std_acc"][0] == pytest.approx(math.sqrt(0.2 / 3))   # 0.9, 0.7, 0.5, 0.3 around 0.6
+    assert pcm[S("SAM")]["digital_acc"] == pytest.approx(0.9)
     assert "2 seeds × 2 repeats" in C.pcm_readings(pcm, 1.0)["ours"]
     with pytest.raises(ValueError, match="different sigmas"):
-        R.pool_seeds({"SAM": a, "SAM · seed 1": curve([[0.8], [0.5]], sigmas=(0.0, 0.2))}, configs)
+        pool_seeds({S("SAM", seed=0): a, S("SAM", seed=1): curve([[0.8], [0.5]], sigmas=(0.0, 0.2))}, configs)
 
 
 def test_population_mnist1d():
@@ -231,23 +239,25 @@ def test_population_mnist1d():
                 "SAMSON_inf", "SAMSON_inf + clipping", "SAMSON_inf + noise"]
     seeds = R.MNIST1D_RUNS["quick"]["seeds"]
     assert len(seeds) >= 3 and len(pop) == len(settings) * len(seeds) and len(set(pop.values())) == len(pop)
-    assert list(pop)[:len(settings)] == settings and "SAM + clipping · seed 2" in pop
-    for name, cfg in pop.items():
+    assert [k.label for k in list(pop)[:len(settings)]] == [f"{s} · seed {seeds[0]}" for s in settings]
+    assert S("SAM", "clipping", 2) in pop
+    for setting, cfg in pop.items():
         assert (cfg.dataset, cfg.model) == ("mnist1d", R.MNIST1D_MODEL)
-        assert R.seed_name(R.setting_name(name), cfg.seed, seeds[0]) == name
+        assert setting_of(cfg) == setting and setting.seed == cfg.seed
         if cfg.method != "sgd":
-            assert cfg.rho == R.MNIST1D_RHO[R.setting_name(name).split(" + ")[0]]
-        assert (cfg.clip is not None) == name.split(" · ")[0].endswith("clipping")
-    assert pop["SAMSON_inf"].p == math.inf and pop["SAMSON_2"].p == 2.0
-    assert pop["SGD + clipping · seed 1"].clip == R.MNIST1D_CLIP
-    assert pop["SGD + noise"].noise_sigma_g == papers.NOISE_SIGMA_G and pop["SGD + noise"].clip_std_alpha == 2.0
-    assert pop["SGD · seed 2"].epochs == pop["SGD"].epochs == R.MNIST1D_RUNS["quick"]["epochs"]
-    assert pop["SAMSON_inf + noise · seed 1"].noise_sigma_g == papers.NOISE_SIGMA_G
-    assert pop["SAM + noise"].rho == pop["SAM"].rho and pop["SAM + noise"].clip is None
+            assert cfg.rho == R.MNIST1D_RHO[setting.method]
+        assert (cfg.clip is not None) == (setting.training == "clipping")
+    assert pop[S("SAMSON_inf", seed=0)].p == math.inf and pop[S("SAMSON_2", seed=0)].p == 2.0
+    assert pop[S("SGD", "clipping", 1)].clip == R.MNIST1D_CLIP
+    noisy = pop[S("SGD", "noise", 0)]
+    assert noisy.noise_sigma_g == papers.NOISE_SIGMA_G and noisy.clip_std_alpha == 2.0
+    assert pop[S("SGD", seed=2)].epochs == pop[S("SGD", seed=0)].epochs == R.MNIST1D_RUNS["quick"]["epochs"]
+    assert pop[S("SAMSON_inf", "noise", 1)].noise_sigma_g == papers.NOISE_SIGMA_G
+    assert pop[S("SAM", "noise", 0)].rho == pop[S("SAM", seed=0)].rho and pop[S("SAM", "noise", 0)].clip is None
     assert len(R.population("quick", "mnist1d", seeds=(5,))) == len(settings)
-    assert len(R.population("quick", "mnist1d", noise_variants=False)) == (len(settings) - 4) * len(seeds)
+    assert len(R.population("quick", "mnist1d", noise_trained=False)) == (len(settings) - 4) * len(seeds)
     smoke = R.population("smoke", "mnist1d")
-    assert list(smoke) == list(R.SMOKE_RUNS) and smoke["SGD"].max_train_samples == 400
+    assert [k.pooled() for k in smoke] == list(R.SMOKE_RUNS) and smoke[S("SGD", seed=0)].max_train_samples == 400
     with pytest.raises(ValueError, match="paper scale"):
         R.population("paper", "mnist1d")
     with pytest.raises(ValueError, match="MNIST-1D population only"):

@@ -227,30 +227,15 @@ def test_a_field_set_to_its_default_is_the_same_run():
     assert run_key(ToyCfg(sizes=(1, 2))) == run_key(ToyCfg()) and run_key(ToyCfg(sizes=(1,))) != run_key(ToyCfg())
 
 
-def test_format_1_runs_are_adopted_under_their_new_key(tmp_path):
-    """A run stored before format 2 (key over every field) is found, renamed, and never retrained."""
+def test_folders_of_another_format_are_not_listed(tmp_path):
+    """A folder whose config.json has another format version is not this store's run: list_runs leaves it out."""
     store = RunStore(tmp_path)
-    cfg = ToyCfg(rho=0.1)
-    legacy = runs.keys._legacy_key(cfg)
-    folder = tmp_path / f"ToyCfg-{legacy}"
+    store.get_or_compute(ToyCfg(rho=0.1), lambda: {"acc": 0.7})
+    folder = tmp_path / "ToyCfg-0123456789abcdef"
     folder.mkdir()
-    meta = {"format": 1, "kind": "ToyCfg", "key": legacy, "class": f"{ToyCfg.__module__}.ToyCfg",
-            "config": runs.config_to_dict(cfg)}
-    (folder / "config.json").write_text(json.dumps(meta))
-    (folder / "summary.json").write_text(json.dumps({"acc": 0.7}))
-    assert legacy != run_key(cfg)
-    assert store.get_or_compute(cfg, lambda: pytest.fail("retrained")) == {"acc": 0.7}
-    assert not folder.exists() and store.path(cfg).name == f"ToyCfg-{run_key(cfg)}"
-    stored = json.loads((store.path(cfg) / "config.json").read_text())
-    assert stored["format"] == FORMAT_VERSION and stored["key"] == run_key(cfg)
-    # list_runs adopts too
-    other = ToyCfg(rho=0.2)
-    folder2 = tmp_path / f"ToyCfg-{runs.keys._legacy_key(other)}"
-    folder2.mkdir()
-    (folder2 / "config.json").write_text(json.dumps({**meta, "key": runs.keys._legacy_key(other),
-                                                     "config": runs.config_to_dict(other)}))
-    assert sorted(r.config.rho for r in store.list_runs()) == [0.1, 0.2]
-    assert store.status(other) == "partial"
+    (folder / "config.json").write_text(json.dumps({"format": 1, "kind": "ToyCfg", "key": "0123456789abcdef",
+                                                    "config": runs.config_to_dict(ToyCfg(rho=0.2))}))
+    assert [r.config.rho for r in store.list_runs()] == [0.1]
 
 
 # --------------------------------------------------------------------------- registry of config classes
@@ -272,13 +257,13 @@ def test_a_moved_class_is_found_by_its_kind(tmp_path):
         runs.register_config(clash)
 
 
-def test_samlab_kinds_resolve_lazily():
+def test_samlab_kinds_resolve_from_their_stored_import_path():
     from samlab.experiments.variance_generalization import ToyRunConfig
     from samlab.train import ThroughputConfig, TrainConfig
 
-    assert runs.config_class("TrainConfig") is TrainConfig
-    assert runs.config_class("ThroughputConfig") is ThroughputConfig
-    assert runs.config_class("ToyRunConfig") is ToyRunConfig
+    assert runs.config_class("TrainConfig", "samlab.train.config.TrainConfig") is TrainConfig
+    assert runs.config_class("ThroughputConfig") is ThroughputConfig  # registered on import
+    assert runs.config_class("ToyRunConfig", "samlab.experiments.variance_generalization.ToyRunConfig") is ToyRunConfig
     assert runs.config_class("NoSuchKind", "nowhere.NoSuchKind") is None
 
 
@@ -303,11 +288,12 @@ class NoiseSpec:
     samples: int = 4
 
 
-def test_derived_results_follow_their_source(tmp_path):
+def test_measurements_follow_their_run(tmp_path):
     store = RunStore(tmp_path)
     src = ToyCfg(name="src")
     with pytest.raises(ValueError, match="not finished"):
-        store.get_or_compute_derived(src, NoiseSpec(), lambda: {"acc": 0})
+        store.measure(src, NoiseSpec(), lambda: {"acc": 0})
+    assert store.stored_measure(src, NoiseSpec()) is None
     store.begin(src)
     store.finish(src, {"test_acc": 0.5})
     calls = []
@@ -315,23 +301,26 @@ def test_derived_results_follow_their_source(tmp_path):
     def compute(value):
         return lambda: calls.append(value) or {"acc": value}
 
-    assert store.get_or_compute_derived(src, NoiseSpec(), compute(1)) == {"acc": 1}
-    assert store.get_or_compute_derived(src, NoiseSpec(), compute(2)) == {"acc": 1} and calls == [1]
-    assert store.get_or_compute_derived(src, NoiseSpec(sigma=0.2), compute(3)) == {"acc": 3}
+    assert store.stored_measure(src, NoiseSpec()) is None  # only what is stored: None, nothing computed
+    assert store.measure(src, NoiseSpec(), compute(1)) == {"acc": 1}
+    assert store.stored_measure(src, NoiseSpec()) == {"acc": 1}
+    assert store.measure(src, NoiseSpec(), compute(2)) == {"acc": 1} and calls == [1]
+    assert store.measure(src, NoiseSpec(sigma=0.2), compute(3)) == {"acc": 3}
     meta = json.loads((store.path(src) / "derived" / f"NoiseSpec-{run_key(NoiseSpec())}" / "config.json").read_text())
-    assert meta["source"]["key"] == run_key(src) and meta["source"]["kind"] == "ToyCfg"
-    assert sorted(r.config.sigma for r in store.list_derived(src, "NoiseSpec")) == [0.1, 0.2]
-    assert store.list_derived(src, "OtherSpec") == []
+    assert meta["run"]["key"] == run_key(src) and meta["run"]["kind"] == "ToyCfg"
+    assert sorted(r.config.sigma for r in store.list_measures(src, "NoiseSpec")) == [0.1, 0.2]
+    assert store.list_measures(src, "OtherSpec") == []
     # another source config: its own derived results
     store.finish(replace(src, rho=0.1), {"test_acc": 0.4})
-    assert store.get_or_compute_derived(replace(src, rho=0.1), NoiseSpec(), compute(4)) == {"acc": 4}
+    assert store.measure(replace(src, rho=0.1), NoiseSpec(), compute(4)) == {"acc": 4}
     # the same config retrained (summary rewritten): stale results are recomputed, not served
     store.delete(src)
     store.begin(src)
     store.finish(src, {"test_acc": 0.6})
-    assert store.list_derived(src) == []
-    assert store.get_or_compute_derived(src, NoiseSpec(), compute(5)) == {"acc": 5}
+    assert store.list_measures(src) == [] and store.stored_measure(src, NoiseSpec()) is None
+    assert store.measure(src, NoiseSpec(), compute(5)) == {"acc": 5}
     (store.path(src) / "summary.json").write_text('{"test_acc": 0.7}')
-    assert store.list_derived(src) == []  # a rewritten source invalidates what was derived from it
-    assert store.get_or_compute_derived(src, NoiseSpec(), compute(6)) == {"acc": 6}
+    assert store.list_measures(src) == []  # a rewritten run invalidates what was measured on it
+    assert store.stored_measure(src, NoiseSpec()) is None
+    assert store.measure(src, NoiseSpec(), compute(6)) == {"acc": 6}
     assert calls == [1, 3, 4, 5, 6]

@@ -16,8 +16,7 @@ from samlab.data import ImageData
 from samlab.sharpness import (HessianSpec, KeskarSpec, LandscapeSpec, MSharpnessSpec, adversarial_directions,
                               box_maximum, filter_normalize, grid_coordinates, hessian_max_eigenvalue,
                               hessian_vector_product, keskar_sharpness, landscape_grid, loss_landscape, m_sharpness,
-                              power_iteration, random_directions, stored_hessian_max_eigenvalue,
-                              stored_keskar_sharpness, stored_landscape, stored_m_sharpness, worst_case_loss)
+                              power_iteration, random_directions, worst_case_loss)
 from samlab.weights import conv_linear_weights
 
 D = torch.float64
@@ -328,7 +327,7 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="eps=0"):
         keskar_sharpness(model, x, y, eps=0, **kw)
     with pytest.raises(ValueError, match="eps=-0.001"):
-        KeskarSpec(source_key="k", eps=-1e-3)
+        KeskarSpec(eps=-1e-3)
     with pytest.raises(ValueError, match="resolution=1"):
         loss_landscape(model, x, y, resolution=1, **kw)
     with pytest.raises(ValueError, match="span=0"):
@@ -336,37 +335,30 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="span=-1"):
         grid_coordinates(-1, 5)
     with pytest.raises(ValueError, match="m=0"):
-        MSharpnessSpec(source_key="k", m=0)
+        MSharpnessSpec(m=0)
     with pytest.raises(ValueError, match="resolution=1"):
-        LandscapeSpec(source_key="k", resolution=1)
+        LandscapeSpec(resolution=1)
     with pytest.raises(ValueError, match="mean"):
         m_sharpness(model, x, y, m=8)                  # uint8 images without mean/std
 
 
-# ------------------------------------------------------------------------------------------- store
-def test_store_wrappers_compute_once_and_key_by_spec(tmp_path):
-    from samlab.runs import RunStore, run_key
+# ------------------------------------------------------------------------------------------- specs
+def test_each_spec_computes_its_measure_on_its_data_and_is_keyed_by_its_settings():
+    from samlab.runs import run_key
+    from samlab.sharpness._common import select_samples
 
-    store = RunStore(tmp_path / "runs")
     model = _trained_bn(_tiny_cnn(), torch.randn(16, 3, 8, 8))
     data = _data()
-    spec = MSharpnessSpec(source_key="abc", method="sam", m=10, max_samples=30)
-    assert spec.rho == 0.05 and run_key(spec) == run_key(MSharpnessSpec(source_key="abc", method="sam", rho=0.05,
-                                                                        m=10, max_samples=30))
-    first = stored_m_sharpness(spec, model, data, store=store)
-    assert first["n_batches"] == 3
-    with torch.no_grad():
-        model[0].weight.add_(1.0)                       # a changed model is not recomputed: the key is the spec
-    assert stored_m_sharpness(spec, model, data, store=store) == first
-    assert run_key(MSharpnessSpec(source_key="other", method="sam", m=10, max_samples=30)) != run_key(spec)
-    assert stored_keskar_sharpness(KeskarSpec(source_key="abc", maxiter=1, max_samples=12), model, data,
-                                   store=store)["samples"] == 12
-    assert stored_hessian_max_eigenvalue(HessianSpec(source_key="abc", iters=2), model, data,
-                                         store=store)["iterations"] >= 1
-    assert stored_landscape(LandscapeSpec(source_key="abc", resolution=3, dims=1), model, data,
-                            store=store)["resolution"] == 3
-    with pytest.raises(ValueError, match="source_key"):
-        stored_m_sharpness(MSharpnessSpec(source_key="", m=10), model, data, store=store)
+    spec = MSharpnessSpec(method="sam", m=10, max_samples=30)
+    assert spec.rho == 0.05 and run_key(spec) == run_key(MSharpnessSpec(method="sam", rho=0.05, m=10, max_samples=30))
+    assert run_key(MSharpnessSpec(method="sam", m=10, max_samples=20)) != run_key(spec)
+    got = spec.compute(model, data)
+    x, y = select_samples(*data.split("train"), 30)
+    direct = m_sharpness(model, x, y, mean=data.mean, std=data.std, **spec.settings())
+    assert got["n_batches"] == 3 and direct["m_sharpness"] == got["m_sharpness"]
+    assert KeskarSpec(maxiter=1, max_samples=12).compute(model, data)["samples"] == 12
+    assert HessianSpec(iters=2).compute(model, data)["iterations"] >= 1
+    assert LandscapeSpec(resolution=3, dims=1).compute(model, data)["resolution"] == 3
 
 
 # ------------------------------------------------------------------------------------------- plots, imports
@@ -408,27 +400,3 @@ def test_measures_on_cuda_match_cpu():
     for a, b in zip(cpu, gpu):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3)
     assert keskar_sharpness(model, x, y, maxiter=2, mean=MEAN, std=STD)["sharpness"] >= 0
-
-
-def test_store_wrappers_go_under_the_source_run_when_given_its_config(tmp_path):
-    import dataclasses
-
-    from samlab.runs import run_key
-
-    @dataclasses.dataclass(frozen=True)
-    class Source:
-        seed: int = 0
-
-    calls = []
-
-    class DerivedStore:
-        def get_or_compute_derived(self, source_config, spec, compute):
-            calls.append((source_config, spec))
-            return compute()
-
-    model = _trained_bn(_tiny_cnn(), torch.randn(16, 3, 8, 8))
-    spec = HessianSpec(source_key=run_key(Source()), iters=1, max_samples=10)
-    out = stored_hessian_max_eigenvalue(spec, model, _data(), store=DerivedStore(), source_config=Source())
-    assert out["iterations"] == 1 and calls == [(Source(), spec)]
-    with pytest.raises(ValueError, match="source_key"):
-        stored_hessian_max_eigenvalue(spec, model, _data(), store=DerivedStore(), source_config=Source(seed=1))

@@ -10,24 +10,26 @@ import pytest
 from scipy import stats
 
 from samlab.experiments import sharpness_robustness as sr
-from samlab.experiments.correlation import _bootstrap
+from samlab.experiments.correlation import _bootstrap, correlation, correlation_table
+from samlab.experiments.robustness import noise_curve_spec, noise_curves
+from samlab.experiments.seeds import Setting, training_of
 
 
 # ------------------------------------------------------------------------------------------------ statistics
 def test_perfectly_monotone_data_has_rank_correlations_one():
     x = [0.1, 0.2, 0.5, 0.9, 3.0]
     y = [1.0, 2.0, 2.5, 7.0, 7.1]           # monotone, not linear
-    c = sr.correlation(x, y, n_boot=200)
+    c = correlation(x, y, n_boot=200)
     assert c["spearman"] == pytest.approx(1.0) and c["kendall"] == pytest.approx(1.0)
     assert c["pearson"] < 1.0
     assert c["spearman_ci"] == pytest.approx((1.0, 1.0)) and c["kendall_ci"] == pytest.approx((1.0, 1.0))
-    d = sr.correlation(x, [-v for v in y], n_boot=200)
+    d = correlation(x, [-v for v in y], n_boot=200)
     assert d["spearman"] == pytest.approx(-1.0) and d["kendall"] == pytest.approx(-1.0)
 
 
 def test_pearson_of_a_small_data_set_by_hand():
     # x - 3 = (-2, -1, 0, 1, 2), y - 4 = (-2, 0, 1, 0, 1): sum of products 6, squares 10 and 6 -> r = 6 / sqrt(60)
-    c = sr.correlation([1, 2, 3, 4, 5], [2, 4, 5, 4, 5], n_boot=100)
+    c = correlation([1, 2, 3, 4, 5], [2, 4, 5, 4, 5], n_boot=100)
     assert c["pearson"] == pytest.approx(6 / math.sqrt(60))
     assert c["pearson_p"] == pytest.approx(stats.pearsonr([1, 2, 3, 4, 5], [2, 4, 5, 4, 5])[1])
 
@@ -52,33 +54,33 @@ def test_bootstrap_interval_contains_the_estimate_and_is_reproducible():
     rng = np.random.default_rng(0)
     x = rng.normal(size=12)
     y = x + rng.normal(scale=0.8, size=12)
-    a, b = sr.correlation(x, y, seed=7), sr.correlation(x, y, seed=7)
+    a, b = correlation(x, y, seed=7), correlation(x, y, seed=7)
     assert a == b
     for k in ("spearman", "kendall", "pearson"):
         lo, hi = a[f"{k}_ci"]
         assert lo <= a[k] <= hi
-    assert sr.correlation(x, y, seed=8)["pearson_ci"] != a["pearson_ci"]
+    assert correlation(x, y, seed=8)["pearson_ci"] != a["pearson_ci"]
 
 
 def test_fewer_than_three_runs_or_a_constant_coordinate_give_nan_and_a_note():
-    c = sr.correlation([1.0, 2.0], [3.0, 1.0])
+    c = correlation([1.0, 2.0], [3.0, 1.0])
     assert math.isnan(c["spearman"]) and math.isnan(c["pearson_ci"][0]) and "n = 2 < 3" in c["note"]
-    c = sr.correlation([1.0, 1.0, 1.0, 1.0], [3.0, 1.0, 2.0, 5.0])
+    c = correlation([1.0, 1.0, 1.0, 1.0], [3.0, 1.0, 2.0, 5.0])
     assert math.isnan(c["kendall"]) and "constant" in c["note"]
     with pytest.raises(ValueError, match="n_boot"):
-        sr.correlation([1, 2, 3], [1, 2, 3], n_boot=0)
+        correlation([1, 2, 3], [1, 2, 3], n_boot=0)
     with pytest.raises(ValueError, match="same length"):
-        sr.correlation([1, 2, 3], [1, 2])
+        correlation([1, 2, 3], [1, 2])
 
 
-def _rows(values, variant="plain", method="SGD"):
-    return [{"name": f"{variant}{i}", "variant": variant, "method": method, "sharpness": s, "gap": g, "gap_std": 0.5}
+def _rows(values, training="plain", method="SGD"):
+    return [{"name": f"{training}{i}", "training": training, "method": method, "sharpness": s, "gap": g, "gap_std": 0.5}
             for i, (s, g) in enumerate(values)]
 
 
 def test_correlation_table_per_configuration_and_overall():
     rows = _rows([(1, 1), (2, 2), (3, 3), (4, 5)]) + _rows([(1, 2), (2, 1)], "clipping")
-    t = sr.correlation_table(rows, n_boot=200)
+    t = correlation_table(rows, n_boot=200)
     assert list(t.index) == ["plain", "clipping", "all"]
     assert t.loc["plain", "Spearman ρ"] == pytest.approx(1.0)
     assert t.loc["all", "n"] == 6 and t.loc["clipping", "n"] == 2
@@ -90,8 +92,8 @@ def test_readings_claim_a_difference_only_when_intervals_are_apart():
     x = np.arange(20.0)
     strong = _rows(zip(x, x + rng.normal(scale=0.1, size=20)))
     weak = _rows(zip(x, rng.normal(size=20)))
-    tables = {"samson_2": sr.correlation_table(strong, n_boot=300), "keskar": sr.correlation_table(weak, n_boot=300),
-              "asam": sr.correlation_table(weak, n_boot=300)}
+    tables = {"samson_2": correlation_table(strong, n_boot=300), "keskar": correlation_table(weak, n_boot=300),
+              "asam": correlation_table(weak, n_boot=300)}
     r = sr.readings(tables)
     assert "p = 2) +1.00 vs Keskar" in r["ours across measures"]
     assert "higher than Keskar's (intervals apart)" in r["ours across measures"]
@@ -105,11 +107,11 @@ def test_readings_claim_a_difference_only_when_intervals_are_apart():
 
 # ------------------------------------------------------------------------------------------------ specs and input
 def test_measure_specs_follow_the_papers_neighbourhoods():
-    s = sr.measure_spec("samson_inf", "k", "quick")
+    s = sr.measure_spec("samson_inf", "quick")
     assert (s.method, s.rho, s.p, s.m, s.max_samples) == ("samson", 0.5, math.inf, 128, 1024)
-    assert sr.measure_spec("sam", "k").rho == 0.05 and sr.measure_spec("asam", "k").eta == 0.0
-    assert sr.measure_spec("asam", "k", p=math.inf).p == 2.0      # p belongs to SAMSON only
-    k = sr.measure_spec("keskar", "k", "quick")
+    assert sr.measure_spec("sam").rho == 0.05 and sr.measure_spec("asam").eta == 0.0
+    assert sr.measure_spec("asam", p=math.inf).p == 2.0      # p belongs to SAMSON only
+    k = sr.measure_spec("keskar", "quick")
     assert (k.max_samples, k.maxiter) == (500, 5)
     assert "ρ = 0.5, p = ∞, m = 128" in sr.axis_label("samson_inf")
 
@@ -117,24 +119,25 @@ def test_measure_specs_follow_the_papers_neighbourhoods():
 @pytest.mark.parametrize("m", [0, -3, 2.5])
 def test_m_must_be_a_positive_integer(m):
     with pytest.raises(ValueError, match="m="):
-        sr.measure_spec("sam", "k", "quick", m=m)
+        sr.measure_spec("sam", "quick", m=m)
 
 
 def test_m_larger_than_the_data_is_refused():
     with pytest.raises(ValueError, match="m=2048 is larger than the 1024"):
-        sr.measure_spec("sam", "k", "quick", m=2048, n_train=1500)
+        sr.measure_spec("sam", "quick", m=2048, n_train=1500)
     with pytest.raises(ValueError, match="measure"):
-        sr.measure_spec("hessian", "k")
+        sr.measure_spec("hessian")
 
 
 def test_a_robustness_axis_that_was_not_computed_is_refused():
-    cfgs = {"SGD": sr.population("smoke")["SGD"]}
+    sgd = Setting("SGD")
+    cfgs = {sgd: sr.population("smoke")[sgd]}
     curve = {"sigmas": [0.0, 0.2, 0.4], "accs": [[0.9, 0.9], [0.8, 0.7], [0.5, 0.4]], "mean_acc": [0.9, 0.75, 0.45]}
-    value = {"SGD": {"m_sharpness": 0.01}}
-    row = sr.metric_rows(cfgs, value, {"SGD": curve})[0]
+    value = {sgd: {"m_sharpness": 0.01}}
+    row = sr.metric_rows(cfgs, value, {sgd: curve})[0]
     assert row["gap"] == pytest.approx(45.0) and row["gap_std"] == pytest.approx(100 * math.sqrt(0.005))
     with pytest.raises(ValueError, match="high=0.3"):
-        sr.metric_rows(cfgs, value, {"SGD": curve}, high=0.3)
+        sr.metric_rows(cfgs, value, {sgd: curve}, high=0.3)
 
 
 def test_population_holds_notebook_04s_runs_once():
@@ -143,7 +146,7 @@ def test_population_holds_notebook_04s_runs_once():
     pop = sr.population("quick")
     assert set(notebook_configs("quick").values()) <= set(pop.values())
     assert len(set(pop.values())) == len(pop)
-    assert {sr.variant_of(c) for c in notebook_configs("quick").values()} == {"plain"}
+    assert {training_of(c) for c in notebook_configs("quick").values()} == {"plain"}
     smoke = sr.population("smoke")
     assert {notebook_configs("smoke")[k] for k in sr.SMOKE_RUNS} <= set(smoke.values())
 
@@ -170,18 +173,19 @@ def test_stored_measures_and_explorer_on_one_tiny_run(_isolated_store):
     from samlab.train import train
     from samlab.widgets import sharpness_explorer
 
-    cfg = replace(sr.population("smoke")["SGD"], epochs=1, max_train_samples=64, max_test_samples=32)
+    sgd = Setting("SGD")
+    cfg = replace(sr.population("smoke")[sgd], epochs=1, max_train_samples=64, max_test_samples=32)
     store = RunStore()
     train(cfg, store=store, progress=False)
-    configs = {"SGD": cfg}
-    found, missing = sr.sharpness_values(configs, "sam", "smoke", store=store, only_stored=True)
-    assert (found, missing) == ({}, ["SGD"])
-    values, _ = sr.sharpness_values(configs, "sam", "smoke", store=store)
-    again, missing = sr.sharpness_values(configs, "sam", "smoke", store=store, only_stored=True)
-    assert missing == [] and again["SGD"]["m_sharpness"] == values["SGD"]["m_sharpness"]
+    configs = {sgd: cfg}
+    found, missing = sr.stored_sharpness_values(configs, "sam", "smoke", store=store)
+    assert (found, missing) == ({}, [sgd])
+    values = sr.sharpness_values(configs, "sam", "smoke", store=store)
+    again, missing = sr.stored_sharpness_values(configs, "sam", "smoke", store=store)
+    assert missing == [] and again[sgd]["m_sharpness"] == values[sgd]["m_sharpness"]
     with pytest.raises(ValueError, match="m=128 is larger than the 32"):
         sr.sharpness_values(configs, "sam", "smoke", store=store, m=128)
-    curves, _ = sr.robustness_curves(configs, "smoke", store=store)
+    curves = noise_curves(configs, noise_curve_spec("smoke"), store=store, progress=False)
     ui, out = sharpness_explorer(configs, curves, "smoke", store=store, n_boot=50)
     assert ui.button is not None and not ui.button.disabled    # SAMSON_2 at the defaults: not stored
     assert "Not stored yet: SAMSON m-sharpness" in out.outputs[0]["data"]["text/plain"]

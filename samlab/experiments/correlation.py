@@ -95,11 +95,11 @@ def correlation(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, s
 
 
 def correlation_table(rows: Sequence[Mapping[str, Any]], *, x: str = "sharpness", y: str = "gap",
-                      by: str = "variant", order: Sequence[str] = ("plain", "noise", "clipping"),
+                      by: str = "training", order: Sequence[str] = ("plain", "noise", "clipping"),
                       n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Any:
     """:func:`correlation` of ``x`` against ``y`` of ``rows`` per group (``by``, in ``order``; empty groups left
     out) and over all rows (``"all"``): n, each statistic with its p-value and interval, and a note."""
-    import pandas as pd
+    import pandas as pd  # optional dependency (notebooks extra)
 
     groups = {v: [r for r in rows if r[by] == v] for v in order}
     groups = {k: g for k, g in groups.items() if g}

@@ -24,8 +24,12 @@ import numpy as np
 import torch
 
 from ..checks import check_scale
+from ..data import load_mnist1d
+from ..evaluate import evaluate
 from ..methods import method_name, variant_fields
+from ..models import create_model
 from ..papers import MNIST1D_PROTOCOL
+from ..sweep import train_local
 from ..train import TrainConfig
 
 __all__ = ["StudyScale", "study_scale", "study_configs", "run_study", "run_rows", "summarize", "select_rho",
@@ -96,25 +100,18 @@ def run_study(scale: str = "quick", *, retrain: bool = False, store: Any = None,
               workers: int = 1) -> list[Any]:
     """Load the stored runs of the study and train the missing ones (``train_all`` says which); ``workers`` > 1
     trains them that many at a time in local processes (:func:`samlab.sweep.train_local`)."""
-    from ..sweep import train_local
-
     return train_local(study_configs(scale), workers=workers, store=store, retrain=retrain, progress=progress)
 
 
 # ------------------------------------------------------------------------------------------------ rows
 @lru_cache(maxsize=8)
 def _calibration(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from ..data import load_mnist1d
-
     data = load_mnist1d(seed=seed, verbose=False)
     return data.calib_x, data.calib_y
 
 
 def calibration_accuracy(result: Any) -> float:
     """Accuracy of a finished run's final weights on the calibration signals (never trained on): picks rho."""
-    from ..evaluate import evaluate
-    from ..models import create_model
-
     cfg = result.config
     x, y = _calibration(0)  # the trainer cuts the calibration split with seed 0 for every run
     model = create_model(cfg.model, num_classes=10)

@@ -3,8 +3,9 @@ conductance-noise curves (Figs. 2 and 6), the Pareto frontier of (clean accuracy
 curves (Fig. 5) and the readings the notebook's takeaways print, each set against the paper's claims
 (:data:`samlab.papers.PAPER_CLAIMS`).
 
-The population (Fig. 2 plus Fig. 6's noise variants): SGD, SGD + noise, SGD + clipping, and SAM, ASAM, SAMSON_2,
-SAMSON_inf, each plain and with clipping; ``noise_variants=True`` adds SAM/ASAM/SAMSON + noise (Fig. 6).
+The population (Fig. 2 plus Fig. 6's noise-trained runs): SGD, SGD + noise, SGD + clipping, and SAM, ASAM, SAMSON_2,
+SAMSON_inf, each plain and with clipping; ``noise_trained=True`` adds SAM/ASAM/SAMSON + noise (Fig. 6). Every
+run is keyed by its :class:`~samlab.experiments.seeds.Setting`; labels are for display only.
 
 * paper: SAMSON Table 5's protocol and settings (VGG-13 on CIFAR-10; Table 6, MobileNetV2, on CIFAR-100), sec. 5's
   training protocol, 10 noise draws per sigma_c, AdaBS per draw, PCM over 10 repeats.
@@ -31,19 +32,23 @@ import math
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
+from ..analog import DEFAULT_TIMES, YEAR, PCMCurveSpec, pcm_times
 from ..checks import check_choice, check_int, check_number, check_scale
 from ..data import IMAGE_DATASETS
-from ..methods import method_key, method_name, variant_fields
+from ..methods import method_key, run_label, variant_fields
+from ..noise import NoiseCurveSpec, robustness_gap
 from ..papers import MNIST1D_PROTOCOL, NOISE_SIGMA_G, preset
+from ..runs import RunStore
 from ..train import TrainConfig
+from ..train.load import measure_run
 from .cifar import notebook_configs
-from .seeds import pool_seeds, seed_count, seed_name, setting_name
+from .seeds import Setting, seed_count, setting_of
 
-__all__ = ["MNIST1D_MODEL", "MNIST1D_RUNS", "MNIST1D_RHO", "MNIST1D_CLIP", "seed_name", "setting_name", "pool_seeds",
-           "SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clip_variants", "noise_spec", "pcm_spec_kwargs",
-           "variant_of", "pareto_front", "curve_points", "robustness_rows", "robustness_table",
-           "pcm_rows", "noise_curves", "pcm_curves", "pcm_stored", "series", "pcm_series", "DATA_NAMES", "data_title",
-           "stored_noise_curves"]
+__all__ = ["MNIST1D_MODEL", "MNIST1D_RUNS", "MNIST1D_RHO", "MNIST1D_CLIP",
+           "SIGMAS", "HIGH_SIGMA", "CLIP_DEFAULT", "SMOKE_RUNS", "population", "clipped_at", "noise_curve_spec",
+           "pcm_curve_spec", "pareto_front", "curve_points", "robustness_rows", "robustness_table",
+           "pcm_rows", "noise_curves", "stored_noise_curves", "pcm_curves", "stored_pcm_curves", "series",
+           "pcm_series", "DATA_NAMES", "data_title", "describe"]
 
 #: sigma_c grid of the curves: 0 (no noise) to 0.4 (Fig. 2's last level), finer near 0 where the curves bend.
 SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -54,9 +59,10 @@ CLIP_DEFAULT = {"smoke": 0.1, "quick": 0.1, "paper": 0.2}
 _ALPHA = 2.0  # +-alpha std clipping with additive noise, sec. 6.1's default on CIFAR
 _METHODS = ("SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
 #: The runs of the smoke scale: one of each kind (plain, noise, clipping; SGD and a sharpness-aware method).
-SMOKE_RUNS = ("SGD", "SGD + noise", "SGD + clipping", "SAMSON_2", "SAMSON_2 + clipping")
+SMOKE_RUNS = (Setting("SGD"), Setting("SGD", "noise"), Setting("SGD", "clipping"), Setting("SAMSON_2"),
+              Setting("SAMSON_2", "clipping"))
 
-#: MNIST-1D's population (notebooks 05 and 06 at smoke/quick scale): samlab's BatchNorm variant of the authors' CNN
+#: MNIST-1D's population (notebooks 05 and 06 at smoke/quick scale): samlab's BatchNorm version of the authors' CNN
 #: (AdaBS needs BatchNorm), trained as notebook 04b trains it (SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine,
 #: batch 100), each setting with several training seeds, so that differences can be set against the seed spread.
 MNIST1D_MODEL = "mnist1d_cnn_bn"
@@ -79,28 +85,17 @@ MNIST1D_RUNS: dict[str, dict[str, Any]] = {
 }
 
 
-def variant_of(config: Any) -> str:
-    """``"plain"``, ``"clipping"`` or ``"noise"`` (additive-noise training, with or without std clipping)."""
-    get = (lambda k: config.get(k)) if isinstance(config, dict) else (lambda k: getattr(config, k, None))
-    if get("noise_sigma_g") is not None:
-        return "noise"
-    return "clipping" if get("clip") is not None or get("clip_std_alpha") is not None else "plain"
-
-
-def _name(config: Any) -> str:
-    v = variant_of(config)
-    return method_name(config) + ("" if v == "plain" else f" + {v}")
-
-
 def population(scale: str = "quick", dataset: str | None = None, *, clip: float | None = None,
-               noise_variants: bool | None = None, seeds: Sequence[int] | None = None) -> dict[str, TrainConfig]:
-    """Notebook 05's runs at ``scale``, keyed by the paper's row names (``SGD``, ``SGD + noise``, ``SAM + clipping``...).
+               noise_trained: bool | None = None, seeds: Sequence[int] | None = None) -> dict[Setting, TrainConfig]:
+    """Notebook 05's runs at ``scale``, keyed by :class:`~samlab.experiments.seeds.Setting` in the paper's row order
+    (labels ``SGD``, ``SGD + noise``, ``SAM + clipping``...).
 
     ``dataset=None``: CIFAR-10 at paper scale, else :func:`samlab.data.available_dataset` (the offline digits when
     the CIFAR files are missing). ``dataset="mnist1d"`` (smoke and quick only): :data:`MNIST1D_RUNS`, the BatchNorm
-    CNN on MNIST-1D with several training seeds (the seeds after the first named by :func:`seed_name`). ``clip``
+    CNN on MNIST-1D with several training seeds (each run's setting holds its seed; the image populations have one
+    seed, and their settings none). ``clip``
     overrides the scale's c for every clipped run (at paper scale it replaces Table 5's per-method c).
-    ``noise_variants`` adds SAM/ASAM/SAMSON + noise (Fig. 6); default: at paper scale, and in the quick MNIST-1D
+    ``noise_trained`` adds SAM/ASAM/SAMSON + noise (Fig. 6); default: at paper scale, and in the quick MNIST-1D
     population (runs take seconds there, and notebook 06's "noise" configuration needs more than SGD's runs).
     ``seeds`` replaces the scale's training seeds (MNIST-1D; the image populations have one seed, notebook 04's).
     """
@@ -109,11 +104,11 @@ def population(scale: str = "quick", dataset: str | None = None, *, clip: float 
         check_choice("dataset", dataset, (*IMAGE_DATASETS, "mnist1d"))
     if clip is not None:
         clip = check_number("clip", clip, low=0.0, low_open=True)
-    if noise_variants is None:
-        noise_variants = scale == "paper" or (scale == "quick" and dataset == "mnist1d")
-    noise_variants = bool(noise_variants)
+    if noise_trained is None:
+        noise_trained = scale == "paper" or (scale == "quick" and dataset == "mnist1d")
+    noise_trained = bool(noise_trained)
     if dataset == "mnist1d":
-        return _mnist1d_population(scale, clip, noise_variants, seeds)
+        return _mnist1d_population(scale, clip, noise_trained, seeds)
     if seeds is not None:
         raise ValueError("seeds= applies to the MNIST-1D population only (dataset='mnist1d'); the image populations "
                          "reuse notebook 04's one-seed runs")
@@ -125,33 +120,36 @@ def population(scale: str = "quick", dataset: str | None = None, *, clip: float 
             group = tuple(replace(c, dataset="digits", augment=False) for c in group)
         if clip is not None:
             group = tuple(replace(c, clip=clip) if c.clip is not None else c for c in group)
-        out = {_name(c): c for c in group}
-        if not noise_variants:
-            out = {k: c for k, c in out.items() if not (variant_of(c) == "noise" and c.method != "sgd")}
+        out = {setting_of(c, seed=False): c for c in group}
+        if not noise_trained:
+            out = {k: c for k, c in out.items() if not (k.training == "noise" and c.method != "sgd")}
         return out
     base = notebook_configs(scale, dataset)
-    return _variants(base, CLIP_DEFAULT[scale] if clip is None else clip, noise_variants, scale)
+    return _settings(base, CLIP_DEFAULT[scale] if clip is None else clip, noise_trained, scale, None)
 
 
-def _variants(plain: Mapping[str, TrainConfig], c: float, noise_variants: bool, scale: str) -> dict[str, TrainConfig]:
-    """From one plain config per method (``SGD`` and :data:`_METHODS`): the population's settings in table order,
-    SGD with additive noise and with clipping at c, each method plain, clipped (and noise-trained); smoke keeps
-    :data:`SMOKE_RUNS`."""
+def _settings(plain: Mapping[Setting, TrainConfig], c: float, noise_trained: bool, scale: str,
+              seed: int | None) -> dict[Setting, TrainConfig]:
+    """From one plain config per method (``SGD`` and :data:`_METHODS`, by name): the population's settings in table
+    order, SGD with additive noise and with clipping at c, each method plain, clipped (and noise-trained); smoke
+    keeps :data:`SMOKE_RUNS` (and SAMSON_2 + noise when ``noise_trained``)."""
     noisy = dict(noise_sigma_g=NOISE_SIGMA_G, clip_std_alpha=_ALPHA)
-    out = {"SGD": plain["SGD"], "SGD + noise": replace(plain["SGD"], **noisy),
-           "SGD + clipping": replace(plain["SGD"], clip=c)}
-    for m in _METHODS:
-        out[m] = plain[m]
-        out[f"{m} + clipping"] = replace(plain[m], clip=c)
-        if noise_variants:
-            out[f"{m} + noise"] = replace(plain[m], **noisy)
+    out = {}
+    for m in ("SGD", *_METHODS):
+        out[Setting(m, "plain", seed)] = plain[m]
+        if m == "SGD":
+            out[Setting(m, "noise", seed)] = replace(plain[m], **noisy)
+        out[Setting(m, "clipping", seed)] = replace(plain[m], clip=c)
+        if noise_trained and m != "SGD":
+            out[Setting(m, "noise", seed)] = replace(plain[m], **noisy)
     if scale == "smoke":
-        out = {k: v for k, v in out.items() if k in SMOKE_RUNS or (noise_variants and k == "SAMSON_2 + noise")}
+        keep = {*SMOKE_RUNS, *((Setting("SAMSON_2", "noise"),) if noise_trained else ())}
+        out = {k: v for k, v in out.items() if k.pooled() in keep}
     return out
 
 
-def _mnist1d_population(scale: str, clip: float | None, noise_variants: bool,
-                        seeds: Sequence[int] | None) -> dict[str, TrainConfig]:
+def _mnist1d_population(scale: str, clip: float | None, noise_trained: bool,
+                        seeds: Sequence[int] | None) -> dict[Setting, TrainConfig]:
     if scale == "paper":
         raise ValueError("dataset='mnist1d' has smoke and quick scales; paper scale is SAMSON's CIFAR protocol "
                          "(dataset 'cifar10' or 'cifar100')")
@@ -163,39 +161,38 @@ def _mnist1d_population(scale: str, clip: float | None, noise_variants: bool,
     seeds = tuple(check_int("seed", s, low=0) for s in seeds)
     common = {**MNIST1D_PROTOCOL["sgd"], "model": MNIST1D_MODEL, **spec}
     c = MNIST1D_CLIP if clip is None else clip
-    out: dict[str, TrainConfig] = {}
+    out: dict[Setting, TrainConfig] = {}
     for seed in seeds:
         plain = {"SGD": TrainConfig(method="sgd", seed=seed, **common),
                  **{m: TrainConfig(**variant_fields(m), rho=MNIST1D_RHO[m], seed=seed, **common) for m in _METHODS}}
-        out.update({seed_name(k, seed, seeds[0]): v for k, v in _variants(plain, c, noise_variants, scale).items()})
+        out.update(_settings(plain, c, noise_trained, scale, seed))
     return out
 
 
-def clip_variants(configs: Mapping[str, TrainConfig], c: float) -> dict[str, TrainConfig]:
+def clipped_at(configs: Mapping[Setting, TrainConfig], c: float) -> dict[Setting, TrainConfig]:
     """The clipped runs of ``configs`` with clip c instead (for the widget's "c" among the paper's grid)."""
     c = check_number("c", c, low=0.0, low_open=True)
-    return {k: replace(cfg, clip=c) for k, cfg in configs.items() if variant_of(cfg) == "clipping" and cfg.clip}
+    return {k: replace(cfg, clip=c) for k, cfg in configs.items() if k.training == "clipping" and cfg.clip}
 
 
-def noise_spec(scale: str = "quick", *, adabs: bool = True, sigmas: Sequence[float] = SIGMAS) -> dict[str, Any]:
-    """The :class:`samlab.noise.NoiseEvalConfig` fields per scale: draws 10 (paper, as in Fig. 2), 5 (quick), 2 (smoke);
-    AdaBS per draw on the whole calibration split (paper, quick) or 64 images (smoke)."""
+def noise_curve_spec(scale: str = "quick", *, adabs: bool = True, sigmas: Sequence[float] = SIGMAS
+                     ) -> NoiseCurveSpec:
+    """The noise curve of every run at ``scale``: draws 10 (paper, as in Fig. 2), 5 (quick), 2 (smoke); AdaBS per
+    draw on the whole calibration split (paper, quick) or 64 images (smoke); smoke keeps sigma_c 0, 0.2 and 0.4."""
     check_scale(scale)
     draws = {"smoke": 2, "quick": 5, "paper": 10}[scale]
     sig = tuple(sigmas) if scale != "smoke" else tuple(s for s in sigmas if s in (0.0, 0.2, 0.4)) or tuple(sigmas)
-    return dict(sigmas=sig, draws=draws, adabs=bool(adabs), calib_samples=64 if scale == "smoke" else None)
+    return NoiseCurveSpec(sigmas=sig, draws=draws, adabs=bool(adabs), calib_samples=64 if scale == "smoke" else None)
 
 
-def pcm_spec_kwargs(scale: str = "quick", *, adabs: bool = True) -> dict[str, Any]:
-    """:class:`samlab.analog.PCMEvalConfig` fields per scale (``source_key`` left out): read times from 1 s to
-    10 years plus 1 year (Fig. 5's time); repeats 10 (paper), 3 (quick), 1 (smoke)."""
+def pcm_curve_spec(scale: str = "quick", *, adabs: bool = True) -> PCMCurveSpec:
+    """The PCM curve of every run at ``scale``: read times from 1 s to 10 years plus 1 year (Fig. 5's time);
+    repeats 10 (paper), 3 (quick), 1 (smoke)."""
     check_scale(scale)
-    from ..analog import DEFAULT_TIMES, YEAR, pcm_times
-
     times = {"smoke": (1.0, YEAR), "quick": pcm_times(5), "paper": DEFAULT_TIMES}[scale]
     repeats = {"smoke": 1, "quick": 3, "paper": 10}[scale]
-    return dict(times=tuple(times), repeats=repeats, adabs=bool(adabs),
-                calib_samples=64 if scale == "smoke" else 0)
+    return PCMCurveSpec(times=tuple(times), repeats=repeats, adabs=bool(adabs),
+                        calib_samples=64 if scale == "smoke" else 0)
 
 
 # ------------------------------------------------------------------------------------------------ Pareto
@@ -218,17 +215,17 @@ def _at(curve: Mapping[str, Any], sigma: float, what: str = "mean_acc") -> float
     raise ValueError(f"sigma={sigma!r} is not one of the curve's sigmas {list(curve['sigmas'])}")
 
 
-def curve_points(curves: Mapping[str, Mapping[str, Any]], high: float = HIGH_SIGMA) -> dict[str, tuple[float, float]]:
+def curve_points(curves: Mapping[Setting, Mapping[str, Any]], high: float = HIGH_SIGMA
+                 ) -> dict[Setting, tuple[float, float]]:
     """Per run: (clean accuracy, mean accuracy at sigma_c = ``high``), the Pareto plane's coordinates."""
     return {k: (_at(c, 0.0), _at(c, high)) for k, c in curves.items()}
 
 
-def robustness_rows(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+def robustness_rows(curves: Mapping[Setting, Mapping[str, Any]], configs: Mapping[Setting, Any], *,
                     high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
-    """Per run: name, label, colour key, variant, clean accuracy, accuracy at ``high`` (mean, std over draws), the
-    robustness gap (sec. 6.3, per draw then averaged) and whether it is on the Pareto frontier."""
-    from ..noise import robustness_gap
-
+    """Per run: setting, name (its label), the config's label, colour key, training, clean accuracy, accuracy at
+    ``high`` (mean, std over draws), the robustness gap (sec. 6.3, per draw then averaged) and whether it is on the
+    Pareto frontier."""
     names = list(curves)
     pts = curve_points(curves, high)
     front = dict(zip(names, pareto_front([pts[k] for k in names])))
@@ -236,108 +233,97 @@ def robustness_rows(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[st
     for k in names:
         cfg, c = configs[k], curves[k]
         gap, gap_std = robustness_gap(c, 0.0, high)
-        rows.append({"name": k, "label": getattr(cfg, "label", k), "key": method_key(cfg), "variant": variant_of(cfg),
+        rows.append({"setting": k, "name": k.label, "label": cfg.label, "key": method_key(cfg), "training": k.training,
                      "clean": _at(c, 0.0), "high": _at(c, high), "high_std": _at(c, high, "std_acc"),
                      "gap": gap, "gap_std": gap_std, "front": front[k], "draws": c["draws"],
                      "seeds": c.get("seeds", 1)})
     return rows
 
 
-def robustness_table(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+def robustness_table(curves: Mapping[Setting, Mapping[str, Any]], configs: Mapping[Setting, Any], *,
                      high: float = HIGH_SIGMA) -> Any:
     """:func:`robustness_rows` as a table in percent, sorted by accuracy at ``high``; ± is the std over draws (over
-    seeds and draws for curves merged by :func:`pool_seeds`, which also adds a seeds column and the clean spread)."""
-    import pandas as pd
+    seeds and draws for curves merged by :func:`~samlab.experiments.seeds.pool_seeds`, which also adds a seeds
+    column and the clean spread)."""
+    import pandas as pd  # optional dependency (notebooks extra)
 
     rows = sorted(robustness_rows(curves, configs, high=high), key=lambda r: -r["high"])
     pooled = any(r["seeds"] > 1 for r in rows)
     return pd.DataFrame.from_dict({r["name"]: {
         "run": r["label"], **({"seeds": r["seeds"], "clean acc %": f"{100 * r['clean']:.2f} ± "
-                               f"{100 * _at(curves[r['name']], 0.0, 'std_acc'):.2f}"} if pooled else
+                               f"{100 * _at(curves[r['setting']], 0.0, 'std_acc'):.2f}"} if pooled else
                               {"clean acc %": round(100 * r["clean"], 2)}),
         f"acc % at σc={high:g}": f"{100 * r['high']:.2f} ± {100 * r['high_std']:.2f}",
         "gap % (clean - noisy)": f"{100 * r['gap']:.2f} ± {100 * r['gap_std']:.2f}",
         "Pareto": "yes" if r["front"] else ""} for r in rows}, orient="index")
 
 
-def pcm_rows(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> list[dict[str, Any]]:
-    """Per run: accuracy (mean, std over repeats) at read time ``t`` (default 1 year, Fig. 5) and the digital one."""
-    from ..analog import YEAR
-
+def pcm_rows(pcm: Mapping[Setting, Mapping[str, Any]], t: float | None = None) -> list[dict[str, Any]]:
+    """Per run: setting, name (its label), accuracy (mean, std over repeats) at read time ``t`` (default 1 year,
+    Fig. 5) and the digital one."""
     t = YEAR if t is None else float(t)
     out = []
-    for name, c in pcm.items():
+    for k, c in pcm.items():
         i = min(range(len(c["times"])), key=lambda j: abs(math.log(max(c["times"][j], 1e-9) / max(t, 1e-9))))
-        out.append({"name": name, "time_s": c["times"][i], "acc": c["mean_acc"][i], "std": c["std_acc"][i],
-                    "digital": c["digital_acc"], "repeats": len(c["accs"]), "seeds": c.get("seeds", 1)})
+        out.append({"setting": k, "name": k.label, "time_s": c["times"][i], "acc": c["mean_acc"][i],
+                    "std": c["std_acc"][i], "digital": c["digital_acc"], "repeats": len(c["accs"]), "seeds": c.get("seeds", 1)})
     return out
-
 
 
 # ------------------------------------------------------------------------------------------------ computing
-def noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None, adabs: bool = True,
-                 progress: bool = True, **spec: Any) -> dict[str, dict[str, Any]]:
-    """The conductance-noise curve of every (finished) run, from the store or computed once and stored
-    (:func:`samlab.noise.stored_noise_curve` with :func:`noise_spec`; ``spec`` overrides its fields)."""
-    from ..noise import stored_noise_curve
-
-    kw = {**noise_spec(scale, adabs=adabs), **spec}
-    return {k: stored_noise_curve(c, kw, store=store, progress=progress) for k, c in configs.items()}
+def noise_curves(configs: Mapping[Setting, TrainConfig], spec: NoiseCurveSpec, *, store: RunStore | None = None,
+                 progress: bool = True) -> dict[Setting, dict[str, Any]]:
+    """The noise curve ``spec`` (:func:`noise_curve_spec`) of every finished run: from the store, or computed once
+    and stored in the run's folder (:func:`samlab.train.load.measure_run`)."""
+    return _measured(configs, spec, store, progress)
 
 
-def pcm_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None, adabs: bool = True,
-               progress: bool = True, **spec: Any) -> dict[str, dict[str, Any]]:
-    """The PCM curve (accuracy against time after programming, :func:`samlab.analog.stored_pcm_curve`) of every
-    finished run; raises :class:`samlab.analog.AnalogUnavailableError` without a working aihwkit."""
-    from ..analog import PCMEvalConfig, stored_pcm_curve
-    from ..runs import RunStore, run_key
-    from ..train import load_run
+def stored_noise_curves(configs: Mapping[Setting, TrainConfig], spec: NoiseCurveSpec, *,
+                        store: RunStore | None = None) -> tuple[dict[Setting, dict[str, Any]], list[Setting]]:
+    """``(curves in the store, settings without one)``: never trains nor computes (widgets)."""
+    return _stored(configs, spec, store)
 
+
+def pcm_curves(configs: Mapping[Setting, TrainConfig], spec: PCMCurveSpec, *, store: RunStore | None = None,
+               progress: bool = True) -> dict[Setting, dict[str, Any]]:
+    """The PCM curve ``spec`` (:func:`pcm_curve_spec`; accuracy against time after programming) of every finished
+    run, from the store or computed once and stored in the run's folder; raises
+    :class:`samlab.analog.AnalogUnavailableError` without a working aihwkit when one must be computed."""
+    return _measured(configs, spec, store, progress)
+
+
+def stored_pcm_curves(configs: Mapping[Setting, TrainConfig], spec: PCMCurveSpec, *,
+                      store: RunStore | None = None) -> tuple[dict[Setting, dict[str, Any]], list[Setting]]:
+    """``(PCM curves in the store, settings without one)``: never trains nor computes."""
+    return _stored(configs, spec, store)
+
+
+def _measured(configs: Mapping[Setting, TrainConfig], spec: Any, store: RunStore | None, progress: bool) -> dict:
     store = store if store is not None else RunStore()
-    kw = {**pcm_spec_kwargs(scale, adabs=adabs), **spec}
-    out = {}
-    for k, c in configs.items():
-        pcm_spec = PCMEvalConfig(source_key=run_key(c), **kw)
-        if store.status(pcm_spec) == "finished":
-            out[k] = stored_pcm_curve(None, None, pcm_spec, store=store)  # type: ignore[arg-type]
-            continue
-        loaded = load_run(c, store=store)
-        out[k] = stored_pcm_curve(loaded.model, loaded.data, pcm_spec, store=store, progress=progress)
-    return out
+    return {k: measure_run(c, spec, store=store, progress=progress) for k, c in configs.items()}
 
 
-def pcm_stored(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None,
-               adabs: bool = True, **spec: Any) -> list[str]:
-    """The names of ``configs`` whose PCM curve at this scale and AdaBS setting is in the store already."""
-    from ..analog import PCMEvalConfig
-    from ..runs import RunStore, run_key
-
+def _stored(configs: Mapping[Setting, TrainConfig], spec: Any, store: RunStore | None) -> tuple[dict, list]:
     store = store if store is not None else RunStore()
-    kw = {**pcm_spec_kwargs(scale, adabs=adabs), **spec}
-    return [k for k, c in configs.items() if store.status(PCMEvalConfig(source_key=run_key(c), **kw)) == "finished"]
+    found = {k: store.stored_measure(c, spec) for k, c in configs.items()}
+    return {k: v for k, v in found.items() if v is not None}, [k for k, v in found.items() if v is None]
 
 
 # ------------------------------------------------------------------------------------------------ plot data
-def _label(config: Any) -> str:
-    from ..methods import run_label
-
-    return run_label(config)
-
-
-def series(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+def series(curves: Mapping[Setting, Mapping[str, Any]], configs: Mapping[Setting, Any], *,
            high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
     """Plain data for :func:`samlab.plots.plot_noise_curves`: per run its label (mathtext), colour key,
-    variant, sigmas, mean and std over draws, clean and ``high`` accuracies and whether it is on the frontier."""
-    rows = {r["name"]: r for r in robustness_rows(curves, configs, high=high)}
-    return [{"name": k, "label": _label(configs[k]), "key": rows[k]["key"], "variant": rows[k]["variant"],
+    training, sigmas, mean and std over draws, clean and ``high`` accuracies and whether it is on the frontier."""
+    rows = {r["setting"]: r for r in robustness_rows(curves, configs, high=high)}
+    return [{"name": k.label, "label": run_label(configs[k]), "key": rows[k]["key"], "training": k.training,
              "sigmas": list(c["sigmas"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
              "clean": rows[k]["clean"], "high": rows[k]["high"], "high_std": rows[k]["high_std"],
              "front": rows[k]["front"]} for k, c in curves.items()]
 
 
-def pcm_series(pcm: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]) -> list[dict[str, Any]]:
+def pcm_series(pcm: Mapping[Setting, Mapping[str, Any]], configs: Mapping[Setting, Any]) -> list[dict[str, Any]]:
     """Plain data for :func:`samlab.plots.plot_pcm_curves`."""
-    return [{"name": k, "label": _label(configs[k]), "key": method_key(configs[k]), "variant": variant_of(configs[k]),
+    return [{"name": k.label, "label": run_label(configs[k]), "key": method_key(configs[k]), "training": k.training,
              "times": list(c["times"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
              "digital": c["digital_acc"]} for k, c in pcm.items()]
 
@@ -360,30 +346,11 @@ def data_title(results: Sequence[Any], scale: str) -> str:
             + (f", {seeds} training seeds" if seeds > 1 else ""))
 
 
-class _NotStored(Exception):
-    """Raised inside a compute callback to look a derived result up without computing it."""
-
-
-def stored_noise_curves(configs: Mapping[str, TrainConfig], scale: str = "quick", *, store: Any = None,
-                        adabs: bool = True, **spec: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """``(curves found in the store, names missing)`` for ``configs``: never trains nor computes (widgets)."""
-    from ..noise import NoiseEvalConfig
-    from ..runs import RunStore, run_key
-
-    store = store if store is not None else RunStore()
-    kw = {**noise_spec(scale, adabs=adabs), **spec}
-    found, missing = {}, []
-
-    def refuse() -> dict:
-        raise _NotStored
-
-    for k, c in configs.items():
-        if store.status(c) != "finished":
-            missing.append(k)
-            continue
-        try:
-            found[k] = store.get_or_compute_derived(c, NoiseEvalConfig(source_key=run_key(c), **kw), refuse)
-        except _NotStored:
-            missing.append(k)
-    return found, missing
-
+def describe(configs: Mapping[Setting, TrainConfig], scale: str) -> str:
+    """One line on a population: runs, model, data set, epochs, training seeds, clipping c and rho per method."""
+    c = next(iter(configs.values()))
+    clip_c = sorted({cfg.clip for cfg in configs.values() if cfg.clip})
+    seeds = sorted({cfg.seed for cfg in configs.values()})
+    rhos = {k.method: cfg.rho for k, cfg in configs.items() if cfg.method != "sgd"}
+    return (f"scale {scale}: {len(configs)} runs of {c.model} on {c.dataset}, {c.epochs} epochs, training seeds "
+            f"{seeds}; clipping c = {clip_c}; rho {rhos}")

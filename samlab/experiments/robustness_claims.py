@@ -8,15 +8,18 @@ is. Built on
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
+from ..analog import YEAR
 from ..papers import paper_claims
 from . import robustness as R
+from .seeds import Setting
 
 __all__ = ["compare", "readings", "pcm_readings", "spread_words"]
 
 
-def spread_words(curves: Mapping[str, Mapping[str, Any]], what: str = "draws") -> str:
+def spread_words(curves: Mapping[Setting, Mapping[str, Any]], what: str = "draws") -> str:
     """``"the std over draws"`` or, when some curve merges several training seeds, ``"the std over seeds and draws"``."""
     pooled = any(c.get("seeds", 1) > 1 for c in curves.values())
     return f"the std over {'seeds and ' if pooled else ''}{what}"
@@ -31,7 +34,7 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any], sigma: float) -> dict[st
     return {"delta": delta, "std": max(sa, sb), "clear": abs(delta) > max(sa, sb) and delta != 0}
 
 
-def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any], *,
+def readings(curves: Mapping[Setting, Mapping[str, Any]], configs: Mapping[Setting, Any], *,
              high: float = 0.4) -> list[dict[str, str]]:
     """The paper's robustness claims next to what ``curves`` show: ``[{"paper", "source", "ours"}]``.
 
@@ -39,7 +42,8 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
     over draws of both runs (:func:`compare`).
     """
     rows = R.robustness_rows(curves, configs, high=high)
-    by = {r["name"]: r for r in rows}
+    by = {r["setting"]: r for r in rows}
+    sgd = Setting("SGD")
     spread = spread_words(curves)
     pooled = any(r["seeds"] > 1 for r in rows)
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
@@ -50,16 +54,16 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
         out.append({"paper": claim.text, "source": claim.source, "ours": text})
 
     front = [r["name"] for r in rows if r["front"]]
-    samson_front = [n for n in front if n.startswith("SAMSON")]
+    samson_front = [r["name"] for r in rows if r["front"] and _samson(r)]
     add("pareto", f"On the frontier of (clean, σc={high:g}): {', '.join(front)}. "
         + (f"SAMSON variants: {len(samson_front)} of {len(front)}." if front else ""))
     by_clean = sorted(rows, key=lambda r: -r["clean"])
     text = f"Best clean accuracy: {by_clean[0]['name']} ({pct(by_clean[0]['clean'])})"
     if len(by_clean) > 1:
         text += f", next {by_clean[1]['name']} ({pct(by_clean[1]['clean'])})"
-    text += "; a SAMSON variant has it" if by_clean[0]["name"].startswith("SAMSON") else "; not a SAMSON variant"
+    text += "; a SAMSON variant has it" if _samson(by_clean[0]) else "; not a SAMSON variant"
     if pooled and len(by_clean) > 1:
-        c = compare(curves[by_clean[0]["name"]], curves[by_clean[1]["name"]], 0.0)
+        c = compare(curves[by_clean[0]["setting"]], curves[by_clean[1]["setting"]], 0.0)
         text += (f", ahead by {pct(c['delta'])}: " + ("more than the std over seeds." if c["clear"] else
                                                       f"within the std over seeds ({pct(c['std'])}): no clear winner."))
     else:
@@ -69,35 +73,35 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
     top, second = ranked[0], ranked[1] if len(ranked) > 1 else None
     text = f"Best at σc={high:g}: {top['name']} ({pct(top['high'])} ± {pct(top['high_std'])})"
     if second is not None:
-        c = compare(curves[top["name"]], curves[second["name"]], high)
+        c = compare(curves[top["setting"]], curves[second["setting"]], high)
         text += (f", ahead of {second['name']} by {pct(c['delta'])}, "
                  + (f"more than {spread}." if c["clear"] else
                     f"within {spread} ({pct(c['std'])}): no clear winner."))
-    sam_like = [r for r in rows if r["variant"] == "plain" and r["key"] != "sgd"]
-    if "SGD" in curves and sam_like:
-        better = [r["name"] for r in sam_like if compare(curves[r["name"]], curves["SGD"], high)["clear"]
-                  and r["high"] > by["SGD"]["high"]]
-        worse = [r["name"] for r in sam_like if compare(curves[r["name"]], curves["SGD"], high)["clear"]
-                 and r["high"] < by["SGD"]["high"]]
+    sam_like = [r for r in rows if r["training"] == "plain" and r["key"] != "sgd"]
+    if sgd in curves and sam_like:
+        better = [r["name"] for r in sam_like if compare(curves[r["setting"]], curves[sgd], high)["clear"]
+                  and r["high"] > by[sgd]["high"]]
+        worse = [r["name"] for r in sam_like if compare(curves[r["setting"]], curves[sgd], high)["clear"]
+                 and r["high"] < by[sgd]["high"]]
         text += (f" Plain runs clearly above SGD at σc={high:g}: {', '.join(better) or 'none'}"
                  + (f"; clearly below: {', '.join(worse)}" if worse else "") + ".")
     add("high_noise", text + ("" if pooled else " (One training seed per run.)"))
     parts = []
-    for name in [r["name"] for r in rows if r["variant"] == "plain"]:
-        clipped = f"{name} + clipping"
+    for plain in [r["setting"] for r in rows if r["training"] == "plain"]:
+        clipped = replace(plain, training="clipping")
         if clipped in curves:
-            c = compare(curves[clipped], curves[name], high)
-            d0 = by[clipped]["clean"] - by[name]["clean"]
-            parts.append(f"{name}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g}"
+            c = compare(curves[clipped], curves[plain], high)
+            d0 = by[clipped]["clean"] - by[plain]["clean"]
+            parts.append(f"{plain.label}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g}"
                          f" ({'clear' if c['clear'] else 'within the spread'}), {'+' if d0 >= 0 else ''}{pct(d0)} clean")
     if parts:
         add("clipping", "Clipping vs plain: " + "; ".join(parts) + f". (spread: {spread})")
     parts = []
-    for name in [r["name"] for r in rows if r["variant"] == "plain"]:
-        noisy, clipped = f"{name} + noise", f"{name} + clipping"
+    for plain in [r["setting"] for r in rows if r["training"] == "plain"]:
+        noisy, clipped = replace(plain, training="noise"), replace(plain, training="clipping")
         if noisy in curves:
-            c = compare(curves[noisy], curves[name], high)
-            s = f"{name} + noise vs {name}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g} " \
+            c = compare(curves[noisy], curves[plain], high)
+            s = f"{noisy.label} vs {plain.label}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g} " \
                 f"({'clear' if c['clear'] else 'within the spread'})"
             if clipped in curves:
                 cc = compare(curves[clipped], curves[noisy], high)
@@ -109,12 +113,14 @@ def readings(curves: Mapping[str, Mapping[str, Any]], configs: Mapping[str, Any]
     return out
 
 
-def pcm_readings(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -> dict[str, str]:
+def _samson(row: Mapping[str, Any]) -> bool:
+    return row["setting"].method.startswith("SAMSON")
+
+
+def pcm_readings(pcm: Mapping[Setting, Mapping[str, Any]], t: float | None = None) -> dict[str, str]:
     """The paper's PCM claim (sec. 7.1 / Fig. 5) next to what ``pcm`` shows at read time ``t`` (default 1 year):
     the best run, whether its lead over the second exceeds the std over programming repeats of both, and the
     sharpness-aware runs clearly above SGD's."""
-    from ..analog import YEAR
-
     claim = paper_claims("pcm")[0]
     rows = sorted(R.pcm_rows(pcm, t), key=lambda r: -r["acc"])
     if not rows:
@@ -133,12 +139,12 @@ def pcm_readings(pcm: Mapping[str, Mapping[str, Any]], t: float | None = None) -
         text += f", ahead of {second['name']} by {pct(lead)}: " + (
             f"more than {over}." if lead > spread and top["repeats"] > 1 else
             f"not more than {over} (or a single repeat): no clear winner.")
-    sgd = next((r for r in rows if r["name"] == "SGD"), None)
+    sgd = next((r for r in rows if r["setting"] == Setting("SGD")), None)
     if sgd is not None:
-        above = [r["name"] for r in rows if r["name"] != "SGD" and r["acc"] - sgd["acc"] > max(r["std"], sgd["std"])
+        above = [r["name"] for r in rows if r is not sgd and r["acc"] - sgd["acc"] > max(r["std"], sgd["std"])
                  and r["repeats"] > 1]
         text += f" Clearly above SGD ({pct(sgd['acc'])}): {', '.join(above) or 'none'}."
-    clipped = [r for r in rows if r["name"].endswith("+ clipping")]
+    clipped = [r for r in rows if r["setting"].training == "clipping"]
     if len(clipped) > 1:
         a, b = clipped[0], clipped[1]
         clear = a["acc"] - b["acc"] > max(a["std"], b["std"]) and a["repeats"] > 1

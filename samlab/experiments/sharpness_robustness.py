@@ -3,28 +3,33 @@
 For every stored run of notebooks 04 and 05 (the population of :func:`population`), one sharpness measure (SAMSON's
 m-sharpness with p = 2 or inf, SAM's, ASAM's, Keskar et al.'s; :data:`MEASURES`) is set against the robustness gap,
 test accuracy at sigma_c = 0 minus at sigma_c = 0.4 with its std over noise draws (:func:`samlab.noise.robustness_gap`).
-The paper reports a "visual correlation"; :func:`correlation` gives numbers: Spearman's rho, Kendall's tau and
-Pearson's r with p-values (scipy.stats) and percentile bootstrap confidence intervals (seeded, resampling runs),
-per training configuration (plain, + noise, + clipping) and overall (:func:`correlation_table`). Everything is
-computed once per run and kept in the results store under that run (``get_or_compute_derived``).
+The paper reports a "visual correlation"; :func:`samlab.experiments.correlation.correlation` gives numbers:
+Spearman's rho, Kendall's tau and Pearson's r with p-values (scipy.stats) and percentile bootstrap confidence
+intervals (seeded, resampling runs), per training configuration (plain, + noise, + clipping) and overall
+(:func:`~samlab.experiments.correlation.correlation_table`). Everything is computed once per run and kept in the
+results store in that run's folder (:func:`samlab.train.load.measure_run`).
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+import time
+from typing import Any, Mapping, Sequence
 
 from ..checks import check_choice, check_int, check_number, check_scale
-from ..methods import method_key, method_name
-from . import robustness as _rob
-from .robustness import variant_of
+from ..methods import format_p, method_key, method_name
+from ..noise import robustness_gap
+from ..runs import RunStore
+from ..sharpness import KeskarSpec, LandscapeSpec, MSharpnessSpec
+from ..train.load import measure_run
+from . import robustness
 from .cifar import notebook_configs
-from .correlation import correlation, correlation_table
-from .seeds import seed_count
+from .correlation import correlation_table
+from .seeds import Setting, seed_count, setting_of
 
-__all__ = ["MEASURES", "VARIANTS", "SMOKE_RUNS", "population", "variant_of", "metric_sizes",
-           "measure_spec", "axis_label", "noise_kwargs", "sharpness_values", "robustness_curves", "metric_rows", "metric_table", "correlation",
-           "correlation_table", "readings", "landscape_spec", "landscapes", "NotStored", "data_title",
-           "all_sharpness"]
+__all__ = ["MEASURES", "SMOKE_RUNS", "population", "metric_sizes", "measure_spec", "axis_label",
+           "sharpness_values", "stored_sharpness_values", "all_sharpness", "metric_rows", "metric_table", "readings",
+           "landscape_spec", "landscapes", "LANDSCAPE_METHODS", "landscape_runs", "rim_rise", "rim_readings",
+           "data_title", "figure_labels", "correlation_tables"]
 
 #: The measures of the paper's figures: what they are, their neighbourhood, and the figure.
 MEASURES: dict[str, dict[str, Any]] = {
@@ -38,18 +43,13 @@ MEASURES: dict[str, dict[str, Any]] = {
 }
 #: Notebook 04's runs kept at smoke scale.
 SMOKE_RUNS = ("SGD", "SAM", "SAMSON_2")
-#: Training configurations the paper colours by.
-VARIANTS = ("plain", "noise", "clipping")
 
 
-class NotStored(Exception):
-    """Raised inside a compute callback to look a stored result up without computing it."""
+def population(scale: str = "quick", dataset: str | None = None) -> dict[Setting, Any]:
+    """Notebook 04's runs plus notebook 05's population (:func:`samlab.experiments.robustness.population`), by
+    :class:`~samlab.experiments.seeds.Setting`.
 
-
-def population(scale: str = "quick", dataset: str | None = None) -> dict[str, Any]:
-    """Notebook 04's runs plus notebook 05's population (:func:`samlab.experiments.robustness.population`), by name.
-
-    A config both notebooks train appears once (under notebook 05's name). smoke keeps notebook 04's SGD, SAM and
+    A config both notebooks train appears once (under notebook 05's setting). smoke keeps notebook 04's SGD, SAM and
     SAMSON_2 only (plus notebook 05's smoke runs): every code path, few runs to train in the tests.
 
     ``dataset="mnist1d"`` (smoke and quick): notebook 05's MNIST-1D population alone, every training seed a point
@@ -57,15 +57,15 @@ def population(scale: str = "quick", dataset: str | None = None) -> dict[str, An
     MNIST-1D runs, notebook 04b's are the authors' CNN without BatchNorm)."""
     check_scale(scale)
     if dataset == "mnist1d":
-        return dict(_rob.population(scale, dataset))
+        return dict(robustness.population(scale, dataset))
     out = dict(notebook_configs(scale, dataset))
     if scale == "smoke":
         out = {k: out[k] for k in SMOKE_RUNS}
-    extra = _rob.population(scale, dataset)
-    names = {cfg: name for name, cfg in extra.items()}
-    out = {names.get(c, k): c for k, c in out.items()}          # notebook 04's order, notebook 05's names
-    out.update({k: c for k, c in extra.items() if k not in out})
-    return out
+    extra = robustness.population(scale, dataset)
+    settings = {cfg: setting for setting, cfg in extra.items()}
+    pop = {settings.get(c, setting_of(c, seed=False)): c for c in out.values()}   # notebook 04's order
+    pop.update({k: c for k, c in extra.items() if k not in pop})
+    return pop
 
 
 def metric_sizes(scale: str = "quick") -> dict[str, dict[str, Any]]:
@@ -83,18 +83,16 @@ def metric_sizes(scale: str = "quick") -> dict[str, dict[str, Any]]:
                           land_samples=1000, resolution=51, resolution_1d=101, span=1.0)}[scale]
 
 
-def measure_spec(measure: str, source_key: str, scale: str = "quick", *, rho: float | None = None,
-                 p: float | None = None, m: int | None = None, n_train: int | None = None) -> Any:
-    """The stored spec (:class:`samlab.sharpness.MSharpnessSpec` or ``KeskarSpec``) of ``measure`` for one run.
+def measure_spec(measure: str, scale: str = "quick", *, rho: float | None = None, p: float | None = None,
+                 m: int | None = None, n_train: int | None = None) -> MSharpnessSpec | KeskarSpec:
+    """The spec (:class:`samlab.sharpness.MSharpnessSpec` or ``KeskarSpec``) of ``measure`` at ``scale``.
 
     ``rho``/``p``/``m`` override the paper's neighbourhood and the scale's m (m-sharpness only); ``n_train``, the
     run's number of training samples, bounds m (ValueError naming m when m <= 0 or larger than the data)."""
-    from ..sharpness import KeskarSpec, MSharpnessSpec
-
     check_choice("measure", measure, tuple(MEASURES))
     sizes, info = metric_sizes(scale), MEASURES[measure]
     if info["kind"] == "keskar":
-        return KeskarSpec(source_key=source_key, maxiter=sizes["keskar_maxiter"], max_samples=sizes["keskar_samples"],
+        return KeskarSpec(maxiter=sizes["keskar_maxiter"], max_samples=sizes["keskar_samples"],
                           subspace_dim=sizes["keskar_subspace"])
     m = sizes["m"] if m is None else m
     if isinstance(m, bool) or not isinstance(m, int) or m <= 0:
@@ -106,15 +104,13 @@ def measure_spec(measure: str, source_key: str, scale: str = "quick", *, rho: fl
     if info["method"] != "samson":
         p = 2.0
     rho = info["rho"] if rho is None else check_number("rho", rho, low=0.0, low_open=True)
-    return MSharpnessSpec(source_key=source_key, method=info["method"], rho=rho, p=p, eta=info["eta"], m=m,
+    return MSharpnessSpec(method=info["method"], rho=rho, p=p, eta=info["eta"], m=m,
                           max_samples=sizes["m_samples"])
 
 
 def axis_label(measure: str, *, rho: float | None = None, p: float | None = None, m: int | None = None,
                scale: str = "quick") -> str:
     """The x-axis label of ``measure``: what it is, its neighbourhood and its unit."""
-    from ..methods import format_p
-
     check_choice("measure", measure, tuple(MEASURES))
     info = MEASURES[measure]
     if info["kind"] == "keskar":
@@ -129,12 +125,6 @@ def axis_label(measure: str, *, rho: float | None = None, p: float | None = None
     return f"{name} m-sharpness (loss rise, nats)\nρ = {rho:g}{pp}, m = {m}"
 
 
-def noise_kwargs(scale: str = "quick") -> dict[str, Any]:
-    """The :class:`samlab.noise.NoiseEvalConfig` fields: notebook 05's (:func:`samlab.experiments.robustness.noise_spec`),
-    so its stored curves are reused."""
-    return dict(_rob.noise_spec(scale))
-
-
 def data_title(results: Sequence[Any], scale: str) -> str:
     """What the figures were computed on, read from the stored summaries: model, data set (the offline stand-ins
     named as such, never "CIFAR"), training/test samples, scale."""
@@ -145,108 +135,66 @@ def data_title(results: Sequence[Any], scale: str) -> str:
     d = r.summary.get("data", {})
     name = d.get("name", getattr(r.config, "dataset", "?"))
     seeds = seed_count(results)
-    return (f"{r.config.model} on {_rob.DATA_NAMES.get(name, name)}, {d.get('n_train', '?')} training / "
+    return (f"{r.config.model} on {robustness.DATA_NAMES.get(name, name)}, {d.get('n_train', '?')} training / "
             f"{d.get('n_test', '?')} test samples, {scale} scale" + (f", {seeds} training seeds" if seeds > 1 else ""))
 
 
-def _derived(store: Any, config: Any, spec: Any, compute: Callable[[], dict] | None) -> dict:
-    def refuse() -> dict:
-        raise NotStored
+def _specs(configs: Mapping[Setting, Any], measure: str, scale: str, rho: float | None, p: float | None,
+           m: int | None) -> dict[Setting, Any]:
+    """The spec of ``measure`` per run (m checked against the run's training samples when it is given)."""
+    return {name: measure_spec(measure, scale, rho=rho, p=p, m=m,
+                               n_train=cfg.max_train_samples if m is not None and cfg.max_train_samples else None)
+            for name, cfg in configs.items()}
 
-    return store.get_or_compute_derived(config, spec, compute or refuse)
 
-
-def sharpness_values(configs: Mapping[str, Any], measure: str, scale: str = "quick", *, store: Any = None,
-                     rho: float | None = None, p: float | None = None, m: int | None = None,
-                     only_stored: bool = False, progress: bool = False, loaded: dict | None = None
-                     ) -> tuple[dict[str, dict], list[str]]:
-    """``(results, missing)``: ``measure`` of every finished run in ``configs``, from the store or computed and
-    stored under the run; with ``only_stored`` nothing is computed and the runs without it are ``missing``.
-    ``loaded``: a dict the caller keeps (name -> :class:`samlab.train.LoadedRun`) so each run loads once."""
-    from ..runs import RunStore, run_key
-    from ..sharpness import stored_keskar_sharpness, stored_m_sharpness
-    from ..train import load_run
-
+def sharpness_values(configs: Mapping[Setting, Any], measure: str, scale: str = "quick", *,
+                     store: RunStore | None = None, rho: float | None = None, p: float | None = None,
+                     m: int | None = None, progress: bool = False, loaded: dict | None = None) -> dict[Setting, dict]:
+    """``measure`` of every run in ``configs`` (finished), from the store or computed and stored in the run's folder.
+    ``loaded``: a dict the caller keeps (config -> :class:`samlab.train.LoadedRun`) so each run loads once."""
     store = store if store is not None else RunStore()
-    cache = loaded if loaded is not None else {}
-    found, missing = {}, []
-    for name, cfg in configs.items():
-        if store.status(cfg) != "finished":
-            missing.append(name)
-            continue
-        n_train = cfg.max_train_samples
-        spec = measure_spec(measure, run_key(cfg), scale, rho=rho, p=p, m=m,
-                            n_train=n_train if m is not None and n_train else None)
-        try:
-            found[name] = _derived(store, cfg, spec, None)
-            continue
-        except NotStored:
-            if only_stored:
-                missing.append(name)
-                continue
-        run = cache[name] if name in cache else cache.setdefault(name, load_run(cfg, store=store))
-        if m is not None:
-            measure_spec(measure, run_key(cfg), scale, m=m, n_train=len(run.data.train_y))
-        if MEASURES[measure]["kind"] == "keskar":
-            found[name] = stored_keskar_sharpness(spec, run.model, run.data, store=store, source_config=cfg)
-        else:
-            found[name] = stored_m_sharpness(spec, run.model, run.data, store=store, source_config=cfg,
-                                             progress=progress)
-    return found, missing
+    loaded = loaded if loaded is not None else {}
+    specs = _specs(configs, measure, scale, rho, p, m)
+    return {name: measure_run(cfg, specs[name], store=store, progress=progress, loaded=loaded)
+            for name, cfg in configs.items()}
 
 
-def all_sharpness(configs: Mapping[str, Any], scale: str = "quick", *, measures: Sequence[str] = tuple(MEASURES),
-                  store: Any = None, progress: bool = False) -> dict[str, dict[str, dict]]:
-    """measure -> run name -> result for every measure of ``measures`` (each run loaded once); prints how many
-    values were loaded from the store and how many computed."""
-    from ..runs import RunStore
-
+def stored_sharpness_values(configs: Mapping[Setting, Any], measure: str, scale: str = "quick", *,
+                            store: RunStore | None = None, rho: float | None = None, p: float | None = None,
+                            m: int | None = None) -> tuple[dict[Setting, dict], list[Setting]]:
+    """``(values in the store, settings without one)`` of ``measure``: never computes (the widget's Run button)."""
     store = store if store is not None else RunStore()
+    specs = _specs(configs, measure, scale, rho, p, m)
+    found = {name: store.stored_measure(cfg, specs[name]) for name, cfg in configs.items()}
+    return {k: v for k, v in found.items() if v is not None}, [k for k, v in found.items() if v is None]
+
+
+def all_sharpness(configs: Mapping[Setting, Any], scale: str = "quick", *, measures: Sequence[str] = tuple(MEASURES),
+                  store: RunStore | None = None, progress: bool = False) -> dict[str, dict[Setting, dict]]:
+    """measure -> setting -> result for every measure of ``measures`` and every finished run (each run loaded
+    once); prints how many values were loaded from the store and how many computed."""
+    store = store if store is not None else RunStore()
+    finished = {k: c for k, c in configs.items() if store.status(c) == "finished"}
+    if len(finished) < len(configs):
+        print(f"{len(configs) - len(finished)} run(s) not finished, left out: "
+              f"{', '.join(k.label for k in configs if k not in finished)}")
     loaded: dict = {}
-    out, stored, computed = {}, 0, 0
+    out, stored, start = {}, 0, time.perf_counter()
     for measure in measures:
-        have, _ = sharpness_values(configs, measure, scale, store=store, only_stored=True)
-        stored += len(have)
-        out[measure], missing = sharpness_values(configs, measure, scale, store=store, loaded=loaded,
-                                                 progress=progress)
-        computed += len(out[measure]) - len(have)
-        if missing:
-            print(f"{measure}: {len(missing)} run(s) not finished, left out: {', '.join(missing)}")
-    print(f"sharpness: loaded {stored} value(s) from {store.root}, computed {computed}")
+        stored += len(stored_sharpness_values(finished, measure, scale, store=store)[0])
+        out[measure] = sharpness_values(finished, measure, scale, store=store, loaded=loaded, progress=progress)
+    computed = sum(len(v) for v in out.values()) - stored
+    print(f"sharpness: loaded {stored} value(s) from {store.root}, computed {computed} "
+          f"({time.perf_counter() - start:.1f} s)")
     return out
 
 
-def robustness_curves(configs: Mapping[str, Any], scale: str = "quick", *, store: Any = None,
-                      only_stored: bool = False, progress: bool = False) -> tuple[dict[str, dict], list[str]]:
-    """``(curves, missing)``: the conductance-noise curve of every finished run (:func:`noise_kwargs`)."""
-    from ..noise import NoiseEvalConfig, stored_noise_curve
-    from ..runs import RunStore, run_key
-
-    store = store if store is not None else RunStore()
-    kw = noise_kwargs(scale)
-    found, missing = {}, []
-    for name, cfg in configs.items():
-        if store.status(cfg) != "finished":
-            missing.append(name)
-            continue
-        try:
-            found[name] = _derived(store, cfg, NoiseEvalConfig(source_key=run_key(cfg), **kw), None)
-        except NotStored:
-            if only_stored:
-                missing.append(name)
-            else:
-                found[name] = stored_noise_curve(cfg, kw, store=store, progress=progress)
-    return found, missing
-
-
-def metric_rows(configs: Mapping[str, Any], sharpness: Mapping[str, Mapping], curves: Mapping[str, Mapping], *,
-                low: float = 0.0, high: float = 0.4) -> list[dict[str, Any]]:
-    """One row per run with both a sharpness value and a noise curve: name, method key and name, variant,
-    sharpness, robustness gap (accuracy points at ``low`` minus at ``high``) and its std over draws.
+def metric_rows(configs: Mapping[Setting, Any], sharpness: Mapping[Setting, Mapping],
+                curves: Mapping[Setting, Mapping], *, low: float = 0.0, high: float = 0.4) -> list[dict[str, Any]]:
+    """One row per run with both a sharpness value and a noise curve: setting, name (its label), method key and
+    name, training, sharpness, robustness gap (accuracy points at ``low`` minus at ``high``) and its std over draws.
 
     ValueError naming ``low``/``high`` when a curve was not computed at that sigma_c."""
-    from ..noise import robustness_gap
-
     rows = []
     for name, cfg in configs.items():
         if name not in sharpness or name not in curves:
@@ -254,17 +202,34 @@ def metric_rows(configs: Mapping[str, Any], sharpness: Mapping[str, Mapping], cu
         s = sharpness[name]
         value = s["m_sharpness"] if "m_sharpness" in s else s["sharpness"]
         gap, std = robustness_gap(curves[name], low, high)
-        rows.append({"name": name, "key": method_key(cfg), "method": method_name(cfg), "variant": variant_of(cfg),
+        rows.append({"setting": name, "name": name.label, "key": method_key(cfg), "method": method_name(cfg),
+                     "training": name.training,
                      "sharpness": float(value), "gap": 100 * gap, "gap_std": 100 * std,
                      "clean_acc": 100 * curves[name]["mean_acc"][list(curves[name]["sigmas"]).index(low)]})
     return rows
 
 
+def figure_labels(scale: str = "quick") -> dict[str, dict[str, str]]:
+    """``xlabels`` and ``titles`` of :func:`samlab.plots.plot_sharpness_robustness` for the paper's measures."""
+    return {"xlabels": {m: axis_label(m, scale=scale) for m in MEASURES},
+            "titles": {m: f"{info['figure']}: {info['label']}" for m, info in MEASURES.items()}}
+
+
+def correlation_tables(rows: Mapping[str, Sequence[Mapping[str, Any]]], *, n_boot: int = 2000,
+                       seed: int = 0) -> tuple[dict[str, Any], Any]:
+    """Per measure its :func:`~samlab.experiments.correlation.correlation_table` of ``rows`` (measure -> metric
+    rows), and all of them in one DataFrame indexed by (measure label, configuration)."""
+    import pandas as pd  # optional dependency (notebooks extra)
+
+    tables = {m: correlation_table(r, n_boot=n_boot, seed=seed) for m, r in rows.items()}
+    return tables, pd.concat({MEASURES[m]["label"]: t for m, t in tables.items()}, names=["measure"])
+
+
 def metric_table(rows: Sequence[Mapping[str, Any]]) -> Any:
     """:func:`metric_rows` as a DataFrame indexed by run name."""
-    import pandas as pd
+    import pandas as pd  # optional dependency (notebooks extra)
 
-    cols = ["method", "variant", "sharpness", "gap", "gap_std", "clean_acc"]
+    cols = ["method", "training", "sharpness", "gap", "gap_std", "clean_acc"]
     df = pd.DataFrame([{k: r[k] for k in cols} for r in rows], index=[r["name"] for r in rows], columns=cols)
     return df.rename(columns={"gap": "robustness gap (points)", "gap_std": "gap std (points)",
                               "clean_acc": "clean acc %"})
@@ -279,8 +244,8 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ", seeds: int = 1) -> dict[str, str]:
     """The paper's reading (strong correlation within each configuration; SAMSON's and ASAM's m-sharpness correlate
-    better than Keskar's) next to what ``tables`` (measure -> :func:`correlation_table`) show. A difference is
-    claimed only when the bootstrap intervals do not overlap. ``seeds``: training seeds per setting (the caveat)."""
+    better than Keskar's) next to what ``tables`` (measure -> :func:`samlab.experiments.correlation.correlation_table`)
+    show. A difference is claimed only when the bootstrap intervals do not overlap. ``seeds``: training seeds per setting (the caveat)."""
     seeds = check_int("seeds", seeds, low=1)
     within = []
     for measure, df in tables.items():
@@ -328,34 +293,53 @@ def readings(tables: Mapping[str, Any], *, stat: str = "Spearman ρ", seeds: int
 
 
 # ------------------------------------------------------------------------------------------------ landscapes
-def landscape_spec(source_key: str, scale: str = "quick", *, dims: int = 2, seed: int = 0) -> Any:
-    """The :class:`samlab.sharpness.LandscapeSpec` of one run: random filter-normalised directions drawn with
-    ``seed`` (the same raw directions for every model of one architecture), the scale's grid and samples."""
-    from ..sharpness import LandscapeSpec
-
+def landscape_spec(scale: str = "quick", *, dims: int = 2, seed: int = 0) -> LandscapeSpec:
+    """The landscape of every run at ``scale``: random filter-normalised directions drawn with ``seed`` (the same
+    raw directions for every model of one architecture), the scale's grid and samples."""
     s = metric_sizes(scale)
     dims = check_int("dims", dims, low=1, high=2)
-    return LandscapeSpec(source_key=source_key, kind="random", dims=dims, span=s["span"], seed=seed,
+    return LandscapeSpec(kind="random", dims=dims, span=s["span"], seed=seed,
                          resolution=s["resolution"] if dims == 2 else s["resolution_1d"],
                          max_samples=s["land_samples"], batch_size=500)
 
 
-def landscapes(configs: Mapping[str, Any], scale: str = "quick", *, dims: int = 2, seed: int = 0,
-               store: Any = None, progress: bool = False) -> dict[str, dict]:
-    """The loss landscape of each finished run of ``configs`` (the same directions' seed for all), stored."""
-    from ..runs import RunStore, run_key
-    from ..sharpness import stored_landscape
-    from ..train import load_run
-
-    store = store if store is not None else RunStore()
-    out = {}
-    for name, cfg in configs.items():
-        spec = landscape_spec(run_key(cfg), scale, dims=dims, seed=seed)
-        try:
-            out[name] = _derived(store, cfg, spec, None)
-        except NotStored:
-            loaded = load_run(cfg, store=store)
-            out[name] = stored_landscape(spec, loaded.model, loaded.data, store=store, source_config=cfg,
-                                         progress=progress)
+def landscapes(configs: Mapping[Setting, Any], scale: str = "quick", *, dims: int = 2, seed: int = 0,
+               store: RunStore | None = None, progress: bool = False) -> dict[Setting, dict]:
+    """The loss landscape of each finished run of ``configs`` (the same directions' seed for all), stored; prints
+    the grid, the samples and the time taken."""
+    spec, start = landscape_spec(scale, dims=dims, seed=seed), time.perf_counter()
+    out = {name: measure_run(cfg, spec, store=store, progress=progress) for name, cfg in configs.items()}
+    print(f"{len(out)} models, {dims}-D landscapes ({spec.resolution}{'^2' if dims == 2 else ''} points on "
+          f"{spec.max_samples} training samples) in {time.perf_counter() - start:.1f} s")
     return out
 
+
+#: The plain runs whose landscapes notebook 06 draws.
+LANDSCAPE_METHODS = ("SGD", "SAM", "ASAM", "SAMSON_2")
+
+
+def landscape_runs(configs: Mapping[Setting, Any]) -> dict[Setting, Any]:
+    """The plain SGD, SAM, ASAM and SAMSON_2 runs of ``configs`` (of the first training seed), in that order."""
+    first = min((k.seed for k in configs if k.seed is not None), default=None)
+    return {Setting(m, "plain", first): configs[Setting(m, "plain", first)] for m in LANDSCAPE_METHODS
+            if Setting(m, "plain", first) in configs}
+
+
+def rim_readings(landscapes: Mapping[Setting, Mapping[str, Any]]) -> str:
+    """One line per 2-D landscape: its centre loss, mean rim loss and the rise between them (:func:`rim_rise`)."""
+    lines = []
+    for setting, land in landscapes.items():
+        r = rim_rise(land)
+        lines.append(f"{setting.method:<11} centre loss {r['center']:.3f}, mean rim loss {r['rim']:.3f} "
+                     f"(rise {r['rise']:+.3f}) at |alpha|, |beta| = {r['span']:g}")
+    return "\n".join(lines)
+
+
+def rim_rise(landscape: Mapping[str, Any]) -> dict[str, float]:
+    """How flat a 2-D landscape's minimum is on its slice: the centre loss, the mean loss on the grid's rim
+    (|alpha| or |beta| = span) and the rise between them."""
+    z = landscape["loss"]
+    rim = [*z[0], *z[-1], *(row[0] for row in z[1:-1]), *(row[-1] for row in z[1:-1])]
+    mean = sum(rim) / len(rim)
+    return {"center": landscape["center_loss"], "rim": mean, "rise": mean - landscape["center_loss"],
+            "span": landscape["span"]}

@@ -2,8 +2,8 @@
 of (clean accuracy, accuracy at sigma_c = 0.4), and accuracy against time after programming PCM (Fig. 5).
 
 Pure drawing: every function takes plain data (:func:`samlab.experiments.robustness.series` builds it from stored
-curves) and returns a pyplot-free figure (:func:`samlab.plots.new_figure`). Colour = method, line style = variant
-(plain solid, clipping dashed, additive noise dotted); runs on the Pareto frontier are drawn with a star.
+curves) and returns a pyplot-free figure (:func:`samlab.plots.new_figure`). Colour = method, line style = training
+configuration (plain solid, clipping dashed, additive noise dotted); runs on the Pareto frontier are drawn with a star.
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from ..methods import METHOD_COLORS
 from .core import finish_axes as _finish
 from .core import legend_outside, new_figure, set_suptitle
 
-__all__ = ["VARIANT_STYLES", "plot_noise_curves", "plot_pareto", "plot_pcm_curves", "TIME_TICKS"]
+__all__ = ["TRAINING_STYLES", "plot_noise_curves", "plot_pareto", "plot_pcm_curves", "TIME_TICKS"]
 
-#: Line style and marker per variant.
-VARIANT_STYLES = {"plain": dict(ls="-", marker="o"), "clipping": dict(ls="--", marker="s"),
+#: Line style and marker per training configuration (plain, clipping, noise).
+TRAINING_STYLES = {"plain": dict(ls="-", marker="o"), "clipping": dict(ls="--", marker="s"),
                   "noise": dict(ls=":", marker="^")}
 #: Read-time ticks of the PCM figure: seconds -> label.
 TIME_TICKS = {1.0: "1 s", 60.0: "1 min", 3600.0: "1 h", 86400.0: "1 day", 2629800.0: "1 month",
@@ -44,7 +44,7 @@ def _curve_panel(ax: Any, series: Sequence[dict], sigma_range: tuple[float, floa
         x = np.asarray(s["sigmas"], dtype=float)
         keep = (x >= lo - 1e-12) & (x <= hi + 1e-12)
         m, sd = 100 * np.asarray(s["mean"], dtype=float)[keep], 100 * np.asarray(s["std"], dtype=float)[keep]
-        style = VARIANT_STYLES.get(s.get("variant", "plain"), VARIANT_STYLES["plain"])
+        style = TRAINING_STYLES.get(s.get("training", "plain"), TRAINING_STYLES["plain"])
         ax.errorbar(x[keep], m, yerr=sd, color=_color(s), ls=style["ls"], marker=style["marker"], ms=3.5, lw=1.3,
                     capsize=2, elinewidth=0.8, label=s["label"] + (" ★" if s.get("front") else ""))
     ax.set_xlim(lo - 0.01 * max(hi - lo, 1e-3), hi + 0.01 * max(hi - lo, 1e-3))
@@ -53,7 +53,7 @@ def _curve_panel(ax: Any, series: Sequence[dict], sigma_range: tuple[float, floa
 
 def plot_pareto(series: Sequence[dict], *, high: float = 0.4, ax: Any = None, title: str | None = None) -> Figure:
     """Clean test accuracy against accuracy at sigma_c = ``high`` per run (mean ± std over draws), the Pareto
-    frontier joined by a line and its runs starred. ``series``: dicts with ``label``, ``key``, ``variant``,
+    frontier joined by a line and its runs starred. ``series``: dicts with ``label``, ``key``, ``training``,
     ``clean``, ``high``, ``high_std``, ``front``."""
     series = _check(series)
     fig = None
@@ -61,7 +61,7 @@ def plot_pareto(series: Sequence[dict], *, high: float = 0.4, ax: Any = None, ti
         fig, axes = new_figure(1, 1, panel_size=(4.6, 3.6))
         ax = axes[0, 0]
     for s in series:
-        style = VARIANT_STYLES.get(s.get("variant", "plain"), VARIANT_STYLES["plain"])
+        style = TRAINING_STYLES.get(s.get("training", "plain"), TRAINING_STYLES["plain"])
         ax.errorbar(100 * s["clean"], 100 * s["high"], yerr=100 * s["high_std"], color=_color(s),
                     marker="*" if s.get("front") else style["marker"], ms=11 if s.get("front") else 5,
                     ls="none", capsize=2, elinewidth=0.8, mec="black" if s.get("front") else _color(s), mew=0.6)
@@ -78,7 +78,7 @@ def plot_noise_curves(series: Sequence[dict], *, sigma_range: tuple[float, float
     """SAMSON Fig. 2/6: test accuracy (%) against sigma_c, mean ± std over noise draws, one line per run; with
     ``pareto`` a second panel: the Pareto plane of (clean, sigma_c = ``high``) (:func:`plot_pareto`).
 
-    ``series``: dicts with ``label``, ``key`` (colour), ``variant``, ``sigmas``, ``mean``, ``std`` (fractions),
+    ``series``: dicts with ``label``, ``key`` (colour), ``training``, ``sigmas``, ``mean``, ``std`` (fractions),
     ``front`` and, for the Pareto panel, ``clean``, ``high``, ``high_std``. ``sigma_range`` limits the x axis.
     """
     series = _check(series)
@@ -100,13 +100,13 @@ def plot_noise_curves(series: Sequence[dict], *, sigma_range: tuple[float, float
 def plot_pcm_curves(series: Sequence[dict], *, mark: float = 31557600.0, title: str | None = None) -> Figure:
     """SAMSON Fig. 5 over time: test accuracy (%) against time after programming PCM (log axis, 1 s to 10 years),
     mean ± std over programming repeats; the digital accuracy as a thin line at the left; ``mark`` (1 year, the
-    paper's time) as a vertical line. ``series``: dicts with ``label``, ``key``, ``variant``, ``times`` (s),
+    paper's time) as a vertical line. ``series``: dicts with ``label``, ``key``, ``training``, ``times`` (s),
     ``mean``, ``std``, ``digital``."""
     series = _check(series)
     fig, axes = new_figure(1, 1, panel_size=(6.0, 3.8))
     ax = axes[0, 0]
     for s in series:
-        style = VARIANT_STYLES.get(s.get("variant", "plain"), VARIANT_STYLES["plain"])
+        style = TRAINING_STYLES.get(s.get("training", "plain"), TRAINING_STYLES["plain"])
         t = np.asarray(s["times"], dtype=float)
         ax.errorbar(t, 100 * np.asarray(s["mean"], dtype=float), yerr=100 * np.asarray(s["std"], dtype=float),
                     color=_color(s), ls=style["ls"], marker=style["marker"], ms=3.5, lw=1.3, capsize=2,

@@ -14,10 +14,10 @@ from matplotlib.ticker import MaxNLocator
 
 from .core import finish_axes, new_figure, set_suptitle
 
-__all__ = ["VARIANT_COLORS", "METHOD_MARKERS", "plot_sharpness_robustness", "variant_color"]
+__all__ = ["TRAINING_COLORS", "METHOD_MARKERS", "plot_sharpness_robustness", "training_color"]
 
-_VARIANTS = ("plain", "noise", "clipping")
-_VARIANT_NAMES = {"plain": "plain", "noise": "+ additive noise", "clipping": "+ weight clipping"}
+_TRAININGS = ("plain", "noise", "clipping")
+_TRAINING_NAMES = {"plain": "plain", "noise": "+ additive noise", "clipping": "+ weight clipping"}
 #: One marker per method (the paper marks methods by shape).
 METHOD_MARKERS = {"SGD": "o", "SAM": "s", "ASAM": "^", "SAMSON_2": "D", "SAMSON_inf": "v", "ESAM": "P"}
 
@@ -29,21 +29,21 @@ def _palette() -> dict[str, str]:
         colors = sns.color_palette("colorblind", 3).as_hex()
     except ImportError:  # pragma: no cover - seaborn is a declared dependency
         colors = ["#0173b2", "#de8f05", "#029e73"]
-    return dict(zip(_VARIANTS, colors))
+    return dict(zip(_TRAININGS, colors))
 
 
 #: Colour per training configuration.
-VARIANT_COLORS = _palette()
+TRAINING_COLORS = _palette()
 
 
-def variant_color(variant: str) -> str:
+def training_color(training: str) -> str:
     """The colour of a training configuration (grey for an unknown one)."""
-    return VARIANT_COLORS.get(variant, "#7f7f7f")
+    return TRAINING_COLORS.get(training, "#7f7f7f")
 
 
 def _panel(ax, rows: Sequence[Mapping], xlabel: str, ylabel: str | None, title: str | None, log_x: bool) -> None:
     for r in rows:
-        color = variant_color(r["variant"])
+        color = training_color(r["training"])
         ax.errorbar(r["sharpness"], r["gap"], yerr=r.get("gap_std", 0.0), fmt="none", ecolor=color, elinewidth=1.0,
                     capsize=2.5, alpha=0.8, zorder=2)
         ax.scatter([r["sharpness"]], [r["gap"]], marker=METHOD_MARKERS.get(r["method"], "X"), s=42, color=color,
@@ -59,7 +59,7 @@ def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabel
                               log_x: bool = False, panel_size: tuple[float, float] = (4.4, 3.4)) -> Figure:
     """One scatter panel per measure: sharpness (x) against the robustness gap (y, with its std over draws).
 
-    ``panels``: measure name -> rows with ``sharpness``, ``gap``, ``gap_std`` (accuracy points), ``variant``
+    ``panels``: measure name -> rows with ``sharpness``, ``gap``, ``gap_std`` (accuracy points), ``training``
     (plain/noise/clipping) and ``method`` (e.g. ``SAMSON_2``; the marker). ``xlabels``/``titles`` per panel name
     (the x label should say the measure's settings and unit); ``title``: the figure's (name the data set).
     One legend below: colours for the configurations, markers for the methods present.
@@ -81,10 +81,10 @@ def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabel
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.tick_params(labelleft=True)
     rows = [r for k in names for r in panels[k]]
-    variants = [v for v in _VARIANTS if any(r["variant"] == v for r in rows)]
+    trainings = [t for t in _TRAININGS if any(r["training"] == t for r in rows)]
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    handles = [Line2D([], [], color=variant_color(v), marker="o", ls="", markersize=7) for v in variants]
-    labels = [_VARIANT_NAMES.get(v, v) for v in variants]
+    handles = [Line2D([], [], color=training_color(t), marker="o", ls="", markersize=7) for t in trainings]
+    labels = [_TRAINING_NAMES.get(t, t) for t in trainings]
     handles += [Line2D([], [], color="0.4", marker=METHOD_MARKERS.get(m, "X"), ls="", markersize=7,
                        markeredgecolor="black", markeredgewidth=0.5) for m in methods]
     labels += methods

@@ -10,7 +10,7 @@ lives in ``<root>/<kind>-<key>/``::
                      only while the run is unfinished: :meth:`RunStore.finish` deletes it
     state_dict.pt    final weights, tensors only (``torch.load(..., weights_only=True)``)
     summary.json     written LAST: its presence means the run is finished
-    derived/         results computed from this run (:meth:`RunStore.get_or_compute_derived`)
+    derived/         measurements of this run (noise and PCM curves, sharpness, landscapes: :meth:`RunStore.measure`)
 
 What enters the key:
 
@@ -22,6 +22,12 @@ What enters the key:
   where a run executes, not what it computes.
 * The kind is the class name (:func:`kind_of`), not its import path: a stored run is rebuilt through
   the registry of config classes (:func:`register_config`), so a class that moves keeps its runs.
+
+A measurement of a finished run (a noise or PCM curve, a sharpness value, a landscape) is a frozen spec of that run:
+:meth:`RunStore.measure` gets it from ``<run>/derived/<spec kind>-<key of the spec>/`` or computes, stores and returns
+it; :meth:`RunStore.stored_measure` returns it only when stored, else None. Each records a fingerprint of the run's
+``summary.json``: a measurement of an earlier version of the run is never served (``RETRAIN`` deletes the run folder
+with its measurements). :func:`samlab.train.load.measure_run` is the caller that loads the run's model and data once.
 
 Small JSON-able results (toy sweeps, speed measurements) use :meth:`RunStore.get_or_compute`, which
 stores the result as ``summary.json`` in the same layout. Every file is written to a temporary file in

@@ -3,7 +3,6 @@ and the registry of config classes by kind (see :mod:`samlab.runs` for the rules
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -17,8 +16,7 @@ __all__ = ["FORMAT_VERSION", "canonical_json", "config_to_dict", "config_from_di
            "register_config", "config_class"]
 
 #: Bump when the meaning of stored results changes: every key changes with it.
-#: 2: fields at their default left out of the key (format-1 folders are adopted under their new key
-#: on first access, see :meth:`samlab.runs.RunStore.path`, so nothing is retrained).
+#: 2: fields at their default left out of the key.
 FORMAT_VERSION = 2
 
 
@@ -140,16 +138,8 @@ def run_key(config: Any) -> str:
     return _hash({"format": FORMAT_VERSION, "kind": kind_of(config), "config": key_dict(config)})
 
 
-def _legacy_key(config: Any) -> str:
-    """The format-1 key (every key field, defaults included), to adopt runs stored before format 2."""
-    return _hash({"format": 1, "kind": kind_of(config), "config": config_to_dict(config)})
-
-
 # --------------------------------------------------------------------------- registry of config classes
 _REGISTRY: dict[str, type] = {}
-#: Kinds samlab defines, resolved lazily (importing the module registers the class).
-_KNOWN_KINDS = {"TrainConfig": "samlab.train.config", "ThroughputConfig": "samlab.train.throughput",
-                "ToyRunConfig": "samlab.experiments.variance_generalization"}
 
 
 def register_config(cls: type | None = None, *, replace: bool = False) -> Any:
@@ -174,12 +164,7 @@ def register_config(cls: type | None = None, *, replace: bool = False) -> Any:
 
 
 def config_class(kind: str, qualname: str | None = None) -> type | None:
-    """The config class of ``kind``: the registry, then samlab's known modules, then ``qualname`` (an import path)."""
-    if kind not in _REGISTRY and kind in _KNOWN_KINDS:
-        with contextlib.suppress(ImportError):
-            cls = getattr(importlib.import_module(_KNOWN_KINDS[kind]), kind, None)
-            if kind not in _REGISTRY and isinstance(cls, type) and dataclasses.is_dataclass(cls):
-                _REGISTRY[kind] = cls  # a samlab class its module does not register itself
+    """The config class of ``kind``: the registry, else ``qualname`` (the import path stored in ``config.json``)."""
     if kind in _REGISTRY:
         return _REGISTRY[kind]
     cls = _import_class(qualname)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from ..paths import atomic_write, runs_dir
 from . import keys as _keys
-from .keys import _decode, _encode, _legacy_key, config_class, config_from_dict, config_to_dict, kind_of, run_key
+from .keys import _decode, _encode, config_class, config_from_dict, config_to_dict, kind_of, run_key
 
 __all__ = ["RunResult", "RunStore", "atomic_write_text", "atomic_save", "CONFIG_FILE", "METRICS_FILE",
            "CHECKPOINT_FILE", "STATE_FILE", "SUMMARY_FILE", "DERIVED_DIR"]
@@ -88,27 +88,8 @@ class RunStore:
 
     # ---- locating
     def path(self, config: Any) -> Path:
-        """The run's folder ``<root>/<kind>-<key>`` (a format-1 folder of the same config is adopted: renamed here)."""
-        folder = self.root / f"{kind_of(config)}-{run_key(config)}"
-        if not folder.exists():
-            self._adopt_legacy(config, folder)
-        return folder
-
-    def _adopt_legacy(self, config: Any, folder: Path) -> None:
-        """Rename the format-1 folder of ``config`` (key over every field) to its format-2 key; rewrite config.json."""
-        old = self.root / f"{kind_of(config)}-{_legacy_key(config)}"
-        try:
-            meta = _read_json(old / CONFIG_FILE)
-        except (OSError, ValueError):
-            return
-        if meta.get("format") != 1:
-            return
-        try:
-            os.replace(old, folder)
-        except OSError:
-            return
-        meta.update(format=_keys.FORMAT_VERSION, key=run_key(config), config=config_to_dict(config))
-        atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
+        """The run's folder ``<root>/<kind>-<key>``."""
+        return self.root / f"{kind_of(config)}-{run_key(config)}"
 
     def status(self, config: Any) -> str:
         """``"missing"`` (no folder), ``"partial"`` (started or interrupted) or ``"finished"``."""
@@ -153,31 +134,20 @@ class RunStore:
     def list_runs(self, kind: str | None = None) -> list[RunResult]:
         """Every run in the store (optionally of one kind), oldest first; configs of unknown kinds stay dicts.
 
-        Format-1 runs whose class resolves are adopted under their current key on the way.
-        """
+        Folders of another format version are left out (their keys mean something else)."""
         if not self.root.is_dir():
             return []
-        out: dict[Path, RunResult] = {}
+        out = []
         folders = [p for p in self.root.iterdir() if (p / CONFIG_FILE).is_file() and "-" in p.name]
         for folder in sorted(folders, key=lambda p: ((p / CONFIG_FILE).stat().st_mtime, p.name)):
             if kind is not None and folder.name.rpartition("-")[0] != kind:
                 continue
             try:
-                meta = _read_json(folder / CONFIG_FILE)
-                if meta.get("format") == 1:  # adopt it under its format-2 key when its class resolves
-                    config = self._config_of(meta)
-                    if isinstance(config, dict):
-                        continue
-                    folder = self.path(config)
-                    if not (folder / CONFIG_FILE).is_file():
-                        continue
-                elif meta.get("format") != _keys.FORMAT_VERSION:
-                    continue
-                if folder not in out:
-                    out[folder] = self._result(folder, self._status_of(folder))
+                if _read_json(folder / CONFIG_FILE).get("format") == _keys.FORMAT_VERSION:
+                    out.append(self._result(folder, self._status_of(folder)))
             except (OSError, ValueError, KeyError):
                 continue  # unreadable: not ours, or damaged by hand
-        return list(out.values())
+        return out
 
     @staticmethod
     def read_metrics(folder: Path) -> list[dict[str, Any]]:
@@ -261,59 +231,70 @@ class RunStore:
         atomic_write_text(self.path(config) / SUMMARY_FILE, text)
         return _decode(json.loads(text))
 
-    # ---- derived results
-    def _derived_folder(self, source_config: Any, spec: Any) -> Path:
-        return self.path(source_config) / DERIVED_DIR / f"{kind_of(spec)}-{run_key(spec)}"
+    # ---- measurements of a run
+    def _measure_folder(self, config: Any, spec: Any) -> Path:
+        return self.path(config) / DERIVED_DIR / f"{kind_of(spec)}-{run_key(spec)}"
 
-    def _source_stamp(self, source_config: Any) -> str:
-        """A fingerprint of the finished source run (its summary.json): changes whenever the run is redone."""
-        return hashlib.sha256((self.path(source_config) / SUMMARY_FILE).read_bytes()).hexdigest()[:16]
+    def _run_stamp(self, config: Any) -> str | None:
+        """A fingerprint of the finished run (its summary.json; changes whenever the run is redone), or None."""
+        try:
+            return hashlib.sha256((self.path(config) / SUMMARY_FILE).read_bytes()).hexdigest()[:16]
+        except OSError:
+            return None
 
-    def get_or_compute_derived(self, source_config: Any, spec: Any, compute: Callable[[], dict]) -> dict:
-        """A result computed from the finished run of ``source_config`` (noise evaluation, sharpness, landscape).
+    def _current(self, folder: Path, stamp: str | None) -> bool:
+        """Whether the measurement in ``folder`` is finished and was computed from the run as it is now."""
+        if stamp is None or not (folder / SUMMARY_FILE).is_file():
+            return False
+        try:
+            return _read_json(folder / CONFIG_FILE)["run"]["stamp"] == stamp
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
-        ``spec`` is the frozen dataclass config of the computation. The result lives in the source run's folder
-        under ``derived/<kind>-<key of spec>/`` and records the source's kind and key and a fingerprint of its
-        summary, so it is recomputed when the source is retrained (a changed config has another folder; a
-        retrained one another fingerprint) and never served stale. Returned as read back from JSON.
+    def stored_measure(self, config: Any, spec: Any) -> dict | None:
+        """The measurement ``spec`` of ``config``'s run if it is stored and current, else None: never computes.
+
+        None also when the run is not finished, or when the measurement was computed from an earlier version
+        of the run (retrained, or changed in place)."""
+        folder = self._measure_folder(config, spec)
+        if not self._current(folder, self._run_stamp(config)):
+            return None
+        return _read_json(folder / SUMMARY_FILE)
+
+    def measure(self, config: Any, spec: Any, compute: Callable[[], dict]) -> dict:
+        """The measurement ``spec`` (a frozen dataclass: a noise curve, a PCM curve, a sharpness value, a landscape)
+        of ``config``'s finished run: from the store, else ``compute()`` stored and returned.
+
+        It lives in the run's folder under ``derived/<kind>-<key of spec>/``, keyed by the spec alone (the folder
+        says which run), and records a fingerprint of the run's summary: a measurement of an earlier version of the
+        run is never served (a retrained run is deleted with its measurements; a changed config is another run).
+        Returned as read back from JSON. ValueError when the run is not finished.
         """
-        if self.status(source_config) != "finished":
-            raise ValueError(f"the source run {kind_of(source_config)}-{run_key(source_config)} is not finished "
-                             f"(status {self.status(source_config)!r}); train it before deriving results from it")
-        folder = self._derived_folder(source_config, spec)
-        stamp = self._source_stamp(source_config)
-        if (folder / SUMMARY_FILE).is_file():
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                if _read_json(folder / CONFIG_FILE)["source"]["stamp"] == stamp:
-                    return _read_json(folder / SUMMARY_FILE)
-            shutil.rmtree(folder, ignore_errors=True)  # stale: computed from an earlier version of the run
+        stamp = self._run_stamp(config)
+        if stamp is None or self.status(config) != "finished":
+            raise ValueError(f"the run {kind_of(config)}-{run_key(config)} is not finished (status "
+                             f"{self.status(config)!r}); train it before measuring it")
+        folder = self._measure_folder(config, spec)
+        if self._current(folder, stamp):
+            return _read_json(folder / SUMMARY_FILE)
+        shutil.rmtree(folder, ignore_errors=True)  # absent, unfinished or stale
         value = compute()
         if not isinstance(value, dict):
-            raise TypeError(f"get_or_compute_derived: compute must return a dict, got {type(value).__name__}")
+            raise TypeError(f"measure: compute must return a dict, got {type(value).__name__}")
         text = _dump_json(value)
         cls = type(spec)
         meta = {"format": _keys.FORMAT_VERSION, "kind": kind_of(spec), "key": run_key(spec),
                 "class": f"{cls.__module__}.{cls.__qualname__}", "config": config_to_dict(spec),
-                "source": {"kind": kind_of(source_config), "key": run_key(source_config), "stamp": stamp}}
+                "run": {"kind": kind_of(config), "key": run_key(config), "stamp": stamp}}
         atomic_write_text(folder / CONFIG_FILE, _dump_json(meta))
         atomic_write_text(folder / SUMMARY_FILE, text)
         return _decode(json.loads(text))
 
-    def list_derived(self, source_config: Any, kind: str | None = None) -> list[RunResult]:
-        """The current (not stale) derived results of ``source_config``'s run, optionally of one kind."""
-        base = self.path(source_config) / DERIVED_DIR
-        if self.status(source_config) != "finished" or not base.is_dir():
+    def list_measures(self, config: Any, kind: str | None = None) -> list[RunResult]:
+        """The current (not stale) measurements of ``config``'s run, optionally of one spec kind."""
+        base = self.path(config) / DERIVED_DIR
+        stamp = self._run_stamp(config)
+        if stamp is None or not base.is_dir():
             return []
-        stamp = self._source_stamp(source_config)
-        out = []
-        for folder in sorted(base.iterdir()):
-            if kind is not None and folder.name.rpartition("-")[0] != kind:
-                continue
-            try:
-                meta = _read_json(folder / CONFIG_FILE)
-                if meta["source"]["stamp"] != stamp or self._status_of(folder) != "finished":
-                    continue
-                out.append(self._result(folder, "finished"))
-            except (OSError, ValueError, KeyError):
-                continue
-        return out
+        return [self._result(folder, "finished") for folder in sorted(base.iterdir())
+                if (kind is None or folder.name.rpartition("-")[0] == kind) and self._current(folder, stamp)]

@@ -7,30 +7,27 @@
 * :mod:`.noise_curvature`: ``tr(D_W H D_W)`` by Hutchinson probes, the second-order expected loss rise under
   conductance noise (SAMSON eq. 7-8), ``(sigma_c^2 / 2) tr(D_W H D_W)``.
 
-Each measure is a pure function ``(model, x, y, ...) -> JSON-able dict``, a frozen-dataclass spec (its settings, its
-data and ``source_key``, the key of the run it measures) and a ``stored_*`` wrapper that goes through the results
-store. Every measure runs the model in eval mode, restores the exact weights and the training flags, leaves
-``.grad`` alone and draws random numbers only from its own seeded ``torch.Generator``. Nothing here imports
-plotting (:mod:`samlab.plots.landscape` draws the landscapes).
+Each measure is a pure function ``(model, x, y, ...) -> JSON-able dict`` and a frozen-dataclass spec (its settings and
+its data) whose ``compute(model, data)`` runs it; a measurement of a stored run is kept in the run's folder, keyed by
+the spec (:meth:`samlab.runs.RunStore.measure`, :func:`samlab.train.load.measure_run`). Every measure runs the model
+in eval mode, restores the exact weights and the training flags, leaves ``.grad`` alone and draws random numbers only
+from its own seeded ``torch.Generator``. Nothing here imports plotting (:mod:`samlab.plots.landscape` draws the landscapes).
 """
 from __future__ import annotations
 
-from .hessian import (HessianSpec, hessian_max_eigenvalue, hessian_vector_product, power_iteration,
-                      stored_hessian_max_eigenvalue)
-from .keskar import KESKAR_PARAMETERS, KeskarSpec, box_maximum, keskar_sharpness, stored_keskar_sharpness
+from .hessian import HessianSpec, hessian_max_eigenvalue, hessian_vector_product, power_iteration
+from .keskar import KESKAR_PARAMETERS, KeskarSpec, box_maximum, keskar_sharpness
 from .landscape import (LANDSCAPE_KINDS, LandscapeSpec, adversarial_directions, filter_normalize,
-                        grid_coordinates, landscape_grid, loss_landscape, random_directions, stored_landscape)
-from .m_sharpness import MSharpnessSpec, m_sharpness, stored_m_sharpness, worst_case_loss
+                        grid_coordinates, landscape_grid, loss_landscape, random_directions)
+from .m_sharpness import MSharpnessSpec, m_sharpness, worst_case_loss
 from .noise_curvature import (NOISE_CURVATURE_SIGMAS, NoiseCurvatureSpec, noise_curvature, predicted_loss_rise,
-                              rademacher_probes, stored_noise_curvature)
+                              rademacher_probes)
 
 __all__ = [
-    "MSharpnessSpec", "m_sharpness", "worst_case_loss", "stored_m_sharpness",
-    "KeskarSpec", "KESKAR_PARAMETERS", "box_maximum", "keskar_sharpness", "stored_keskar_sharpness",
+    "MSharpnessSpec", "m_sharpness", "worst_case_loss",
+    "KeskarSpec", "KESKAR_PARAMETERS", "box_maximum", "keskar_sharpness",
     "HessianSpec", "hessian_vector_product", "power_iteration", "hessian_max_eigenvalue",
-    "stored_hessian_max_eigenvalue",
     "LandscapeSpec", "LANDSCAPE_KINDS", "random_directions", "filter_normalize", "adversarial_directions",
-    "grid_coordinates", "landscape_grid", "loss_landscape", "stored_landscape",
+    "grid_coordinates", "landscape_grid", "loss_landscape",
     "NoiseCurvatureSpec", "NOISE_CURVATURE_SIGMAS", "noise_curvature", "predicted_loss_rise", "rademacher_probes",
-    "stored_noise_curvature",
 ]

@@ -1,4 +1,4 @@
-"""Helpers shared by the sharpness measures: eval mode with flags restored, inputs, losses over batches, the store."""
+"""Helpers shared by the sharpness measures: eval mode with flags restored, inputs, losses over batches, specs."""
 from __future__ import annotations
 
 import contextlib
@@ -11,10 +11,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_choice, check_int
+from ..data.images import normalize
 from ..data.splits import SPLITS
 
 __all__ = ["eval_mode", "prepare_inputs", "data_loss", "trainable_parameters", "json_float", "select_samples",
-           "stored"]
+           "MeasureSpec"]
 
 
 @contextlib.contextmanager
@@ -51,8 +52,6 @@ def prepare_inputs(x: Tensor, y: Tensor, *, mean: Sequence[float] | None = None,
     if x.dtype == torch.uint8:
         if mean is None or std is None:
             raise ValueError("x holds uint8 images: pass mean= and std= (the data set's ImageData.mean/std)")
-        from ..data.images import normalize
-
         x = normalize(x.to(device) if device is not None else x, mean, std)
     elif device is not None:
         x = x.to(device)
@@ -105,35 +104,13 @@ def select_samples(x: Tensor, y: Tensor, max_samples: int | None, seed: int = 0)
     return x[idx.to(x.device)], y[idx.to(y.device)]
 
 
-def stored(spec: Any, compute: Callable[[], dict], store: Any = None, source_config: Any = None) -> dict:
-    """``compute()`` through the results store, keyed by ``spec`` (which holds its source run's ``source_key``).
-
-    With ``source_config`` (the source run's training config, whose :func:`samlab.runs.run_key` must equal
-    ``spec.source_key``) and a store that has ``get_or_compute_derived``, the result is stored under the source
-    run (recomputed when that run is retrained); otherwise it is a plain ``get_or_compute`` keyed by ``spec``.
-    """
-    key = getattr(spec, "source_key", None)
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"{type(spec).__name__}.source_key must be the key of the run the model comes from "
-                         f"(samlab.runs.run_key(train_config)), got {key!r}")
-    from ..runs import RunStore, run_key
-
-    if store is None:
-        store = RunStore()
-    if source_config is not None:
-        if run_key(source_config) != key:
-            raise ValueError(f"source_config has key {run_key(source_config)!r} but spec.source_key is {key!r}: "
-                             "the spec must name the run it measures")
-        if hasattr(store, "get_or_compute_derived"):
-            return store.get_or_compute_derived(source_config, spec, compute)
-    return store.get_or_compute(spec, compute)
-
-
 class MeasureSpec:
     """What every measure's frozen spec shares: ``split``, ``max_samples`` (and ``batch_size`` where it has one)
-    checked alike, and :meth:`settings`, the measure's keyword arguments (every field but the data fields)."""
+    checked alike, :meth:`settings`, the measure's keyword arguments (every field but the data fields), and
+    :meth:`measure_on`. Each spec's ``compute(model, data, *, device, progress)`` runs its measure (of a stored run:
+    :meth:`samlab.runs.RunStore.measure`, stored in the run's folder keyed by the spec)."""
 
-    _DATA_FIELDS = ("source_key", "split", "max_samples")
+    _DATA_FIELDS = ("split", "max_samples")
 
     def check_data_fields(self) -> None:
         check_choice("split", self.split, SPLITS)
@@ -145,12 +122,7 @@ class MeasureSpec:
         """The keyword arguments of the measure this spec stands for."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._DATA_FIELDS}
 
-
-def stored_measure(measure: Callable[..., dict], spec: Any, model: nn.Module, data: Any, *, store: Any = None,
-                   source_config: Any = None, **kwargs: Any) -> dict:
-    """``measure(model, x, y, ...)`` on ``spec``'s split of ``data`` (an ImageData-like object), through the store."""
-    def compute() -> dict:
-        x, y = select_samples(*data.split(spec.split), spec.max_samples)
-        return measure(model, x, y, mean=data.mean, std=data.std, **kwargs, **spec.settings())
-
-    return stored(spec, compute, store, source_config)
+    def measure_on(self, measure: Callable[..., dict], model: nn.Module, data: Any, **kwargs: Any) -> dict:
+        """``measure(model, x, y, ...)`` on this spec's split of ``data`` (an ImageData-like object)."""
+        x, y = select_samples(*data.split(self.split), self.max_samples)
+        return measure(model, x, y, mean=data.mean, std=data.std, **kwargs, **self.settings())

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_number
-from ._common import MeasureSpec, eval_mode, prepare_inputs, stored_measure, trainable_parameters
+from ._common import MeasureSpec, eval_mode, prepare_inputs, trainable_parameters
 
 __all__ = ["HessianSpec", "hessian_vector_product", "data_hessian_vector_product", "power_iteration",
-           "hessian_max_eigenvalue", "stored_hessian_max_eigenvalue"]
+           "hessian_max_eigenvalue"]
 
 
 def hessian_vector_product(params: Sequence[Tensor], loss_fn: Callable[[], Tensor],
@@ -124,9 +124,8 @@ def hessian_max_eigenvalue(model: nn.Module, x: Tensor, y: Tensor, *, iters: int
 
 @dataclass(frozen=True)
 class HessianSpec(MeasureSpec):
-    """Settings of :func:`hessian_max_eigenvalue`, its data and the run it measures (``source_key``)."""
+    """Settings of :func:`hessian_max_eigenvalue` and its data."""
 
-    source_key: str
     iters: int = 20
     tol: float = 1e-3
     seed: int = 0
@@ -140,9 +139,7 @@ class HessianSpec(MeasureSpec):
         check_int("seed", self.seed, low=0)
         self.check_data_fields()
 
-
-def stored_hessian_max_eigenvalue(spec: HessianSpec, model: nn.Module, data, *, store=None, source_config=None,
-                                  device: torch.device | str | None = None) -> dict:
-    """:func:`hessian_max_eigenvalue` through the results store (keyed by ``spec``)."""
-    return stored_measure(hessian_max_eigenvalue, spec, model, data, store=store,
-                          source_config=source_config, device=device)
+    def compute(self, model: nn.Module, data: Any, *, device: torch.device | str | None = None,
+                progress: bool = False) -> dict:
+        """:func:`hessian_max_eigenvalue` of ``model`` on this spec's data (an :class:`samlab.data.ImageData`)."""
+        return self.measure_on(hessian_max_eigenvalue, model, data, device=device)

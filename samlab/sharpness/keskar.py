@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -38,9 +38,9 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_number
 from ..weights import conv_linear_weights, replaced
-from ._common import MeasureSpec, data_loss, eval_mode, prepare_inputs, stored_measure, trainable_parameters
+from ._common import MeasureSpec, data_loss, eval_mode, prepare_inputs, trainable_parameters
 
-__all__ = ["KeskarSpec", "box_maximum", "keskar_sharpness", "stored_keskar_sharpness", "KESKAR_PARAMETERS"]
+__all__ = ["KeskarSpec", "box_maximum", "keskar_sharpness", "KESKAR_PARAMETERS"]
 
 #: Which parameters Keskar's box covers: every trainable one, or the conv/linear weights only.
 KESKAR_PARAMETERS = ("all", "conv_linear")
@@ -121,9 +121,8 @@ def keskar_sharpness(model: nn.Module, x: Tensor, y: Tensor, *, eps: float = 1e-
 
 @dataclass(frozen=True)
 class KeskarSpec(MeasureSpec):
-    """Settings of :func:`keskar_sharpness`, its data and the run it measures (``source_key``)."""
+    """Settings of :func:`keskar_sharpness` and its data."""
 
-    source_key: str
     eps: float = 1e-3
     maxiter: int = 10
     subspace_dim: int | None = None
@@ -141,9 +140,7 @@ class KeskarSpec(MeasureSpec):
         check_choice("parameters", self.parameters, KESKAR_PARAMETERS)
         self.check_data_fields()
 
-
-def stored_keskar_sharpness(spec: KeskarSpec, model: nn.Module, data, *, store=None, source_config=None,
-                            device: torch.device | str | None = None) -> dict:
-    """:func:`keskar_sharpness` through the results store (keyed by ``spec``)."""
-    return stored_measure(keskar_sharpness, spec, model, data, store=store,
-                          source_config=source_config, device=device)
+    def compute(self, model: nn.Module, data: Any, *, device: torch.device | str | None = None,
+                progress: bool = False) -> dict:
+        """:func:`keskar_sharpness` of ``model`` on this spec's data (an :class:`samlab.data.ImageData`)."""
+        return self.measure_on(keskar_sharpness, model, data, device=device)

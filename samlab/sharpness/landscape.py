@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,10 +38,10 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_number
 from ..weights import conv_linear_weights, replaced
-from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs, stored_measure
+from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs
 
 __all__ = ["LANDSCAPE_KINDS", "LandscapeSpec", "random_directions", "filter_normalize", "adversarial_directions",
-           "grid_coordinates", "landscape_grid", "loss_landscape", "stored_landscape"]
+           "grid_coordinates", "landscape_grid", "loss_landscape"]
 
 #: The kinds of directions :func:`loss_landscape` draws.
 LANDSCAPE_KINDS = ("random", "adversarial")
@@ -319,10 +319,8 @@ def loss_landscape(model: nn.Module, x: Tensor, y: Tensor, *, kind: str = "rando
 
 @dataclass(frozen=True)
 class LandscapeSpec(MeasureSpec):
-    """Settings of :func:`loss_landscape`, its data (``split``, a fixed subset of ``max_samples``) and the run it
-    measures (``source_key``)."""
+    """Settings of :func:`loss_landscape` and its data (``split``, a fixed subset of ``max_samples``)."""
 
-    source_key: str
     kind: str = "random"
     dims: int = 2
     span: float = 1.0
@@ -343,9 +341,7 @@ class LandscapeSpec(MeasureSpec):
         check_number("eta", self.eta, low=0.0, low_open=True)
         self.check_data_fields()
 
-
-def stored_landscape(spec: LandscapeSpec, model: nn.Module, data, *, store=None, source_config=None,
-                     device: torch.device | str | None = None, progress: bool = False) -> dict:
-    """:func:`loss_landscape` through the results store (keyed by ``spec``)."""
-    return stored_measure(loss_landscape, spec, model, data, store=store,
-                          source_config=source_config, device=device, progress=progress)
+    def compute(self, model: nn.Module, data: Any, *, device: torch.device | str | None = None,
+                progress: bool = False) -> dict:
+        """:func:`loss_landscape` of ``model`` on this spec's data (an :class:`samlab.data.ImageData`)."""
+        return self.measure_on(loss_landscape, model, data, device=device, progress=progress)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -50,9 +50,9 @@ from ..methods import DEFAULT_RHO, GEOMETRIES
 from ..perturbation import (ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, adaptive_flags, check_method_args,
                             neighbourhood_scale, perturbed_flags, worst_case_perturbation)
 from ..weights import perturbed
-from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs, stored_measure, trainable_parameters
+from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs, trainable_parameters
 
-__all__ = ["MSharpnessSpec", "worst_case_loss", "m_sharpness", "stored_m_sharpness"]
+__all__ = ["MSharpnessSpec", "worst_case_loss", "m_sharpness"]
 
 _TINY = 1e-30
 
@@ -194,11 +194,9 @@ def m_sharpness(model: nn.Module, x: Tensor, y: Tensor, *, m: int = 128, method:
 
 @dataclass(frozen=True)
 class MSharpnessSpec(MeasureSpec):
-    """What an m-sharpness result is: the settings of :func:`m_sharpness`, the data it ran on and the run it
-    measures (``source_key``: :func:`samlab.runs.run_key` of the training config). Paper settings: SAM rho 0.05
-    (Fig. 7), ASAM rho 0.5 (Fig. 8), SAMSON rho 0.5 with p = 2 / inf (Figs. 3-4), m = 128 on CIFAR."""
+    """What an m-sharpness result is: the settings of :func:`m_sharpness` and the data it runs on. Paper settings:
+    SAM rho 0.05 (Fig. 7), ASAM rho 0.5 (Fig. 8), SAMSON rho 0.5 with p = 2 / inf (Figs. 3-4), m = 128 on CIFAR."""
 
-    source_key: str
     method: str = "samson"
     rho: float | None = None
     p: float = 2.0
@@ -223,10 +221,7 @@ class MSharpnessSpec(MeasureSpec):
         self.check_data_fields()
         check_int("seed", self.seed, low=0, optional=True)
 
-
-def stored_m_sharpness(spec: MSharpnessSpec, model: nn.Module, data, *, store=None, source_config=None,
-                       device: torch.device | str | None = None, progress: bool = False) -> dict:
-    """:func:`m_sharpness` of ``model`` on ``data`` (an :class:`samlab.data.ImageData`) as ``spec`` says, loaded
-    from the results store when it was computed before (keyed by ``spec``, which names the source run)."""
-    return stored_measure(m_sharpness, spec, model, data, store=store,
-                          source_config=source_config, device=device, progress=progress)
+    def compute(self, model: nn.Module, data: Any, *, device: torch.device | str | None = None,
+                progress: bool = False) -> dict:
+        """:func:`m_sharpness` of ``model`` on this spec's data (an :class:`samlab.data.ImageData`)."""
+        return self.measure_on(m_sharpness, model, data, device=device, progress=progress)

@@ -62,11 +62,11 @@ from torch import Tensor, nn
 
 from ..checks import check_int, check_number
 from ..weights import conv_linear_weights
-from ._common import MeasureSpec, eval_mode, prepare_inputs, stored_measure
+from ._common import MeasureSpec, eval_mode, prepare_inputs
 from .hessian import data_hessian_vector_product
 
 __all__ = ["NoiseCurvatureSpec", "noise_curvature", "predicted_loss_rise", "rademacher_probes",
-           "stored_noise_curvature", "NOISE_CURVATURE_SIGMAS"]
+           "NOISE_CURVATURE_SIGMAS"]
 
 #: sigma_c values whose predicted rise :func:`noise_curvature` reports by default (those of SAMSON Fig. 2).
 NOISE_CURVATURE_SIGMAS = (0.1, 0.2, 0.3, 0.4)
@@ -195,9 +195,8 @@ def predicted_loss_rise(result: Mapping[str, Any], sigmas: float | Sequence[floa
 
 @dataclass(frozen=True)
 class NoiseCurvatureSpec(MeasureSpec):
-    """Settings of :func:`noise_curvature`, its data and the run it measures (``source_key``)."""
+    """Settings of :func:`noise_curvature` and its data."""
 
-    source_key: str
     probes: int = 64
     seed: int = 0
     sigmas: tuple[float, ...] = NOISE_CURVATURE_SIGMAS
@@ -211,9 +210,7 @@ class NoiseCurvatureSpec(MeasureSpec):
         object.__setattr__(self, "sigmas", tuple(_check_sigmas(self.sigmas)))
         self.check_data_fields()
 
-
-def stored_noise_curvature(spec: NoiseCurvatureSpec, model: nn.Module, data: Any, *, store: Any = None,
-                           source_config: Any = None, device: torch.device | str | None = None) -> dict:
-    """:func:`noise_curvature` through the results store (keyed by ``spec``)."""
-    return stored_measure(noise_curvature, spec, model, data, store=store,
-                          source_config=source_config, device=device)
+    def compute(self, model: nn.Module, data: Any, *, device: torch.device | str | None = None,
+                progress: bool = False) -> dict:
+        """:func:`noise_curvature` of ``model`` on this spec's data (an :class:`samlab.data.ImageData`)."""
+        return self.measure_on(noise_curvature, model, data, device=device)

@@ -14,8 +14,9 @@ from typing import Any, Sequence
 
 from ..checks import check_int, check_number
 from ..runs import RunStore
-from ..train import TrainConfig
+from ..train import TrainConfig, train_all
 from .jobs import submit
+from .status import sweep_status
 
 __all__ = ["train_local"]
 
@@ -32,8 +33,6 @@ def train_local(configs: Sequence[TrainConfig], *, workers: int = 2, store: RunS
     the processes; every finished epoch is in the store and resumes on the next call. A failed process raises
     ``RuntimeError`` with the end of its log.
     """
-    from ..train import train_all
-
     workers = check_int("workers", workers, low=1)
     poll_s = check_number("poll_s", poll_s, low=0.0, low_open=True)
     store = store if store is not None else RunStore()
@@ -91,7 +90,5 @@ def _run_jobs(todo: list[TrainConfig], workers: int, store: RunStore, name: str,
 
 
 def _still_running(todo: list[TrainConfig], store: RunStore, name: str) -> bool:
-    from .status import sweep_status
-
     states = sweep_status(store.root, name, todo, log_lines=0)
     return any(s["state"] in ("queued", "running") for s in states)

@@ -1,12 +1,14 @@
-"""A stored training run back in memory: the model with its final weights and the exact data it saw.
+"""A stored training run back in memory, and the measurements of stored runs.
 
-:func:`load_run` is what the robustness and sharpness studies start from: evaluating the loaded model on its test
-split reproduces the stored final test accuracy exactly (same weights, same images, same evaluation code).
+:func:`load_run` gives the model with its final weights and the exact data it saw: evaluating it on its test split
+reproduces the stored final test accuracy exactly (same weights, same images, same evaluation code).
+:func:`measure_run` is the one place a measurement of a run (a noise or PCM curve, a sharpness value, a landscape:
+any spec with ``compute(model, data, *, device, progress)``) loads the run: only when the store has no current one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, MutableMapping
 
 import torch
 from torch import nn
@@ -18,7 +20,7 @@ from ..runs import RunResult, RunStore
 from .config import TrainConfig
 from .loop import resolve_device, run_data
 
-__all__ = ["LoadedRun", "load_run"]
+__all__ = ["LoadedRun", "load_run", "measure_run"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -93,3 +95,27 @@ def load_run(config_or_result: TrainConfig | RunResult, *, store: RunStore | Non
     model = create_model(config.model, num_classes=data.num_classes, seed=config.seed)
     model.load_state_dict(result.state_dict(map_location="cpu"))
     return LoadedRun(config=config, result=result, model=model.to(dev).eval(), data=data, device=dev)
+
+
+def measure_run(config: TrainConfig, spec: Any, *, store: RunStore | None = None,
+                device: str | torch.device | None = None, progress: bool = True,
+                loaded: MutableMapping[TrainConfig, LoadedRun] | None = None) -> dict:
+    """The measurement ``spec`` of ``config``'s finished run: from the store, else computed on the loaded run and
+    stored in the run's folder (:meth:`samlab.runs.RunStore.measure`; the stored-only lookup is
+    :meth:`~samlab.runs.RunStore.stored_measure`).
+
+    ``spec`` is a frozen spec with ``compute(model, data, *, device, progress)`` (:class:`samlab.noise.NoiseCurveSpec`,
+    :class:`samlab.analog.PCMCurveSpec`, :class:`samlab.sharpness.MSharpnessSpec`, ...). ``loaded``: a dict the
+    caller keeps (config -> :class:`LoadedRun`) so a run measured several ways loads once. ValueError when the run
+    is not finished.
+    """
+    store = store if store is not None else RunStore()
+    cache = loaded if loaded is not None else {}
+
+    def compute() -> dict:
+        if config not in cache:
+            cache[config] = load_run(config, store=store, device=device)
+        run = cache[config]
+        return spec.compute(run.model, run.data, device=device, progress=progress)
+
+    return store.measure(config, spec, compute)

@@ -11,7 +11,13 @@ from typing import Any, Mapping, Sequence
 
 import ipywidgets as W
 
+from ..analog import YEAR
 from ..checks import check_scale
+from ..experiments import robustness
+from ..experiments.seeds import Setting, pool_seeds
+from ..plots import plot_noise_curves, plot_pcm_curves
+from ..runs import RunStore
+from ..train import train_all
 from .controls import choice_selector, range_slider
 from .core import Explorer, interactive_figure
 
@@ -22,8 +28,6 @@ MIN_WIDTH_PX = 760
 
 def time_label(t: float) -> str:
     """Seconds after programming as a readable label (``1 s``, ``37 min``, ``1 year``...)."""
-    from ..analog import YEAR
-
     for unit, size in (("years", YEAR), ("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
         if t >= size * 0.999:
             v = t / size
@@ -31,39 +35,30 @@ def time_label(t: float) -> str:
     return f"{t:.3g} s"
 
 
-def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, store: Any = None, title: str = "",
+def robustness_explorer(configs: Mapping[Setting, Any], scale: str = "quick", *, store: Any = None, title: str = "",
                         c_values: Sequence[float] = (0.05, 0.1, 0.15, 0.2), pcm: bool = True,
                         dpi: int = 80) -> tuple[Explorer, Any]:
     """Choose c, the sigma_c range, methods, AdaBS and a PCM read time; draw the noise curves with the Pareto plane
     and (``pcm``) the PCM curves, from the store.
 
     ``configs``: the population (:func:`samlab.experiments.robustness.population`); its clipped runs are re-made
-    with the chosen c (:func:`~samlab.experiments.robustness.clip_variants`). A setting not yet stored shows what
+    with the chosen c (:func:`~samlab.experiments.robustness.clipped_at`). A setting not yet stored shows what
     Run would train and compute; at ``scale="paper"`` Run refuses to train (use ``python -m samlab train``).
     """
-    from ..experiments import robustness as R
-    from ..plots import plot_noise_curves, plot_pcm_curves
-    from ..runs import RunStore
-    from ..train import train_all
-
     check_scale(scale)
     store = store if store is not None else RunStore()
     configs = dict(configs)
     if not configs:
         raise ValueError("configs is empty: nothing to explore")
-    own_c = sorted({c.clip for c in configs.values() if R.variant_of(c) == "clipping" and c.clip})
+    own_c = sorted({c.clip for k, c in configs.items() if k.training == "clipping" and c.clip})
     cs = sorted(set(own_c) | {float(c) for c in c_values})
-    methods = list(dict.fromkeys(R.setting_name(k).split(" + ")[0] for k in configs))
-    spec = R.noise_spec(scale)
-    sig = spec["sigmas"]
-    try:
-        times = R.pcm_spec_kwargs(scale)["times"]
-    except Exception:  # noqa: BLE001 - no analog module: PCM part off
-        times, pcm = (0.0,), False
-    from ..analog import YEAR
+    methods = list(dict.fromkeys(k.method for k in configs))
+    noise = robustness.noise_curve_spec(scale)
+    sig, draws = noise.sigmas, noise.draws
+    times = robustness.pcm_curve_spec(scale).times
 
     def stored_c(c: float) -> bool:
-        runs = R.clip_variants(configs, c)
+        runs = robustness.clipped_at(configs, c)
         return bool(runs) and all(store.status(v) == "finished" for v in runs.values())
 
     controls = {
@@ -78,18 +73,18 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
     if not pcm:
         controls["time"].disabled = True
 
-    def chosen(c: float, chosen_methods: Sequence[str]) -> dict[str, Any]:
-        pop = {**configs, **{k: v for k, v in R.clip_variants(configs, c).items()}}
-        return {k: v for k, v in pop.items() if R.setting_name(k).split(" + ")[0] in chosen_methods}
+    def chosen(c: float, chosen_methods: Sequence[str]) -> dict[Setting, Any]:
+        pop = {**configs, **{k: v for k, v in robustness.clipped_at(configs, c).items()}}
+        return {k: v for k, v in pop.items() if k.method in chosen_methods}
 
-    def missing(c: float, methods: Sequence[str], adabs: bool) -> tuple[list[str], list[str], list[str]]:
+    def missing(c: float, methods: Sequence[str], adabs: bool) -> tuple[list[Setting], list[Setting], list[Setting]]:
         runs = chosen(c, methods)
         untrained = [k for k, v in runs.items() if store.status(v) != "finished"]
-        _, no_curve = R.stored_noise_curves(runs, scale, store=store, adabs=adabs)
+        _, no_curve = robustness.stored_noise_curves(runs, robustness.noise_curve_spec(scale, adabs=adabs),
+                                                     store=store)
         no_pcm = []
         if pcm:
-            have = set(R.pcm_stored(runs, scale, store=store, adabs=adabs))
-            no_pcm = [k for k in runs if k not in have]
+            _, no_pcm = robustness.stored_pcm_curves(runs, robustness.pcm_curve_spec(scale, adabs=adabs), store=store)
         return untrained, no_curve, no_pcm
 
     def needs_run(c: float, sigma_range: Any, methods: Sequence[str], adabs: bool, time: float) -> bool:
@@ -99,9 +94,10 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
         untrained, no_curve, no_pcm = missing(c, methods, adabs)
         parts = []
         if untrained:
-            parts.append(f"train {len(untrained)} run{'s' * (len(untrained) != 1)} ({', '.join(untrained)})")
+            names = ", ".join(k.label for k in untrained)
+            parts.append(f"train {len(untrained)} run{'s' * (len(untrained) != 1)} ({names})")
         if no_curve:
-            parts.append(f"compute {len(no_curve)} noise curve{'s' * (len(no_curve) != 1)} ({spec['draws']} draws × "
+            parts.append(f"compute {len(no_curve)} noise curve{'s' * (len(no_curve) != 1)} ({draws} draws × "
                          f"{len([s for s in sig if s > 0])} σc values each, AdaBS {'on' if adabs else 'off'})")
         if no_pcm:
             parts.append(f"compute {len(no_pcm)} PCM curve{'s' * (len(no_pcm) != 1)}")
@@ -119,27 +115,29 @@ def robustness_explorer(configs: Mapping[str, Any], scale: str = "quick", *, sto
             if scale == "paper":
                 raise ValueError(describe_run(c, sigma_range, methods, adabs, time))
             train_all(list(runs.values()), store=store)
-        curves, settings = R.pool_seeds(R.noise_curves(runs, scale, store=store, adabs=adabs), runs)
+        curves, settings = pool_seeds(
+            robustness.noise_curves(runs, robustness.noise_curve_spec(scale, adabs=adabs), store=store), runs)
         results = [store.load(v) for v in runs.values()]
-        head = title or R.data_title(results, scale)
+        head = title or robustness.data_title(results, scale)
         out: list[Any] = []
-        rows = R.robustness_rows(curves, settings)
+        rows = robustness.robustness_rows(curves, settings)
         seeds = max(r["seeds"] for r in rows)
         front = [r["name"] for r in rows if r["front"]]
-        out.append(f"c = {c:g}, AdaBS {'on' if adabs else 'off'}, {spec['draws']} draws per σc"
+        out.append(f"c = {c:g}, AdaBS {'on' if adabs else 'off'}, {draws} draws per σc"
                    + (f" × {seeds} training seeds (mean ± std over both)" if seeds > 1 else "")
                    + f". On the Pareto frontier: {', '.join(front)}.")
         lo, hi = float(sigma_range[0]), float(sigma_range[1])
         if not hi > lo:
             raise ValueError(f"σc range ({lo:g}, {hi:g}) is empty: move the right end above the left")
-        figures = [plot_noise_curves(R.series(curves, settings), sigma_range=(lo, hi), title=head)]
+        figures = [plot_noise_curves(robustness.series(curves, settings), sigma_range=(lo, hi), title=head)]
         if pcm:
-            p, _ = R.pool_seeds(R.pcm_curves(runs, scale, store=store, adabs=adabs), runs)
-            at = R.pcm_rows(p, time)
+            p, _ = pool_seeds(
+                robustness.pcm_curves(runs, robustness.pcm_curve_spec(scale, adabs=adabs), store=store), runs)
+            at = robustness.pcm_rows(p, time)
             out.append(f"On PCM {time_label(time)} after programming: " + "; ".join(
                 f"{r['name']} {100 * r['acc']:.1f}% ± {100 * r['std']:.1f}" for r in
                 sorted(at, key=lambda r: -r["acc"])) + ".")
-            figures.append(plot_pcm_curves(R.pcm_series(p, settings), mark=time, title=head))
+            figures.append(plot_pcm_curves(robustness.pcm_series(p, settings), mark=time, title=head))
         return [*out, figures]   # the figures stacked into one image: one figure per change
 
     return interactive_figure(draw, controls, needs_run=needs_run, describe_run=describe_run, dpi=dpi,

@@ -11,6 +11,10 @@ from typing import Any, Mapping
 
 import ipywidgets as W
 
+from ..experiments import sharpness_robustness as study
+from ..experiments.correlation import correlation_table
+from ..experiments.seeds import TRAININGS, Setting
+from ..plots import plot_sharpness_robustness
 from .controls import choice_selector, p_selector, rho_slider
 from .core import Explorer, interactive_figure
 
@@ -20,40 +24,37 @@ __all__ = ["sharpness_explorer", "M_CHOICES"]
 M_CHOICES = (16, 32, 64, 128, 256)
 
 
-def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping], scale: str = "quick", *,
+def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, Mapping], scale: str = "quick", *,
                        store: Any = None, title: str = "", n_boot: int = 1000, seed: int = 0,
                        dpi: int = 80) -> tuple[Explorer, Any]:
     """Choose a measure, its neighbourhood (rho, p, m) and the configurations; draw the scatter and the table.
 
-    ``configs``: name -> finished training config; ``curves``: name -> stored noise curve (runs without one are
+    ``configs``: setting -> finished training config; ``curves``: setting -> stored noise curve (runs without one are
     left out). Bootstrap intervals use ``n_boot`` resamples seeded with ``seed``.
     """
-    from ..experiments import sharpness_robustness as sr
-    from ..plots import plot_sharpness_robustness
-
     if not configs:
         raise ValueError("configs is empty: no run to measure")
     named = {k: c for k, c in configs.items() if k in curves}
     if not named:
         raise ValueError("no run of configs has a stored noise curve: compute them first (the cells above)")
     n_train = min(c.max_train_samples or 10 ** 9 for c in named.values())
-    default_m = sr.metric_sizes(scale)["m"]
+    default_m = study.metric_sizes(scale)["m"]
     m_options = sorted({m for m in (*M_CHOICES, default_m) if m <= n_train})
-    variants = [v for v in sr.VARIANTS if any(sr.variant_of(c) == v for c in named.values())]
+    trainings = [t for t in TRAININGS if any(k.training == t for k in named)]
     controls = {
-        "measure": choice_selector([(f"{i['label']} ({i['figure']})", k) for k, i in sr.MEASURES.items()],
+        "measure": choice_selector([(f"{i['label']} ({i['figure']})", k) for k, i in study.MEASURES.items()],
                                    "samson_2", description="measure"),
         "rho": rho_slider("samson", value=0.5, max=2.0, step=0.05),
         "p": p_selector(2.0),
         "m": choice_selector(m_options, default_m, description="m"),
-        "include": W.SelectMultiple(options=variants, value=tuple(variants), description="configurations",
-                                    rows=len(variants), style={"description_width": "initial"}),
+        "include": W.SelectMultiple(options=trainings, value=tuple(trainings), description="configurations",
+                                    rows=len(trainings), style={"description_width": "initial"}),
     }
     loaded: dict = {}
     memo: dict = {}
 
     def follow_measure(measure: str) -> None:
-        info = sr.MEASURES[measure]
+        info = study.MEASURES[measure]
         m_kind = info["kind"] == "m"
         controls["rho"].disabled = controls["m"].disabled = not m_kind
         controls["p"].disabled = not (m_kind and info["method"] == "samson")
@@ -61,21 +62,21 @@ def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping]
             controls["rho"].value = info["rho"]
             controls["p"].value = info["p"]
 
-    def chosen(include: tuple) -> dict[str, Any]:
+    def chosen(include: tuple) -> dict[Setting, Any]:
         if not include:
             raise ValueError("include: choose at least one training configuration")
-        return {k: c for k, c in named.items() if sr.variant_of(c) in include}
+        return {k: c for k, c in named.items() if k.training in include}
 
     def args(measure: str, rho: float, p: float, m: int) -> dict[str, Any]:
-        if sr.MEASURES[measure]["kind"] == "keskar":
+        if study.MEASURES[measure]["kind"] == "keskar":
             return {}
         if rho <= 0:
             raise ValueError(f"rho={rho!r} must be > 0 for an m-sharpness neighbourhood")
         return dict(rho=round(float(rho), 6), p=float(p), m=int(m))
 
-    def missing(measure: str, rho: float, p: float, m: int, include: tuple) -> list[str]:
-        _, miss = sr.sharpness_values(chosen(include), measure, scale, store=store, only_stored=True,
-                                      **args(measure, rho, p, m))
+    def missing(measure: str, rho: float, p: float, m: int, include: tuple) -> list[Any]:
+        _, miss = study.stored_sharpness_values(chosen(include), measure, scale, store=store,
+                                                **args(measure, rho, p, m))
         return miss
 
     def needs_run(measure: str, rho: float, p: float, m: int, include: tuple) -> bool:
@@ -86,8 +87,9 @@ def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping]
 
     def describe_run(measure: str, rho: float, p: float, m: int, include: tuple) -> str:
         miss = missing(measure, rho, p, m, include)
-        what = sr.axis_label(measure, scale=scale, **args(measure, rho, p, m)).replace("\n", ", ")
-        return (f"Not stored yet: {what} for {len(miss)} run(s) ({', '.join(miss)}). Click Run to compute and store "
+        what = study.axis_label(measure, scale=scale, **args(measure, rho, p, m)).replace("\n", ", ")
+        names = ", ".join(k.label for k in miss)
+        return (f"Not stored yet: {what} for {len(miss)} run(s) ({names}). Click Run to compute and store "
                 "it (each run loads its weights; seconds per run at quick scale, Keskar's the slowest).")
 
     def draw(measure: str, rho: float, p: float, m: int, include: tuple) -> Any:
@@ -95,13 +97,13 @@ def sharpness_explorer(configs: Mapping[str, Any], curves: Mapping[str, Mapping]
         key = (measure, tuple(sorted(kw.items())), tuple(include))
         if key not in memo:
             runs = chosen(include)
-            values, _ = sr.sharpness_values(runs, measure, scale, store=store, loaded=loaded, **kw)
-            rows = sr.metric_rows(runs, values, curves)
-            memo[key] = (rows, sr.correlation_table(rows, n_boot=n_boot, seed=seed))
+            values = study.sharpness_values(runs, measure, scale, store=store, loaded=loaded, **kw)
+            rows = study.metric_rows(runs, values, curves)
+            memo[key] = (rows, correlation_table(rows, n_boot=n_boot, seed=seed))
         rows, table = memo[key]
-        label = sr.axis_label(measure, scale=scale, **kw)
+        label = study.axis_label(measure, scale=scale, **kw)
         fig = plot_sharpness_robustness({measure: rows}, xlabels={measure: label}, ncols=1,
-                                        titles={measure: sr.MEASURES[measure]["label"]}, title=title or None,
+                                        titles={measure: study.MEASURES[measure]["label"]}, title=title or None,
                                         panel_size=(5.0, 3.6))
         shown = table[["n", "Spearman ρ", "Spearman ρ CI low", "Spearman ρ CI high", "Kendall τ", "Pearson r",
                        "Pearson r p", "note"]].round(3)
