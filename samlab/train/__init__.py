@@ -21,17 +21,16 @@ RNG state exactly as it found it, and the same seed gives the same numbers on CP
 """
 from __future__ import annotations
 
-# Defined in samlab.data and samlab.evaluate; imported here because notebook 04 calls sl.train.available_dataset.
+# Defined in samlab.data; kept here while notebooks 05 and 06 call sl.train.available_dataset.
 from ..data import available_dataset
-from ..evaluate import evaluate
-from .config import BASES, DEVICES, IMAGE_MODELS, METHODS, SCHEDULES, TrainConfig
+from .config import DEVICES, IMAGE_MODELS, SCHEDULES, TrainConfig
 from .load import LoadedRun, load_run
 from .loop import (make_optimizer, make_scheduler, make_weight_noise, resolve_device, run_data, train, train_all,
                    train_epoch)
 from .weight_noise import AdditiveWeightNoise, additive_noise_std, draw_additive_noise
 from .throughput import Speeds, ThroughputConfig, measure_throughput, throughput_of
 
-__all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig", "train", "train_all",
+__all__ = ["SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig", "train", "train_all",
            "run_data", "make_optimizer", "make_scheduler", "resolve_device", "train_epoch", "LoadedRun", "load_run",
-           "ThroughputConfig", "Speeds", "measure_throughput", "throughput_of", "available_dataset", "evaluate",
+           "ThroughputConfig", "Speeds", "measure_throughput", "throughput_of", "available_dataset",
            "make_weight_noise", "AdditiveWeightNoise", "additive_noise_std", "draw_additive_noise"]

@@ -4,28 +4,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..checks import check_choice, check_int, check_number
+from ..data import IMAGE_DATASETS, MNIST1D_DATASETS
 from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS, run_label
+from ..models import MNIST1D_MODELS, model_names
 from ..optim import SWP_NORMALIZATIONS
 from ..perturbation import ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE
 from ..runs import register_config
+from .precision import AMP_MODES, split_plan
 
-__all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
+__all__ = ["SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
 
-#: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
-METHODS = TRAIN_METHODS
 SCHEDULES = ("step", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def _image_models() -> tuple[str, ...]:
-    from ..models import model_names
-
     return tuple(n for n in model_names() if n != "table2_mlp")  # the 2-D toy MLP takes no images
 
 
 def _image_datasets() -> tuple[str, ...]:
-    from ..data import IMAGE_DATASETS, MNIST1D_DATASETS
-
     return (*IMAGE_DATASETS, *MNIST1D_DATASETS)
 
 
@@ -34,9 +31,6 @@ IMAGE_MODELS = _image_models()
 
 def _check_input_kind(model: str, dataset: str) -> None:
     """MNIST-1D models take MNIST-1D signals and nothing else; the image models take images."""
-    from ..data import MNIST1D_DATASETS
-    from ..models import MNIST1D_MODELS
-
     if (model in MNIST1D_MODELS) != (dataset in MNIST1D_DATASETS):
         raise ValueError(f"model={model!r} does not take dataset={dataset!r}: the models "
                          f"{', '.join(MNIST1D_MODELS)} go with dataset 'mnist1d', the others with image data sets")
@@ -104,7 +98,7 @@ class TrainConfig:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
         check_choice("model", self.model, IMAGE_MODELS)
         check_choice("dataset", self.dataset, _image_datasets())
-        m = check_choice("method", self.method, METHODS)
+        m = check_choice("method", self.method, TRAIN_METHODS)
         check_choice("base", self.base, BASES)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("swp_normalization", self.swp_normalization, SWP_NORMALIZATIONS)
@@ -188,8 +182,6 @@ class TrainConfig:
 
     def _check_scale_out(self) -> None:
         """amp / accumulate / ascent_splits (:mod:`samlab.train.precision`); the process count is checked at run time."""
-        from .precision import AMP_MODES, split_plan
-
         check_choice("amp", self.amp, AMP_MODES)
         object.__setattr__(self, "accumulate", check_int("accumulate", self.accumulate, low=1))
         object.__setattr__(self, "ascent_splits", check_int("ascent_splits", self.ascent_splits, low=1))
