@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from . import papers, sweep
+from . import papers
 from .runs import config_to_dict, run_key
 from .train import TrainConfig
 
@@ -32,6 +32,8 @@ _SLURM_FLAGS = {  # flag dest -> submitit SlurmExecutor parameter
 def add_sweep_parser(sub: Any, add_train_flags: Callable[[argparse.ArgumentParser], None],
                      number: Callable[..., Any]) -> argparse.ArgumentParser:
     """The ``sweep`` subparser (``number`` is the CLI's range-checked argparse type factory)."""
+    from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
+
     sw = sub.add_parser("sweep", help="submit a grid of runs through submitit (local subprocesses or SLURM)",
                         description="Train many runs through submitit into one results store; finished runs are "
                                     "skipped, partial ones resume, preempted SLURM jobs requeue and resume.")
@@ -98,6 +100,8 @@ def _slurm_options(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 
 def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
+    from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
+
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if getattr(args, f.name, None) is not None and f.name != "device"}
     try:
@@ -122,6 +126,8 @@ def _describe(configs: list[Any]) -> Callable[[Any], str]:
 
 def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``samlab sweep``: status, dry run, or submit (then optionally wait)."""
+    from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
+
     slurm = _slurm_options(args, parser)
     have_grid = args.preset is not None or bool(args.grid) or any(
         getattr(args, f.name, None) is not None for f in dataclasses.fields(TrainConfig) if f.name != "device")

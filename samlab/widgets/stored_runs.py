@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
+from ..experiments.cifar import learning_curve
 from ..methods import format_p, run_label
+from ..plots import plot_learning_curves
 from .controls import choice_selector, dropdown_width
 from .core import Explorer, interactive_figure, render_outputs
 
@@ -73,9 +75,6 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
     finished run in the store that shares notebook 04's protocol). The run named ``reference`` (a plain
     label such as ``"SGD"``; the same seed when stored) is drawn alongside in grey.
     """
-    from ..experiments.cifar import learning_curve
-    from ..plots import plot_learning_curves
-
     runs = [r for r in results if getattr(r, "finished", False) and dataclasses.is_dataclass(getattr(r, "config", None))
             and hasattr(r.config, "method")]
     if not runs:
