@@ -42,8 +42,8 @@ __all__ = ["main", "build_parser"]
 # Flags of the train subcommand: TrainConfig field -> (type, help). Choices come from samlab.train.
 _HELP = {
     "model": "network (see samlab.models)", "dataset": "data set ('digits' is the offline stand-in)",
-    "method": "sgd = plain base optimizer; sam/asam/samson; esam = SAM + SWP (beta) + SDS (gamma)",
-    "rho": "neighbourhood size (default: the method's paper value; 0 only for sgd)",
+    "method": "base = the base optimizer alone (--base sgd|adam); sam/asam/samson; esam = SAM + SWP + SDS",
+    "rho": "neighbourhood size (default: the method's paper value; 0 only for base)",
     "p": "SAMSON's norm order (2, ..., inf)", "eta": "ASAM/SAMSON's eta (default 0.01 ASAM, 0 SAMSON)",
     "adaptive_params": "which tensors ASAM/SAMSON rescale", "beta": "ESAM SWP fraction of tensors perturbed",
     "gamma": "ESAM SDS fraction of samples kept", "clip": "clip conv/linear weights to [-c, c] after each step",
@@ -172,7 +172,7 @@ def _torchrun_configs(configs: list[Any], args: argparse.Namespace, parser: argp
     if os.environ.get("RANK", "0") != "0":
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - rank 0 reports; the others train quietly
     if args.ascent_splits is None:
-        configs = [c if c.method == "sgd" else dataclasses.replace(c, ascent_splits=world) for c in configs]
+        configs = [c if c.method == "base" else dataclasses.replace(c, ascent_splits=world) for c in configs]
     try:
         for c in configs:
             check_world_config(c, world)
@@ -180,7 +180,7 @@ def _torchrun_configs(configs: list[Any], args: argparse.Namespace, parser: argp
         parser.error(f"torchrun with {world} processes: {err}")
     for c in configs:
         print(f"DDP {c.label}: " + describe_split(c.batch_size, world=world, ascent_splits=c.ascent_splits,
-                                                  accumulate=c.accumulate, sharpness_aware=c.method != "sgd"))
+                                                  accumulate=c.accumulate, sharpness_aware=c.method != "base"))
     return configs
 
 

@@ -62,7 +62,7 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
         common.update(epochs=2, max_train_samples=256, max_test_samples=128)
     else:
         common.update(epochs=6)
-    methods = [dict(method="sgd"), dict(method="sam"), dict(method="asam"), dict(method="samson", p=2.0),
+    methods = [dict(method="base"), dict(method="sam"), dict(method="asam"), dict(method="samson", p=2.0),
                dict(method="samson", p=math.inf), dict(method="esam")]
     configs = [TrainConfig(**common, **m) for m in methods]
     return {c.label: c for c in configs}

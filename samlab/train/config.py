@@ -41,6 +41,10 @@ def _check_input_kind(model: str, dataset: str) -> None:
 class TrainConfig:
     """One training run. Defaults are the SAMSON paper's CIFAR protocol (Sec. 5) with plain SGD.
 
+    ``method`` is the sharpness-aware wrapper (``sam``, ``asam``, ``samson``, ``esam``) or ``base``: the base
+    optimizer alone, the baseline; ``base`` is that optimizer (``sgd`` or ``adam``), so the Adam baseline is
+    ``TrainConfig(method="base", base="adam")``. (samlab 0.1 called ``base`` ``sgd``; that name is still read.)
+
     Validated when built (unknown names, out-of-range numbers, a rho the method forbids raise
     ValueError naming the allowed values), so bad input never reaches data loading or training.
     ``device`` is not part of the run's identity (not in the key); neither is any field left at its default
@@ -63,7 +67,7 @@ class TrainConfig:
 
     model: str = "resnet18"
     dataset: str = "cifar10"
-    method: str = "sgd"
+    method: str = "base"
     rho: float | None = None
     p: float = 2.0
     eta: float | None = None
@@ -98,6 +102,8 @@ class TrainConfig:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
         check_choice("model", self.model, IMAGE_MODELS)
         check_choice("dataset", self.dataset, _image_datasets())
+        if self.method == "sgd":   # samlab 0.1's name of the baseline, in the config.json of runs stored by it
+            s("method", "base")
         m = check_choice("method", self.method, TRAIN_METHODS)
         check_choice("base", self.base, BASES)
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -110,16 +116,16 @@ class TrainConfig:
         _check_input_kind(self.model, self.dataset)
         geometry = "sam" if m == "esam" else m
         # rho: 0 for plain training, > 0 for the sharpness-aware methods.
-        if m == "sgd":
+        if m == "base":
             rho = 0.0 if self.rho is None else check_number("rho", self.rho, low=0.0)
             if rho != 0:
-                raise ValueError(f"rho={self.rho!r} is not allowed for method 'sgd' (plain training has rho = 0); "
+                raise ValueError(f"rho={self.rho!r} is not allowed for method 'base' (the base optimizer alone has rho = 0); "
                                  f"use method 'sam', 'asam', 'samson' or 'esam' for rho > 0")
         else:
             rho = DEFAULT_RHO[geometry] if self.rho is None else check_number("rho", self.rho, low=0.0)
             if rho <= 0:
                 raise ValueError(f"rho={self.rho!r} is not allowed for method {m!r}: rho must be > 0 "
-                                 "(rho = 0 is plain training: use method 'sgd')")
+                                 "(rho = 0 is the base optimizer alone: use method 'base')")
         s("rho", rho)
         p = check_number("p", self.p, low=1.0, allow_inf=True)
         if m != "samson" and p != 2.0:
@@ -189,7 +195,7 @@ class TrainConfig:
             raise ValueError("amp, accumulate > 1 and ascent_splits > 1 are not supported with method 'esam' "
                              "(its data selection needs the whole batch's per-sample losses)")
         split_plan(self.batch_size, ascent_splits=self.ascent_splits, accumulate=self.accumulate,
-                   sharpness_aware=self.method != "sgd")
+                   sharpness_aware=self.method != "base")
         if self.noise_sigma_g is not None and (self.amp != "off" or self.accumulate > 1 or self.ascent_splits > 1):
             raise ValueError(f"noise_sigma_g={self.noise_sigma_g!r}: additive-noise training runs in the plain training "
                              "loop only, not with amp, accumulate > 1 or ascent_splits > 1")

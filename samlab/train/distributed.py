@@ -63,7 +63,7 @@ def check_world_config(config: Any, world: int) -> None:
         raise ValueError("method 'esam' is not supported on several processes (its data selection needs the "
                          "global batch's per-sample losses); use one process or method 'sam'")
     split_plan(config.batch_size, world=world, ascent_splits=config.ascent_splits, accumulate=config.accumulate,
-               sharpness_aware=config.method != "sgd")
+               sharpness_aware=config.method != "base")
 
 
 class RankStore:

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any, Sequence
 
 from ..experiments.cifar import learning_curve
-from ..methods import format_p, run_label
+from ..methods import format_p, method_name, run_label
 from ..plots import plot_learning_curves
 from .controls import choice_selector, dropdown_width
 from .core import Explorer, interactive_figure, render_outputs
@@ -36,6 +36,13 @@ def _value_text(value: Any) -> str:
 
 def _field_text(name: str, value: Any) -> str:
     return f"{_SYMBOLS.get(name, name)}={_value_text(value)}"
+
+
+def _method_text(method: str, settings: Sequence[dict[str, Any]]) -> str:
+    """The method dropdown's label: ``SAM``...; the baselines (method ``base``) by their optimizers, ``SGD/Adam``."""
+    if method != "base":
+        return method.upper()
+    return "/".join(dict.fromkeys(method_name(s["config"]) for s in settings if s["method"] == "base"))
 
 
 def run_settings(runs: Sequence[Any]) -> list[dict[str, Any]]:
@@ -93,7 +100,7 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
 
     first = settings[0]
     controls = {
-        "method": choice_selector([(m.upper(), m) for m in methods],
+        "method": choice_selector([(_method_text(m, settings), m) for m in methods],
                                   first["method"], description="method"),
         "setting": choice_selector(setting_options(first["method"]), 0, description="run"),
         "seed": choice_selector(seed_options(0), min(first["seeds"]), description="seed"),
