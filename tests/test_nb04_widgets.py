@@ -132,3 +132,12 @@ def test_takeaway_numbers_put_each_accuracy_next_to_its_noise(stored):
     swp = 100 * stored["ESAM-SWP"].summary["test_acc"] - sam
     assert f"ESAM SWP test accuracy minus SAM's, per β: 0.3: {swp:+.2f} points" in lines[7]
     assert lines[9] == "speed, % of SAM's images/s:" and lines[-1].startswith("  ")
+
+
+def test_protocol_runs_are_the_finished_runs_of_the_same_protocol(stored, tmp_path):
+    store = RunStore(next(iter(stored.values())).path.parent)
+    runs = sl.experiments.cifar.protocol_runs(stored["SGD"].config, store)
+    assert {r.key for r in runs} == {r.key for r in stored.values()}      # all ten share the protocol
+    other = TrainConfig(model="small_cnn", dataset="digits", epochs=2)
+    assert sl.experiments.cifar.protocol_runs(other, store) == []
+    assert sl.experiments.cifar.protocol_runs(other, RunStore(tmp_path)) == []

@@ -235,7 +235,7 @@ def test_population_mnist1d():
     for name, cfg in pop.items():
         assert (cfg.dataset, cfg.model) == ("mnist1d", R.MNIST1D_MODEL)
         assert R.seed_name(R.setting_name(name), cfg.seed, seeds[0]) == name
-        if cfg.method != "sgd":
+        if cfg.method != "base":
             assert cfg.rho == R.MNIST1D_RHO[R.setting_name(name).split(" + ")[0]]
         assert (cfg.clip is not None) == name.split(" · ")[0].endswith("clipping")
     assert pop["SAMSON_inf"].p == math.inf and pop["SAMSON_2"].p == 2.0

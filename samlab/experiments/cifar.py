@@ -9,12 +9,13 @@ from typing import Any, Sequence
 
 from ..checks import check_choice, check_int, check_number, check_scale
 from ..data import IMAGE_DATASETS, available_dataset
-from ..methods import ESAM_BETA, ESAM_GAMMA, method_key, method_name, run_label
+from ..methods import ESAM_BETA, ESAM_GAMMA, method_key, method_name, run_label, same_protocol
 from ..papers import paper_results, preset
+from ..runs import RunStore
 from ..train import TrainConfig
 
 __all__ = ["notebook_configs", "esam_grid_configs", "throughput_settings", "learning_curve", "accuracy_table",
-           "throughput_rows", "throughput_table", "summary_points", "esam_study", "binomial_standard_error",
+           "throughput_rows", "throughput_table", "summary_points", "esam_study", "protocol_runs", "binomial_standard_error",
            "takeaway_numbers", "REFERENCE_COLUMNS"]
 
 
@@ -114,6 +115,13 @@ def _get(config: Any, name: str, default: Any = None) -> Any:
 def _finished(results: dict[str, Any]) -> dict[str, Any]:
     """The runs a table can show: finished, with a test accuracy in their summary (other kinds are left out)."""
     return {k: r for k, r in results.items() if getattr(r, "summary", None) and "test_acc" in r.summary}
+
+
+def protocol_runs(config: TrainConfig, store: RunStore | None = None) -> list[Any]:
+    """Every finished run in ``store`` (default: the results store) that shares ``config``'s protocol
+    (:func:`samlab.methods.same_protocol`): what notebook 04's explorer chooses from."""
+    store = RunStore() if store is None else store
+    return [r for r in store.list_runs("TrainConfig") if r.finished and same_protocol(r.config, config)]
 
 
 def learning_curve(result: Any) -> dict[str, Any]:
