@@ -141,3 +141,10 @@ def test_protocol_runs_are_the_finished_runs_of_the_same_protocol(stored, tmp_pa
     other = TrainConfig(model="small_cnn", dataset="digits", epochs=2)
     assert sl.experiments.cifar.protocol_runs(other, store) == []
     assert sl.experiments.cifar.protocol_runs(other, RunStore(tmp_path)) == []
+
+
+def test_format_esam_study_one_line_per_study():
+    study = {"SWP": {"x": [0.5, 1.0], "acc": [0.1094, 0.25], "images_per_s": [93.6, 90.0]},
+             "SDS": {"x": [0.3], "acc": [0.5], "images_per_s": [100.4]}}
+    assert sl.experiments.cifar.format_esam_study(study) == ("SWP 0.5: 10.9% 94 img/s  1: 25.0% 90 img/s\n"
+                                                            "SDS 0.3: 50.0% 100 img/s")

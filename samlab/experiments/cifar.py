@@ -15,7 +15,7 @@ from ..runs import RunStore
 from ..train import TrainConfig
 
 __all__ = ["notebook_configs", "esam_grid_configs", "throughput_settings", "learning_curve", "accuracy_table",
-           "throughput_rows", "throughput_table", "summary_points", "esam_study", "protocol_runs", "binomial_standard_error",
+           "throughput_rows", "throughput_table", "summary_points", "esam_study", "format_esam_study", "protocol_runs", "binomial_standard_error",
            "takeaway_numbers", "REFERENCE_COLUMNS"]
 
 
@@ -262,6 +262,13 @@ def esam_study(grid: dict[str, Sequence[Any]], *, speeds: Any = None,
                      "xlabel": "β (SWP: fraction of tensors perturbed)" if attr == "beta"
                      else "γ (SDS: fraction of samples kept)"}
     return out
+
+
+def format_esam_study(study: dict[str, dict[str, list[float]]]) -> str:
+    """One line per study of :func:`esam_study`: each swept fraction with its test accuracy and images/s."""
+    return "\n".join(name + " " + "  ".join(f"{x:g}: {100 * a:.1f}% {ips:.0f} img/s"
+                                            for x, a, ips in zip(st["x"], st["acc"], st["images_per_s"]))
+                     for name, st in study.items())
 
 
 # ------------------------------------------------------------------------------------------------ takeaways
