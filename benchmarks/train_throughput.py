@@ -23,7 +23,7 @@ from samlab.train import throughput_of
 from samlab.train import IMAGE_MODELS, TrainConfig
 
 METHODS = {
-    "SGD": dict(method="sgd"),
+    "SGD": dict(method="base"),
     "SAM": dict(method="sam"),
     "ESAM (beta .6, gamma .5)": dict(method="esam", beta=0.6, gamma=0.5),
     "ESAM-SWP (beta .6)": dict(method="esam", beta=0.6, gamma=1.0),

@@ -23,16 +23,27 @@ import sys
 import time
 from typing import Any, Sequence
 
-from . import __version__, paths
+import torch
+
+from . import __version__, data, notebooks, papers, paths, train
 from .checks import SCALES
+from .cli_sweep import add_sweep_parser, cmd_sweep
+from .data import IMAGE_DATASETS, MNIST1D_DATASETS
+from .doctor import main as doctor_main
+from .methods import BASES, TRAIN_METHODS
+from .optim import SWP_NORMALIZATIONS
+from .perturbation import ADAPTIVE_PARAMS
+from .runs import RunStore, run_key
+from .train.distributed import check_world_config, env_world_size
+from .train.precision import AMP_MODES, describe_split
 
 __all__ = ["main", "build_parser"]
 
 # Flags of the train subcommand: TrainConfig field -> (type, help). Choices come from samlab.train.
 _HELP = {
     "model": "network (see samlab.models)", "dataset": "data set ('digits' is the offline stand-in)",
-    "method": "sgd = plain base optimizer; sam/asam/samson; esam = SAM + SWP (beta) + SDS (gamma)",
-    "rho": "neighbourhood size (default: the method's paper value; 0 only for sgd)",
+    "method": "base = the base optimizer alone (--base sgd|adam); sam/asam/samson; esam = SAM + SWP + SDS",
+    "rho": "neighbourhood size (default: the method's paper value; 0 only for base)",
     "p": "SAMSON's norm order (2, ..., inf)", "eta": "ASAM/SAMSON's eta (default 0.01 ASAM, 0 SAMSON)",
     "adaptive_params": "which tensors ASAM/SAMSON rescale", "beta": "ESAM SWP fraction of tensors perturbed",
     "gamma": "ESAM SDS fraction of samples kept", "clip": "clip conv/linear weights to [-c, c] after each step",
@@ -71,19 +82,13 @@ def _number(name: str, *, low: float | None = None, integer: bool = False, allow
 
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
-    from . import train as T
-    from .data import IMAGE_DATASETS, MNIST1D_DATASETS
-    from .optim import SWP_NORMALIZATIONS
-    from .perturbation import ADAPTIVE_PARAMS
-    from .train.precision import AMP_MODES
-
-    choices = {"model": T.IMAGE_MODELS, "dataset": (*IMAGE_DATASETS, *MNIST1D_DATASETS), "method": T.METHODS,
-               "base": T.BASES, "schedule": T.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": T.DEVICES,
+    choices = {"model": train.IMAGE_MODELS, "dataset": (*IMAGE_DATASETS, *MNIST1D_DATASETS), "method": TRAIN_METHODS,
+               "base": BASES, "schedule": train.SCHEDULES, "adaptive_params": ADAPTIVE_PARAMS, "device": train.DEVICES,
                "swp_normalization": SWP_NORMALIZATIONS, "amp": AMP_MODES}
     ints = {"epochs": 1, "batch_size": 1, "lr_step_every": 1, "seed": 0, "max_train_samples": 1,
             "max_test_samples": 1, "accumulate": 1, "ascent_splits": 1}
     group = parser.add_argument_group("run settings (TrainConfig fields; default: the preset's, else TrainConfig's)")
-    for f in dataclasses.fields(T.TrainConfig):
+    for f in dataclasses.fields(train.TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         kw: dict[str, Any] = dict(dest=f.name, default=None, help=_HELP.get(f.name, ""))
         if f.name in choices:
@@ -101,8 +106,6 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``samlab`` argument parser (subcommands train, runs, data, reproduce)."""
-    from .data import IMAGE_DATASETS
-
     parser = argparse.ArgumentParser(prog="samlab", description="Sharpness-aware training: train, list runs, "
                                      "fetch data, reproduce the notebooks.")
     parser.add_argument("--version", action="version", version=f"samlab {__version__}")
@@ -118,8 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--threads", type=_number("threads", low=1, integer=True), help="torch CPU threads")
     _add_train_flags(tr)
     tr.set_defaults(subparser=tr)
-
-    from .cli_sweep import add_sweep_parser
 
     add_sweep_parser(sub, _add_train_flags, _number)
 
@@ -144,14 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------------------------------------ train
 def _configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
-    from . import papers
-    from . import train as T
-
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(T.TrainConfig)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(train.TrainConfig)
              if getattr(args, f.name) is not None}
     try:
         if args.preset is None:
-            return [T.TrainConfig(**given)]
+            return [train.TrainConfig(**given)]
         out = []
         for cfg in papers.preset(args.preset):
             over = dict(given)
@@ -169,25 +167,21 @@ def _configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
 def _torchrun_configs(configs: list[Any], args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
     """Under torchrun (WORLD_SIZE > 1): ``--ascent-splits`` defaults to one group per process for the sharpness-aware
     methods (the original SAM's m-sharpness), and a config the processes cannot split is refused before training."""
-    from .train.distributed import check_world_config, env_world_size
-
     world = env_world_size()
     if world <= 1:
         return configs
     if os.environ.get("RANK", "0") != "0":
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - rank 0 reports; the others train quietly
     if args.ascent_splits is None:
-        configs = [c if c.method == "sgd" else dataclasses.replace(c, ascent_splits=world) for c in configs]
+        configs = [c if c.method == "base" else dataclasses.replace(c, ascent_splits=world) for c in configs]
     try:
         for c in configs:
             check_world_config(c, world)
     except ValueError as err:
         parser.error(f"torchrun with {world} processes: {err}")
-    from .train.precision import describe_split
-
     for c in configs:
         print(f"DDP {c.label}: " + describe_split(c.batch_size, world=world, ascent_splits=c.ascent_splits,
-                                                  accumulate=c.accumulate, sharpness_aware=c.method != "sgd"))
+                                                  accumulate=c.accumulate, sharpness_aware=c.method != "base"))
     return configs
 
 
@@ -196,10 +190,6 @@ def _fmt_acc(value: Any) -> str:
 
 
 def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from . import papers
-    from . import train as T
-    from .runs import RunStore, run_key
-
     if args.list_presets:
         for name in papers.preset_names():
             labels = ", ".join(c.label for c in papers.preset(name))
@@ -207,8 +197,6 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return 0
     configs = _torchrun_configs(_configs_from_args(args, parser), args, parser)
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     store = RunStore()
     print(f"samlab: {paths.describe()}", flush=True)
@@ -218,8 +206,8 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
                   f"key={run_key(c)} status={store.status(c)}")
         return 0
     try:
-        results = T.train_all(configs, store=store, retrain=args.retrain, progress=not args.no_progress,
-                              device=args.device)
+        results = train.train_all(configs, store=store, retrain=args.retrain, progress=not args.no_progress,
+                                  device=args.device)
     except RuntimeError as err:  # data not available, CUDA missing...
         print(f"samlab train: {err}", file=sys.stderr)
         return 1
@@ -254,8 +242,6 @@ def runs_table(store: Any, kind: str | None = None) -> list[dict[str, str]]:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from .runs import RunStore
-
     store = RunStore(args.root)
     rows = runs_table(store, args.kind)
     if not rows:
@@ -272,10 +258,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------ data, reproduce
 def _cmd_data(args: argparse.Namespace) -> int:
-    from .data import download_dataset
-
     try:
-        path = download_dataset(args.name)
+        path = data.download_dataset(args.name)
     except RuntimeError as err:
         print(f"samlab data: {err}", file=sys.stderr)
         return 1
@@ -284,9 +268,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _select_notebooks(only: str | None, parser: argparse.ArgumentParser) -> list[Any]:
-    from .notebooks import notebook_paths
-
-    paths = notebook_paths()
+    paths = notebooks.notebook_paths()
     if not only:
         return paths
     wanted = [w.strip() for w in only.split(",") if w.strip()]
@@ -300,22 +282,20 @@ def _select_notebooks(only: str | None, parser: argparse.ArgumentParser) -> list
 
 
 def _cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .notebooks import run_notebook
-
-    notebooks = _select_notebooks(args.only, parser)
+    chosen = _select_notebooks(args.only, parser)
     print(f"samlab: {paths.describe()}", flush=True)
     failed, total = [], time.perf_counter()
-    for path in notebooks:
+    for path in chosen:
         t0 = time.perf_counter()
         print(f"{path.name}: running at {args.scale} scale ...", flush=True)
         try:
-            out = run_notebook(path, scale=args.scale, threads=args.threads, progress=False)
+            out = notebooks.run_notebook(path, scale=args.scale, threads=args.threads, progress=False)
             print(f"{path.name}: {time.perf_counter() - t0:.1f} s  -> {out}", flush=True)
         except Exception as err:  # noqa: BLE001 - report and carry on with the other notebooks
             failed.append(path.name)
             print(f"{path.name}: FAILED after {time.perf_counter() - t0:.1f} s: {type(err).__name__}: "
                   f"{str(err).strip().splitlines()[-1] if str(err).strip() else ''}", file=sys.stderr, flush=True)
-    print(f"{len(notebooks) - len(failed)}/{len(notebooks)} notebooks ran in {time.perf_counter() - total:.1f} s")
+    print(f"{len(chosen) - len(failed)}/{len(chosen)} notebooks ran in {time.perf_counter() - total:.1f} s")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
@@ -328,15 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "train":
         return _cmd_train(args, args.subparser)
     if args.command == "sweep":
-        from .cli_sweep import cmd_sweep
-
         return cmd_sweep(args, args.subparser)
     if args.command == "runs":
         return _cmd_runs(args)
     if args.command == "data":
         return _cmd_data(args)
     if args.command == "doctor":
-        from .doctor import main as doctor_main
-
         return doctor_main()
     return _cmd_reproduce(args, args.subparser)

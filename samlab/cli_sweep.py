@@ -16,6 +16,10 @@ import sys
 import time
 from typing import Any, Callable
 
+from . import papers
+from .runs import config_to_dict, run_key
+from .train import TrainConfig
+
 __all__ = ["add_sweep_parser", "cmd_sweep"]
 
 _SLURM_FLAGS = {  # flag dest -> submitit SlurmExecutor parameter
@@ -28,7 +32,7 @@ _SLURM_FLAGS = {  # flag dest -> submitit SlurmExecutor parameter
 def add_sweep_parser(sub: Any, add_train_flags: Callable[[argparse.ArgumentParser], None],
                      number: Callable[..., Any]) -> argparse.ArgumentParser:
     """The ``sweep`` subparser (``number`` is the CLI's range-checked argparse type factory)."""
-    from .sweep import EXECUTORS
+    from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
 
     sw = sub.add_parser("sweep", help="submit a grid of runs through submitit (local subprocesses or SLURM)",
                         description="Train many runs through submitit into one results store; finished runs are "
@@ -36,7 +40,8 @@ def add_sweep_parser(sub: Any, add_train_flags: Callable[[argparse.ArgumentParse
     sw.add_argument("--preset", help="start from a named paper setting (its configs x the grid)")
     sw.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
                     help="a TrainConfig field and its values (repeatable): --grid rho=0.05,0.1 --grid seed=0,1,2")
-    sw.add_argument("--executor", default="local", choices=EXECUTORS, metavar="{" + ",".join(EXECUTORS) + "}",
+    sw.add_argument("--executor", default="local", choices=sweep.EXECUTORS,
+                    metavar="{" + ",".join(sweep.EXECUTORS) + "}",
                     help="local: subprocesses on this machine; slurm: one array task per run")
     sw.add_argument("--runs-dir", help="the results store (a shared folder on a cluster; default $SAMLAB_RUNS "
                                        "or data/runs); the sweep manifest and job logs go under its _sweeps/")
@@ -95,20 +100,18 @@ def _slurm_options(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 
 def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
-    from . import papers
-    from .sweep import expand, parse_grid
-    from .train import TrainConfig
+    from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if getattr(args, f.name, None) is not None and f.name != "device"}
     try:
-        axes = parse_grid(args.grid)
+        axes = sweep.parse_grid(args.grid)
     except ValueError as err:
         parser.error(f"argument --grid: {err}")
     try:
         if args.preset is None:
-            return expand(given, axes)
-        return expand(expand(list(papers.preset(args.preset)), {k: [v] for k, v in given.items()}), axes)
+            return sweep.expand(given, axes)
+        return sweep.expand(sweep.expand(list(papers.preset(args.preset)), {k: [v] for k, v in given.items()}), axes)
     except ValueError as err:
         parser.error(str(err))
     raise AssertionError("unreachable")
@@ -116,8 +119,6 @@ def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
 
 def _describe(configs: list[Any]) -> Callable[[Any], str]:
     """The fields that differ between the configs, as 'rho=0.05 seed=1'."""
-    from .runs import config_to_dict
-
     dicts = [config_to_dict(c) for c in configs]
     varying = [k for k in dicts[0] if len({repr(d.get(k)) for d in dicts}) > 1] if dicts else []
     return lambda c: " ".join(f"{k}={getattr(c, k)}" for k in varying) or c.model
@@ -125,18 +126,16 @@ def _describe(configs: list[Any]) -> Callable[[Any], str]:
 
 def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``samlab sweep``: status, dry run, or submit (then optionally wait)."""
-    from . import sweep as S
+    from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
 
     slurm = _slurm_options(args, parser)
-    from .train import TrainConfig
-
     have_grid = args.preset is not None or bool(args.grid) or any(
         getattr(args, f.name, None) is not None for f in dataclasses.fields(TrainConfig) if f.name != "device")
     if args.status:
         configs = _configs(args, parser) if have_grid else None
-        rows = S.sweep_status(args.runs_dir, args.name, configs)
+        rows = sweep.sweep_status(args.runs_dir, args.name, configs)
         if not rows:
-            print(f"no runs in sweep {args.name!r} ({S.sweep_folder(args.runs_dir, args.name)})")
+            print(f"no runs in sweep {args.name!r} ({sweep.sweep_folder(args.runs_dir, args.name)})")
             return 0
         show = _describe([r["config"] for r in rows])
         for r in rows:
@@ -144,18 +143,16 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{r['state']:9s} {r['key']}  {r['label']:12s} {show(r['config']):30s} {job}")
             if r["log"]:
                 print("    " + r["log"].replace("\n", "\n    "))
-        counts = {s: sum(r["state"] == s for r in rows) for s in S.STATES}
+        counts = {s: sum(r["state"] == s for r in rows) for s in sweep.STATES}
         print(", ".join(f"{n} {s}" for s, n in counts.items() if n))
         return 0
     configs = _configs(args, parser)
     try:
-        sub = S.submit(configs, executor=args.executor, runs_dir=args.runs_dir, name=args.name,
-                       parallel=args.parallel, timeout_min=args.timeout_min, slurm=slurm or None,
-                       device=args.device or "auto", threads=args.threads, dry_run=args.dry_run)
+        sub = sweep.submit(configs, executor=args.executor, runs_dir=args.runs_dir, name=args.name,
+                           parallel=args.parallel, timeout_min=args.timeout_min, slurm=slurm or None,
+                           device=args.device or "auto", threads=args.threads, dry_run=args.dry_run)
     except ValueError as err:
         parser.error(str(err))
-    from .runs import run_key
-
     show = _describe(configs)
     for c in configs:
         key = run_key(c)
@@ -165,7 +162,7 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"{len(sub.submitted)} run(s) {'to submit' if args.dry_run else 'submitted'}, {len(sub.skipped)} skipped "
           f"({args.executor}; store {args.runs_dir or 'default'}; manifest {sub.folder / 'manifest.json'})")
     if args.dry_run and args.executor == "slurm" and sub.submitted:
-        print("\nsbatch script:\n" + S.sbatch_preview(len(sub.submitted), sub.folder / "jobs", slurm))
+        print("\nsbatch script:\n" + sweep.sbatch_preview(len(sub.submitted), sub.folder / "jobs", slurm))
     if args.wait and sub.jobs:
         failed = 0
         for job in sub.jobs:

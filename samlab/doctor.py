@@ -13,13 +13,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import paths
 from .extras import python_version, supported_versions, version_status
 
-__all__ = ["Check", "Report", "WIDGET_PROTOCOL", "CIFAR_FILES", "VERSIONED", "check_versions", "check_widgets", "check_aihwkit", "check_torch",
-           "check_data", "check_paths", "run_checks", "report", "main"]
+__all__ = ["Check", "Report", "WIDGET_PROTOCOL", "CIFAR_FILES", "VERSIONED", "check_versions", "check_widgets",
+           "check_aihwkit", "check_torch", "check_data", "check_paths", "run_checks", "report", "widget_probe", "main"]
 
 
 @dataclass(frozen=True)
@@ -262,6 +262,13 @@ class Report:
 def report(checks: list[Check] | None = None) -> Report:
     """Run the checks (or take ``checks``) and return the table; a notebook shows it as HTML."""
     return Report(tuple(run_checks() if checks is None else checks))
+
+
+def widget_probe() -> Any:
+    """A green line drawn as a widget: notebook 00 shows it, so a JupyterLab that cannot render widgets shows text."""
+    import ipywidgets  # optional dependency: ipywidgets (the notebooks extra); the doctor itself runs without it
+
+    return ipywidgets.HTML("<b style='color:#1b7a1b'>widgets render here</b>")
 
 
 def main() -> int:

@@ -22,9 +22,10 @@ __all__ = [
 
 #: The neighbourhood geometries of the worst-case perturbation: SAM (eq. 2), ASAM (eq. 4), SAMSON (eq. 6).
 GEOMETRIES = ("sam", "asam", "samson")
-#: Training methods: the plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
-TRAIN_METHODS = ("sgd", "sam", "asam", "samson", "esam")
-#: Base optimizers the trainer wraps.
+#: Training methods: ``base`` (the base optimizer alone, no sharpness-aware wrapper: the SGD or Adam baseline, as
+#: the config's ``base`` says), the three geometries, and ESAM (SAM + SWP + SDS).
+TRAIN_METHODS = ("base", "sam", "asam", "samson", "esam")
+#: Base optimizers: trained alone (method ``base``) or wrapped by a sharpness-aware method.
 BASES = ("sgd", "adam")
 #: Paper defaults for CIFAR-10: SAM rho 0.05 (Foret et al.), ASAM and SAMSON rho 0.5 (SAMSON sec. 5).
 DEFAULT_RHO = {"sam": 0.05, "asam": 0.5, "samson": 0.5}
@@ -38,10 +39,11 @@ PAPER_VARIANTS = {"SAM": ("sam", 2.0), "ASAM": ("asam", 2.0), "SAMSON_2": ("sams
 
 
 def variant_fields(name: str) -> dict[str, Any]:
-    """The config fields of a plain method name: ``"SGD"`` -> ``{"method": "sgd"}``, a :data:`PAPER_VARIANTS` name
-    -> its geometry and p (``"SAMSON_inf"`` -> ``{"method": "samson", "p": inf}``). ValueError for other names."""
+    """The config fields of a plain method name: ``"SGD"`` -> ``{"method": "base"}`` (the SGD baseline), a
+    :data:`PAPER_VARIANTS` name -> its geometry and p (``"SAMSON_inf"`` -> ``{"method": "samson", "p": inf}``).
+    ValueError for other names."""
     if name == "SGD":
-        return {"method": "sgd"}
+        return {"method": "base"}
     if name not in PAPER_VARIANTS:
         raise ValueError(f"method={name!r} is not allowed; choose one of "
                          f"{', '.join(map(repr, ('SGD', *PAPER_VARIANTS)))}")
@@ -75,7 +77,8 @@ def _unpack(method: Any, p: float | None, base: str | None, beta: float | None,
     """(method, p, base, beta, gamma) from a method string plus keywords, or from a config."""
     if isinstance(method, str):
         return method.lower(), p, (base or "sgd").lower(), 1.0 if beta is None else beta, 1.0 if gamma is None else gamma
-    m = str(_field(method, "method", "sgd")).lower()
+    m = str(_field(method, "method", "base")).lower()
+    m = "base" if m == "sgd" else m   # samlab 0.1's name of the baseline (a stored config kept as a dict)
     return (m, float(_field(method, "p", 2.0)), str(_field(method, "base", "sgd")).lower(),
             float(_field(method, "beta", ESAM_BETA if m == "esam" else 1.0)),
             float(_field(method, "gamma", ESAM_GAMMA if m == "esam" else 1.0)))
@@ -92,10 +95,10 @@ def _p_text(p: float) -> str:
 
 
 def method_key(method: Any, p: float | None = None, *, base: str | None = None) -> str:
-    """Colour key: ``sgd``/``adam`` (plain training by its base), ``sam``, ``asam``, ``samson_2``,
+    """Colour key: ``sgd``/``adam`` (a baseline, by its base optimizer), ``sam``, ``asam``, ``samson_2``,
     ``samson_inf``, ``samson`` (another p), ``esam``."""
     m, p, b, _, _ = _unpack(method, p, base, None, None)
-    if m == "sgd" and not isinstance(method, str):
+    if m == "base" and not isinstance(method, str):
         return b
     if m == "samson" and p is not None and (math.isinf(float(p)) or float(p) == 2.0):
         return f"samson_{_p_text(p)}"
@@ -107,8 +110,8 @@ def method_name(method: Any, p: float | None = None, *, base: str | None = None,
     """The algorithm's plain name, no hyper-parameters: SGD, Adam, SAM, ASAM, SAMSON_2, SAMSON_inf, SAMSON_3,
     ESAM, ESAM-SWP, ESAM-SDS. The names :data:`samlab.papers.PAPER_RESULTS` uses."""
     m, p, b, beta, gamma = _unpack(method, p, base, beta, gamma)
-    if m in ("sgd", "adam", "base"):
-        return "Adam" if (m == "adam" or b == "adam") else ("SGD" if m == "sgd" else "base")
+    if m in ("sgd", "adam", "base"):   # a baseline: named by its optimizer (the toy study's method is "adam")
+        return "Adam" if (m == "adam" or b == "adam") else "SGD"
     if m == "samson":
         return "SAMSON" if p is None else f"SAMSON_{_p_text(p)}"
     if m == "esam":
@@ -144,7 +147,7 @@ def run_label(config: Any, *, tex: bool = True) -> str:
     if m == "esam" and (beta, gamma) != (ESAM_BETA, ESAM_GAMMA):
         parts = ([f"β={beta:g}"] if beta < 1 else []) + ([f"γ={gamma:g}"] if gamma < 1 else [])
         name += f" ({', '.join(parts)})"
-    if m != "sgd" and base != "sgd":
+    if m != "base" and base != "sgd":
         name += f" ({base.capitalize()})"
     clip = _field(config, "clip", None)
     if clip is not None:

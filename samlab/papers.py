@@ -27,7 +27,7 @@ _SAMSON_PROTOCOL = dict(base="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, epo
 _SAMSON_RHO = {"cifar10": {"sam": 0.05, "asam": 0.5, "samson": 0.5},
                "cifar100": {"sam": 0.1, "asam": 1.0, "samson": 1.0}}
 _SAMSON_MODELS = ("resnet34", "resnet50", "mobilenetv2", "vgg13_bn", "densenet40")
-_SAMSON_METHODS = {"sgd": dict(method="sgd"), "sam": dict(method="sam"), "asam": dict(method="asam"),
+_SAMSON_METHODS = {"sgd": dict(method="base"), "sam": dict(method="sam"), "asam": dict(method="asam"),
                    "samson_2": dict(method="samson", p=2.0), "samson_inf": dict(method="samson", p=math.inf)}
 #: ESAM Table 7 (CIFAR from scratch): 200 epochs, cosine, peak lr 0.05; weight decay 5e-4 for SGD, 1e-3 for
 #: SAM/ESAM (the main text's "1e-4" contradicts the table; the table's per-method values are used); batch
@@ -48,7 +48,7 @@ MNIST1D_PROTOCOL = {
     "adam": dict(dataset="mnist1d", base="adam", lr=1e-2, momentum=0.9, weight_decay=0.0, epochs=200,
                  batch_size=100, schedule="cosine", augment=False),
 }
-_MNIST1D_METHODS = {"sgd": dict(method="sgd"), "sam": dict(method="sam"), "asam": dict(method="asam"),
+_MNIST1D_METHODS = {"sgd": dict(method="base"), "sam": dict(method="sam"), "asam": dict(method="asam"),
                     "samson2": dict(method="samson", p=2.0), "samsoninf": dict(method="samson", p=math.inf)}
 
 
@@ -56,10 +56,10 @@ def _mnist1d_presets() -> dict[str, tuple[TrainConfig, ...]]:
     """``mnist1d-authors-<model>`` (the paper's baseline runs) and ``mnist1d-<model>[-<method>]`` (six methods)."""
     presets: dict[str, tuple[TrainConfig, ...]] = {}
     for model in ("mnist1d_mlp", "mnist1d_cnn", "mnist1d_gru"):
-        presets[f"mnist1d-authors-{model}"] = (TrainConfig(model=model, method="sgd", **MNIST1D_PROTOCOL["authors"]),)
+        presets[f"mnist1d-authors-{model}"] = (TrainConfig(model=model, method="base", **MNIST1D_PROTOCOL["authors"]),)
     for model in ("mnist1d_mlp", "mnist1d_cnn", "mnist1d_cnn_bn"):
         group = [TrainConfig(model=model, **MNIST1D_PROTOCOL["sgd"], **m) for m in _MNIST1D_METHODS.values()]
-        group.insert(1, TrainConfig(model=model, method="sgd", **MNIST1D_PROTOCOL["adam"]))
+        group.insert(1, TrainConfig(model=model, method="base", **MNIST1D_PROTOCOL["adam"]))
         presets[f"mnist1d-{model}"] = tuple(group)
         for name, cfg in zip(("sgd", "adam", *list(_MNIST1D_METHODS)[1:]), group):
             presets[f"mnist1d-{model}-{name}"] = (cfg,)
@@ -82,7 +82,7 @@ def _build_presets() -> dict[str, tuple[TrainConfig, ...]]:
         for model, s in _ESAM_MODELS.items():
             common = dict(model=model, dataset=dataset, base="sgd", lr=0.05, momentum=0.9, epochs=200,
                           batch_size=s["batch_size"], schedule="cosine")
-            sgd = TrainConfig(method="sgd", weight_decay=5e-4, **common)
+            sgd = TrainConfig(method="base", weight_decay=5e-4, **common)
             sam = TrainConfig(method="sam", rho=s["rho"], weight_decay=1e-3, **common)
             esam = replace(sam, method="esam", beta=s["beta"], gamma=s["gamma"])
             swp, sds = replace(esam, gamma=1.0), replace(esam, beta=1.0)
@@ -96,7 +96,7 @@ def _build_presets() -> dict[str, tuple[TrainConfig, ...]]:
     # lr 1e-3 (Adam's default), batch 128, no weight decay and SAM's rho 0.05 are our choices.
     common = dict(model="wrn28_10", dataset="cifar10", base="adam", lr=1e-3, momentum=0.9, weight_decay=0.0,
                   epochs=50, batch_size=128, schedule="cosine")
-    report = (TrainConfig(method="sgd", **common), TrainConfig(method="sam", rho=0.05, **common),
+    report = (TrainConfig(method="base", **common), TrainConfig(method="sam", rho=0.05, **common),
               TrainConfig(method="asam", rho=0.5, eta=0.01, **common))
     presets["asam-report-wrn28_10-cifar10"] = report
     for cfg, name in zip(report, ("adam", "sam", "asam")):

@@ -23,11 +23,11 @@ def run(capsys, *argv):
 @pytest.mark.parametrize("argv, match", [
     (["train", "--model", "resnet1000"], "invalid choice: 'resnet1000' (choose from 'resnet18'"),
     (["train", "--dataset", "mnist"], "choose from 'cifar10', 'cifar100', 'digits'"),
-    (["train", "--method", "adamw"], "choose from 'sgd', 'sam', 'asam', 'samson', 'esam'"),
+    (["train", "--method", "adamw"], "choose from 'base', 'sam', 'asam', 'samson', 'esam'"),
     (["train", "--epochs", "0"], "--epochs: '0' is out of range; allowed: >= 1"),
     (["train", "--epochs", "2.5"], "must be an integer"),
     (["train", "--rho", "nan", "--method", "sam"], "must be a finite number"),
-    (["train", "--method", "sgd", "--rho", "0.1"], "rho=0.1 is not allowed for method 'sgd'"),
+    (["train", "--method", "base", "--rho", "0.1"], "rho=0.1 is not allowed for method 'base'"),
     (["train", "--method", "sam", "--p", "inf"], "p=inf applies only to method 'samson'"),
     (["train", "--preset", "samson-table9"], "preset='samson-table9' is not known"),
     (["reproduce", "--scale", "huge"], "choose from 'smoke', 'quick', 'paper'"),

@@ -135,3 +135,9 @@ def test_cli_exit_status_only_for_real_problems(monkeypatch, capsys, problem):
     assert cli_main(["doctor"]) == int(problem)
     out = capsys.readouterr().out
     assert "CIFAR-10" in out and ("1 problem(s): aihwkit tile" in out) == problem
+
+
+def test_widget_probe_is_the_green_line_notebook_00_shows():
+    probe = doctor.widget_probe()
+    assert type(probe).__name__ == "HTML" and "widgets render here" in probe.value
+    probe.close()

@@ -64,7 +64,7 @@ def test_explorer_offers_only_stored_runs_and_redraws_once_per_change(stored, mo
     setting.value = next(i for lab, i in setting.options if "γ=0.6" in lab)
     assert "β=0.6, γ=0.6" in text_of(out) and ui.redraws == 6
     with ui.hold():                       # a setting and a seed chosen by hand: still one redraw
-        method.value = "sgd"
+        method.value = "base"
         seed.value = 1
     assert ui.redraws == 7 and text_of(out).startswith("SGD, seed 1")
     with pytest.raises(Exception, match="Invalid selection"):
@@ -102,3 +102,49 @@ def test_tables_and_figures(stored, tmp_path, monkeypatch):
     for name, fig in figs.items():
         sl.plots.save_figure(fig, name)
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_binomial_standard_error_by_hand():
+    # 80 % right on 400 images: sqrt(0.8 * 0.2 / 400) = sqrt(0.0004) = 0.02, i.e. 2 points
+    assert sl.experiments.cifar.binomial_standard_error(0.8, 400) == pytest.approx(0.02, rel=1e-12)
+    assert sl.experiments.cifar.binomial_standard_error(0.5, 100) == pytest.approx(0.05, rel=1e-12)
+    assert sl.experiments.cifar.binomial_standard_error(1.0, 10) == 0.0      # no spread at a perfect score
+    with pytest.raises(ValueError, match="acc"):
+        sl.experiments.cifar.binomial_standard_error(80, 400)                # a fraction, not a percentage
+    with pytest.raises(ValueError, match="n"):
+        sl.experiments.cifar.binomial_standard_error(0.8, 0)
+
+
+def test_takeaway_numbers_put_each_accuracy_next_to_its_noise(stored):
+    results = {k: stored[k] for k in ("SGD", "SAM", "SAMSON_2", "SAMSON_inf", "ESAM")}
+    study = sl.experiments.cifar.esam_study({"SWP": [stored["ESAM-SWP"]], "SDS": [stored["ESAM-SDS"]]},
+                                           sam=stored["SAM"])
+    lines = sl.experiments.cifar.takeaway_numbers(results, study)
+    n = results["SGD"].summary["data"]["n_test"]
+    sgd, sam = (100 * results[k].summary["test_acc"] for k in ("SGD", "SAM"))
+    se = {k: 100 * math.sqrt(a / 100 * (1 - a / 100) / n) for k, a in (("SGD", sgd), ("SAM", sam))}
+    assert lines[0].startswith(f"test accuracy on {n} test images, 1 seed(s); one image = {100 / n:.2f} points")
+    assert lines[1] == f"  SGD         {sgd:6.2f} ± {se['SGD']:.2f}"
+    noise = 2 * math.hypot(se["SAM"], se["SGD"])
+    verdict = "larger than" if abs(sam - sgd) > noise else "within"
+    assert lines[2] == (f"  SAM         {sam:6.2f} ± {se['SAM']:.2f}   vs SGD {sam - sgd:+.2f} points: {verdict} "
+                        f"the noise (±{noise:.2f})")
+    swp = 100 * stored["ESAM-SWP"].summary["test_acc"] - sam
+    assert f"ESAM SWP test accuracy minus SAM's, per β: 0.3: {swp:+.2f} points" in lines[7]
+    assert lines[9] == "speed, % of SAM's images/s:" and lines[-1].startswith("  ")
+
+
+def test_protocol_runs_are_the_finished_runs_of_the_same_protocol(stored, tmp_path):
+    store = RunStore(next(iter(stored.values())).path.parent)
+    runs = sl.experiments.cifar.protocol_runs(stored["SGD"].config, store)
+    assert {r.key for r in runs} == {r.key for r in stored.values()}      # all ten share the protocol
+    other = TrainConfig(model="small_cnn", dataset="digits", epochs=2)
+    assert sl.experiments.cifar.protocol_runs(other, store) == []
+    assert sl.experiments.cifar.protocol_runs(other, RunStore(tmp_path)) == []
+
+
+def test_format_esam_study_one_line_per_study():
+    study = {"SWP": {"x": [0.5, 1.0], "acc": [0.1094, 0.25], "images_per_s": [93.6, 90.0]},
+             "SDS": {"x": [0.3], "acc": [0.5], "images_per_s": [100.4]}}
+    assert sl.experiments.cifar.format_esam_study(study) == ("SWP 0.5: 10.9% 94 img/s  1: 25.0% 90 img/s\n"
+                                                            "SDS 0.3: 50.0% 100 img/s")

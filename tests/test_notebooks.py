@@ -24,6 +24,23 @@ def test_notebook_is_committed_clean_with_parameters_cell(path):
     assert "SCALE" in "".join(tagged[0]["source"])
 
 
+#: A notebook reads "parameters, build, call, plot, explore, takeaways": the logic lives in the tested library.
+MAX_CODE_LINES = 50
+
+
+def code_lines(cells: list[dict]) -> int:
+    """Non-blank, non-comment lines of the code cells (cells tagged ``exercise`` or ``solution`` aside)."""
+    return sum(1 for c in cells if c["cell_type"] == "code"
+               and not {"exercise", "solution"} & set(c.get("metadata", {}).get("tags", []))
+               for line in "".join(c["source"]).splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_thin(path):
+    n = code_lines(json.loads(path.read_text())["cells"])
+    assert n <= MAX_CODE_LINES, f"{path.name} has {n} code lines (at most {MAX_CODE_LINES}): move logic into samlab"
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_at_smoke_scale(path, tmp_path, _isolated_store):

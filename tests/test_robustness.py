@@ -244,7 +244,7 @@ def test_population_mnist1d():
     for setting, cfg in pop.items():
         assert (cfg.dataset, cfg.model) == ("mnist1d", R.MNIST1D_MODEL)
         assert setting_of(cfg) == setting and setting.seed == cfg.seed
-        if cfg.method != "sgd":
+        if cfg.method != "base":
             assert cfg.rho == R.MNIST1D_RHO[setting.method]
         assert (cfg.clip is not None) == (setting.training == "clipping")
     assert pop[S("SAMSON_inf", seed=0)].p == math.inf and pop[S("SAMSON_2", seed=0)].p == 2.0

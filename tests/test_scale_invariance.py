@@ -218,3 +218,23 @@ def test_perturbation_profiles_refuse_bad_input():
         pp.perturbation_profiles(rho=-1.0)
     with pytest.raises(ValueError, match="p="):
         pp.perturbation_profiles(p=0.5)
+
+
+def test_scaling_comparison_table_has_one_row_per_scaling_and_rule():
+    results = toy.scaling_comparison(k=3, seed=0)
+    assert list(results) == [(s, a) for s in toy.SCALINGS for a in ("weights", "all")]
+    lines = toy.format_scaling_table(results).splitlines()
+    assert lines[0] == "spread (max/min - 1) of each sharpness over the scalings:" and len(lines) == 2 + 6
+    assert lines[1].startswith("scaling       T applies to  max logit change") and "SAMSON∞" in lines[1]
+    r = results["biases left", "weights"]
+    change = float((r["logits"].max(0) - r["logits"].min(0)).max())
+    assert lines[6].startswith(f"biases left   weights      {change:17.2g}")
+
+
+def test_describe_clipped_layers_counts_the_weights_at_the_range():
+    lines = pp.describe_clipped_layers((0.1, 0.2), n=1000, std=0.1, seed=0).splitlines()
+    w = pp.clipped_normal_layer(0.1, n=1000, std=0.1, seed=0)
+    share = 100 * float((w.abs() == 0.1).double().mean())
+    assert len(lines) == 2 and lines[0].startswith(f"c = 0.1   clipped: {share:4.1f} %")
+    assert 25 < share < 40        # P(|N(0, 0.1^2)| >= 0.1) = 31.7 %
+    assert float(lines[1].rsplit("= ", 1)[1]) <= 0.2   # ||W||_inf of the layer clipped to [-0.2, 0.2]

@@ -30,8 +30,8 @@ def test_grid_types_and_expansion():
     configs = S.expand(tiny(), axes)
     assert len(configs) == 12 and {c.rho for c in configs} == {0.05, 0.1}
     # a grid over the method takes each method's own defaults, not the base's
-    methods = S.expand(tiny(method="sgd"), S.parse_grid(["method=sgd,sam,samson"]))
-    assert [(c.method, c.rho) for c in methods] == [("sgd", 0.0), ("sam", 0.05), ("samson", 0.5)]
+    methods = S.expand(tiny(method="base"), S.parse_grid(["method=base,sam,samson"]))
+    assert [(c.method, c.rho) for c in methods] == [("base", 0.0), ("sam", 0.05), ("samson", 0.5)]
 
 
 @pytest.mark.parametrize("spec, match", [

@@ -41,7 +41,7 @@ def assert_same_weights(a, b):
     (dict(model="resnet1000"), r"model='resnet1000'.*'resnet18'.*'small_cnn'"),
     (dict(model="table2_mlp"), r"model='table2_mlp' is not allowed"),
     (dict(dataset="imagenet"), r"dataset='imagenet'.*'cifar10'.*'cifar100'.*'digits'"),
-    (dict(method="lookahead"), r"method='lookahead'.*'sgd'.*'sam'.*'asam'.*'samson'.*'esam'"),
+    (dict(method="lookahead"), r"method='lookahead'.*'base'.*'sam'.*'asam'.*'samson'.*'esam'"),
     (dict(base="rmsprop"), r"base='rmsprop'.*'sgd'.*'adam'"),
     (dict(schedule="poly"), r"schedule='poly'.*'step'.*'cosine'"),
     (dict(epochs=0), r"epochs=0.*>= 1"),
@@ -50,8 +50,8 @@ def assert_same_weights(a, b):
     (dict(batch_size=0), r"batch_size=0"),
     (dict(lr=0), r"lr=0"),
     (dict(momentum=1.0), r"momentum=1.0"),
-    (dict(method="sgd", rho=0.05), r"rho=0.05 is not allowed for method 'sgd'.*'sam', 'asam', 'samson' or 'esam'"),
-    (dict(method="sam", rho=0.0), r"rho=0.0 is not allowed for method 'sam'.*use method 'sgd'"),
+    (dict(method="base", rho=0.05), r"rho=0.05 is not allowed for method 'base'.*'sam', 'asam', 'samson' or 'esam'"),
+    (dict(method="sam", rho=0.0), r"rho=0.0 is not allowed for method 'sam'.*use method 'base'"),
     (dict(method="asam", rho=-1), r"rho=-1"),
     (dict(method="sam", rho=math.nan), r"rho=nan"),
     (dict(method="sam", p=math.inf), r"p=inf applies only to method 'samson'"),
@@ -159,7 +159,7 @@ class Interrupt(BaseException):
     """Stands in for Ctrl-C / a killed kernel (not an Exception: nothing may catch it)."""
 
 
-@pytest.mark.parametrize("method_kw", [dict(method="esam"), dict(method="sgd")], ids=["esam", "sgd"])
+@pytest.mark.parametrize("method_kw", [dict(method="esam"), dict(method="base")], ids=["esam", "base"])
 def test_resume_after_interruption_is_bit_identical(tmp_path, monkeypatch, method_kw):
     """Interrupt at three moments (after an epoch, mid-epoch, between checkpoint and metrics); resume each time."""
     cfg = tiny(**method_kw)
@@ -465,3 +465,30 @@ def test_swp_normalization_reaches_the_optimizer_and_keeps_old_keys():
         TrainConfig(method="sam", swp_normalization="paper")
     with pytest.raises(ValueError, match="swp_normalization"):
         TrainConfig(method="esam", swp_normalization="biased")
+
+
+# Keys of stored runs, computed at 5c5693b (before the baselines were named method "base"): a stored run must
+# keep its key, so naming the baseline "base" (and reading samlab 0.1's "sgd") retrains nothing.
+_STORED_KEYS = [
+    (dict(), "2e52d4b5885a635d"),                                                     # the SGD baseline
+    (dict(method="base", epochs=2, seed=3), "05ac2acf9e5ffe93"),
+    (dict(model="mnist1d_cnn", method="base", **papers.MNIST1D_PROTOCOL["adam"]), "d3c012a54d782970"),  # Adam
+    (dict(method="sam", base="adam", lr=1e-3), "602be52aac0efb1e"),
+    (dict(method="samson", p=math.inf), "b6a1b12469eebb8d"),
+    (dict(method="esam"), "212abe24341012fd"),
+    (dict(method="base", clip=0.1), "d3fbd7340d750bb1"),
+]
+
+
+@pytest.mark.parametrize("fields,key", _STORED_KEYS)
+def test_naming_the_baseline_base_keeps_the_keys_of_stored_runs(fields, key):
+    assert run_key(TrainConfig(**fields)) == key
+    if fields.get("method") == "base":     # samlab 0.1 wrote "sgd" into config.json: read back as the same run
+        old = TrainConfig(**{**fields, "method": "sgd"})
+        assert old == TrainConfig(**fields) and old.method == "base" and run_key(old) == key
+
+
+def test_the_adam_baseline_is_named_by_its_optimizer():
+    adam = TrainConfig(model="mnist1d_cnn", method="base", **papers.MNIST1D_PROTOCOL["adam"])
+    assert (adam.method, adam.base, adam.label) == ("base", "adam", "Adam") and TrainConfig().label == "SGD"
+    assert TrainConfig(method="sam", base="adam").label == "SAM (Adam)"

@@ -7,17 +7,17 @@ normalises it, so no per-image PIL work happens in the training loop.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.datasets import CIFAR10, CIFAR100
 
 from ..checks import check_choice, check_number
 from ..paths import data_dir
@@ -78,30 +78,25 @@ class _UnverifiedMixin:
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
 
 
-class _UnverifiedCIFAR10(_UnverifiedMixin, CIFAR10):
-    pass
+@functools.cache
+def _cifar_class(name: str, verify: bool) -> type:
+    """torchvision's CIFAR10/CIFAR100 class (``verify=False``: without the md5 checks, :class:`_UnverifiedMixin`)."""
+    from torchvision.datasets import CIFAR10, CIFAR100  # optional dependency: torchvision (the data extra)
 
-
-class _UnverifiedCIFAR100(_UnverifiedMixin, CIFAR100):
-    pass
-
-
-def _cifar_class(name: str, verify: bool) -> type[CIFAR10]:
-    if name == "cifar10":
-        return CIFAR10 if verify else _UnverifiedCIFAR10
-    return CIFAR100 if verify else _UnverifiedCIFAR100
+    cls = CIFAR10 if name == "cifar10" else CIFAR100
+    return cls if verify else type(f"_Unverified{cls.__name__}", (_UnverifiedMixin, cls), {})
 
 
 def _root(name: str, root: str | os.PathLike | None) -> Path:
     return Path(root) if root is not None else data_dir() / name
 
 
-def _cifar_files(cls: type[CIFAR10], root: Path) -> list[Path]:
+def _cifar_files(cls: type, root: Path) -> list[Path]:
     names = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
     return [root / cls.base_folder / n for n in names]
 
 
-def _missing_files(cls: type[CIFAR10], root: Path) -> list[str]:
+def _missing_files(cls: type, root: Path) -> list[str]:
     return [f.name for f in _cifar_files(cls, root) if not f.is_file()]
 
 
@@ -111,7 +106,13 @@ def dataset_available(name: str, root: str | os.PathLike | None = None) -> bool:
     The one availability check (the loader and :func:`available_dataset` both use it); md5 sums are not checked.
     """
     check_choice("name", name, IMAGE_DATASETS)
-    return name == "digits" or not _missing_files(_cifar_class(name, verify=False), _root(name, root))
+    if name == "digits":
+        return True
+    try:
+        cls = _cifar_class(name, verify=False)
+    except ImportError:  # without torchvision (the data extra) CIFAR cannot be read
+        return False
+    return not _missing_files(cls, _root(name, root))
 
 
 def available_dataset(name: str = "cifar10", root: str | os.PathLike | None = None) -> str:
@@ -135,7 +136,7 @@ def _load_cifar(name: str, root: Path, *, download: bool, verify: bool) -> tuple
                                "(verify=False reads them anyway)") from err
         raise
 
-    def as_tensors(ds: CIFAR10) -> tuple[torch.Tensor, torch.Tensor]:
+    def as_tensors(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()  # HWC -> CHW
         return x, torch.as_tensor(ds.targets, dtype=torch.int64)
 
@@ -146,7 +147,7 @@ def download_dataset(name: str, root: str | os.PathLike | None = None) -> Path:
     """Download a CIFAR data set with torchvision into ``root`` (default ``data_dir()/name``); return its folder."""
     check_choice("name", name, IMAGE_DATASETS)
     if name == "digits":
-        import sklearn.datasets
+        import sklearn.datasets  # optional dependency: scikit-learn (the data extra)
         print("digits ship with scikit-learn: nothing to download")
         return Path(sklearn.datasets.__file__).parent / "data"
     root = _root(name, root)
@@ -165,7 +166,7 @@ def download_dataset(name: str, root: str | os.PathLike | None = None) -> Path:
 # --------------------------------------------------------------------------------------------- digits fallback
 def _load_digits() -> tuple[torch.Tensor, ...]:
     """scikit-learn's 1797 8x8 digits as 3x32x32 uint8 (nearest upsampling, 0..16 -> 0..255), fixed stratified split."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # optional dependency: scikit-learn (the data extra)
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()

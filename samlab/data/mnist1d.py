@@ -25,6 +25,7 @@ import torch
 
 from ..checks import check_int, check_number
 from ..paths import atomic_write, data_dir
+from .images import iterate_batches, subset
 from .splits import Splits
 
 __all__ = ["batch_iterator", "MNIST1D_DATASETS", "MNIST1D_LENGTH", "SignalData", "mnist1d_args", "generate_mnist1d",
@@ -64,7 +65,7 @@ class SignalData(Splits):
 # --------------------------------------------------------------------------------------------- generation
 def mnist1d_args() -> dict[str, Any]:
     """The package's default generator arguments (``mnist1d.data.get_dataset_args``), without the download URL."""
-    from mnist1d.data import get_dataset_args
+    from mnist1d.data import get_dataset_args  # optional dependency: mnist1d (the data extra)
 
     args = dict(get_dataset_args(as_dict=True))
     args.pop("url", None)
@@ -79,7 +80,7 @@ def generate_mnist1d() -> dict[str, np.ndarray]:
     """
     import random
 
-    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.data import get_dataset_args, make_dataset  # optional dependency: mnist1d (the data extra)
 
     np_state, py_state = np.random.get_state(), random.getstate()
     try:
@@ -188,8 +189,6 @@ def load_mnist1d_training_data(*, max_train_samples: int | None = None,
     The counterpart of :func:`samlab.data.load_training_data` for MNIST-1D, cached per process (keyed by the cache
     file's path and time stamp, so a regenerated file is read again).
     """
-    from .images import subset
-
     path = _cache_file(data_dir() / "mnist1d")
     stamp = path.stat().st_mtime_ns if path.is_file() else None
     key = (str(path), stamp, max_train_samples, max_test_samples)
@@ -244,6 +243,4 @@ def _signal_batches(x, y, batch_size, train, m, s, device, generator, drop_last)
 def batch_iterator(x: torch.Tensor):
     """The batch iterator for ``x``: :func:`iterate_signal_batches` for float signals (MNIST-1D), else the image
     one (:func:`samlab.data.iterate_batches`: uint8, divided by 255, augmented when asked)."""
-    from .images import iterate_batches
-
     return iterate_signal_batches if x.is_floating_point() else iterate_batches

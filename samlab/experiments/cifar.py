@@ -7,14 +7,16 @@ import math
 from dataclasses import replace
 from typing import Any, Sequence
 
-from ..checks import check_choice, check_scale
+from ..checks import check_choice, check_int, check_number, check_scale
 from ..data import IMAGE_DATASETS, available_dataset
-from ..methods import ESAM_BETA, ESAM_GAMMA, method_key, method_name, run_label
+from ..methods import ESAM_BETA, ESAM_GAMMA, method_key, method_name, run_label, same_protocol
 from ..papers import paper_results, preset
+from ..runs import RunStore
 from ..train import TrainConfig
 
 __all__ = ["notebook_configs", "esam_grid_configs", "throughput_settings", "learning_curve", "accuracy_table",
-           "throughput_rows", "throughput_table", "summary_points", "esam_study", "REFERENCE_COLUMNS"]
+           "throughput_rows", "throughput_table", "summary_points", "esam_study", "format_esam_study", "protocol_runs", "binomial_standard_error",
+           "takeaway_numbers", "REFERENCE_COLUMNS"]
 
 
 # ------------------------------------------------------------------------------------------------ scales
@@ -61,7 +63,7 @@ def notebook_configs(scale: str = "quick", dataset: str | None = None) -> dict[s
         common.update(epochs=2, max_train_samples=256, max_test_samples=128)
     else:
         common.update(epochs=6)
-    methods = [dict(method="sgd"), dict(method="sam"), dict(method="asam"), dict(method="samson", p=2.0),
+    methods = [dict(method="base"), dict(method="sam"), dict(method="asam"), dict(method="samson", p=2.0),
                dict(method="samson", p=math.inf), dict(method="esam")]
     configs = [TrainConfig(**common, **m) for m in methods]
     return {c.label: c for c in configs}
@@ -113,6 +115,13 @@ def _get(config: Any, name: str, default: Any = None) -> Any:
 def _finished(results: dict[str, Any]) -> dict[str, Any]:
     """The runs a table can show: finished, with a test accuracy in their summary (other kinds are left out)."""
     return {k: r for k, r in results.items() if getattr(r, "summary", None) and "test_acc" in r.summary}
+
+
+def protocol_runs(config: TrainConfig, store: RunStore | None = None) -> list[Any]:
+    """Every finished run in ``store`` (default: the results store) that shares ``config``'s protocol
+    (:func:`samlab.methods.same_protocol`): what notebook 04's explorer chooses from."""
+    store = RunStore() if store is None else store
+    return [r for r in store.list_runs("TrainConfig") if r.finished and same_protocol(r.config, config)]
 
 
 def learning_curve(result: Any) -> dict[str, Any]:
@@ -253,3 +262,67 @@ def esam_study(grid: dict[str, Sequence[Any]], *, speeds: Any = None,
                      "xlabel": "β (SWP: fraction of tensors perturbed)" if attr == "beta"
                      else "γ (SDS: fraction of samples kept)"}
     return out
+
+
+def format_esam_study(study: dict[str, dict[str, list[float]]]) -> str:
+    """One line per study of :func:`esam_study`: each swept fraction with its test accuracy and images/s."""
+    return "\n".join(name + " " + "  ".join(f"{x:g}: {100 * a:.1f}% {ips:.0f} img/s"
+                                            for x, a, ips in zip(st["x"], st["acc"], st["images_per_s"]))
+                     for name, st in study.items())
+
+
+# ------------------------------------------------------------------------------------------------ takeaways
+def binomial_standard_error(acc: float, n: int) -> float:
+    """One binomial standard error of an accuracy ``acc`` (a fraction) measured on ``n`` test images:
+    ``sqrt(acc (1 - acc) / n)``, the test-set noise of one run (a lower bound: seed-to-seed spread comes on top)."""
+    check_number("acc", acc, low=0.0, high=1.0)
+    check_int("n", n, low=1)
+    return math.sqrt(acc * (1 - acc) / n)
+
+
+def _speed_verdict(row: dict[str, Any]) -> str:
+    """Whether a run's speed differs from the reference's: outside the spread over rounds, else outside ±10 %."""
+    lo, hi = row.get("ratio_min"), row.get("ratio_max")
+    if lo is not None and hi is not None:        # spread over measurement rounds
+        clear = row.get("clear", lo > 1 or hi < 1)
+        return f"range {100 * lo:.0f}-{100 * hi:.0f} %: " + ("differs from SAM" if clear else "within the spread")
+    return ("differs from SAM" if abs(row["ratio"] - 1) > 0.1 else "within ±10 %, "   # no spread: only 0.9-1.1 counts
+            "the run-to-run spread seen on an idle machine") + " (no spread over rounds reported)"
+
+
+def takeaway_numbers(results: dict[str, Any], study: dict[str, dict[str, list[float]]], *, speeds: Any = None,
+                     paper_dataset: str = "cifar10") -> list[str]:
+    """Notebook 04's takeaways as lines: each test accuracy ± one binomial standard error
+    (:func:`binomial_standard_error`), each method against SGD and each ESAM fraction against SAM next to twice the
+    combined error, the train-test gaps, each run's speed as % of SAM's, and the papers' differences to SGD."""
+    n_test = results["SGD"].summary["data"]["n_test"]
+    acc = {name: 100 * r.summary["test_acc"] for name, r in results.items()}
+    err = {name: 100 * binomial_standard_error(a / 100, n_test) for name, a in acc.items()}
+    seeds = {r.config.seed for r in results.values()}
+    lines = [f"test accuracy on {n_test} test images, {len(seeds)} seed(s); one image = {100 / n_test:.2f} points; "
+             "± one binomial standard error (a lower bound on the noise: the seed-to-seed spread is not measured)"]
+    for name in acc:
+        line = f"  {name:<11} {acc[name]:6.2f} ± {err[name]:.2f}"
+        if name != "SGD":
+            d, noise = acc[name] - acc["SGD"], 2 * math.hypot(err[name], err["SGD"])
+            line += (f"   vs SGD {d:+.2f} points: " + ("larger than" if abs(d) > noise else "within")
+                     + f" the noise (±{noise:.2f})")
+        lines.append(line)
+    gaps = accuracy_table(results, paper_dataset=paper_dataset)["gap (train - test)"]
+    lines.append(f"train-test gap: {gaps.min():.2f} to {gaps.max():.2f} points (SGD {gaps['SGD']:.2f})")
+    for name, st in study.items():
+        parts = [f"{x:g}: {100 * a - acc['SAM']:+.2f}" for x, a in zip(st["x"], st["acc"]) if x < 1]
+        lines.append(f"ESAM {name} test accuracy minus SAM's, per {st['xlabel'].split()[0]}: {', '.join(parts)} points "
+                     f"(noise ±{2 * math.hypot(err['SAM'], err['SAM']):.2f})")
+    lines.append("speed, % of SAM's images/s:")
+    for row in throughput_rows(results, speeds=speeds, paper_dataset=paper_dataset):
+        paper = row.get("paper_ratio")
+        lines.append(f"  {row['name']:<11} {100 * row['ratio']:5.0f} %  {_speed_verdict(row)}"
+                     + (f"; paper {100 * paper:.0f} %" if paper else ""))
+    lines.append(f"the papers' accuracy differences to SGD on {paper_dataset} (mean over their runs):")
+    for source, model in REFERENCE_COLUMNS[paper_dataset]:
+        rows = {r.method: r.acc for r in paper_results(source=source, model=model, dataset=paper_dataset)}
+        if "SGD" in rows:
+            lines.append(f"  {source}, {model}: "
+                         + ", ".join(f"{m} {a - rows['SGD']:+.2f}" for m, a in rows.items() if m != "SGD"))
+    return lines

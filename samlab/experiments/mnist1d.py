@@ -89,8 +89,8 @@ def study_configs(scale: str = "quick") -> list[TrainConfig]:
         common = dict(model=model, epochs=epochs, batch_size=s.batch_size, max_train_samples=s.max_train_samples,
                       max_test_samples=s.max_test_samples)
         for seed in s.seeds:
-            out.append(TrainConfig(method="sgd", seed=seed, **_SGD, **common))
-            out.append(TrainConfig(method="sgd", seed=seed, **_ADAM, **common))
+            out.append(TrainConfig(method="base", seed=seed, **_SGD, **common))
+            out.append(TrainConfig(method="base", seed=seed, **_ADAM, **common))
             for name, rhos in grid.items():
                 out += [TrainConfig(rho=rho, seed=seed, **variant_fields(name), **_SGD, **common) for rho in rhos]
     return out

@@ -17,7 +17,7 @@ from torch import Tensor
 from ..checks import check_number
 from ..perturbation import worst_case_perturbation
 
-__all__ = ["clipped_normal_layer", "perturbation_profiles", "profile_limits"]
+__all__ = ["clipped_normal_layer", "describe_clipped_layers", "perturbation_profiles", "profile_limits"]
 
 
 def clipped_normal_layer(c: float, *, n: int = 1000, std: float = 0.1, seed: int = 0) -> Tensor:
@@ -31,6 +31,17 @@ def clipped_normal_layer(c: float, *, n: int = 1000, std: float = 0.1, seed: int
 
 
 @functools.lru_cache(maxsize=64)
+def describe_clipped_layers(cs: Sequence[float] = (0.1, 0.15, 0.2), *, n: int = 1000, std: float = 0.1,
+                            seed: int = 0) -> str:
+    """One line per range c of :func:`clipped_normal_layer`: the share of weights clipped to +-c, ||W||_2, ||W||_inf."""
+    lines = []
+    for c in cs:
+        w = clipped_normal_layer(c, n=n, std=std, seed=seed)
+        lines.append(f"c = {c:<5g} clipped: {100 * float((w.abs() == c).double().mean()):4.1f} %   "
+                     f"||W||_2 = {float(w.norm(2)):.3f}   ||W||_inf = {float(w.abs().max()):.3f}")
+    return "\n".join(lines)
+
+
 def _clipped_normal(c: float, n: int, std: float, seed: int) -> Tensor:
     """The cached draw behind :func:`clipped_normal_layer`; only this module reads it and never writes it."""
     gen = torch.Generator().manual_seed(seed)

@@ -122,7 +122,7 @@ def population(scale: str = "quick", dataset: str | None = None, *, clip: float 
             group = tuple(replace(c, clip=clip) if c.clip is not None else c for c in group)
         out = {setting_of(c, seed=False): c for c in group}
         if not noise_trained:
-            out = {k: c for k, c in out.items() if not (k.training == "noise" and c.method != "sgd")}
+            out = {k: c for k, c in out.items() if not (k.training == "noise" and c.method != "base")}
         return out
     base = notebook_configs(scale, dataset)
     return _settings(base, CLIP_DEFAULT[scale] if clip is None else clip, noise_trained, scale, None)
@@ -163,7 +163,7 @@ def _mnist1d_population(scale: str, clip: float | None, noise_trained: bool,
     c = MNIST1D_CLIP if clip is None else clip
     out: dict[Setting, TrainConfig] = {}
     for seed in seeds:
-        plain = {"SGD": TrainConfig(method="sgd", seed=seed, **common),
+        plain = {"SGD": TrainConfig(method="base", seed=seed, **common),
                  **{m: TrainConfig(**variant_fields(m), rho=MNIST1D_RHO[m], seed=seed, **common) for m in _METHODS}}
         out.update(_settings(plain, c, noise_trained, scale, seed))
     return out
@@ -351,6 +351,6 @@ def describe(configs: Mapping[Setting, TrainConfig], scale: str) -> str:
     c = next(iter(configs.values()))
     clip_c = sorted({cfg.clip for cfg in configs.values() if cfg.clip})
     seeds = sorted({cfg.seed for cfg in configs.values()})
-    rhos = {k.method: cfg.rho for k, cfg in configs.items() if cfg.method != "sgd"}
+    rhos = {k.method: cfg.rho for k, cfg in configs.items() if cfg.method != "base"}
     return (f"scale {scale}: {len(configs)} runs of {c.model} on {c.dataset}, {c.epochs} epochs, training seeds "
             f"{seeds}; clipping c = {clip_c}; rho {rhos}")

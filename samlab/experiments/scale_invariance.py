@@ -23,7 +23,7 @@ from ..perturbation import worst_case_perturbation
 
 __all__ = [
     "toy_relu_net", "hidden_linears", "random_taus", "positive_scaling", "sharpness", "spread",
-    "SCALINGS", "scale_invariance_study", "format_spreads",
+    "SCALINGS", "scale_invariance_study", "format_spreads", "scaling_comparison", "format_scaling_table",
 ]
 
 _HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU, nn.Identity)
@@ -203,4 +203,27 @@ def format_spreads(result: dict[str, Any]) -> str:
         label = result["text_labels"][name]
         lines.append(f"  {label:<12} {100 * value:10.4g} %")
     lines.append(f"largest change of a logit across the transformations: {logit_spread:.3g}")
+    return "\n".join(lines)
+
+
+def scaling_comparison(*, rho: float = 0.05, p: float = 2.0, tau_range: tuple[float, float] = (0.5, 1.5),
+                       k: int = 50, seed: int = 0) -> dict[tuple[str, str], dict[str, Any]]:
+    """:func:`scale_invariance_study` for every scaling of :data:`SCALINGS` and each rule for T (``"weights"``,
+    ``"all"``), keyed by ``(scaling, asam_adaptive)``: notebook 01's table of where scale invariance holds."""
+    return {(scaling, adaptive): scale_invariance_study(rho=rho, p=p, tau_range=tau_range, k=k, seed=seed,
+                                                        scaling=scaling, asam_adaptive=adaptive)
+            for scaling in SCALINGS for adaptive in ("weights", "all")}
+
+
+def format_scaling_table(results: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """One row per entry of :func:`scaling_comparison`: the largest change of a logit across the scalings and the
+    spread (max/min - 1, in %) of each method's sharpness."""
+    first = next(iter(results.values()))
+    names, text = list(first["spread"]), first["text_labels"]
+    lines = ["spread (max/min - 1) of each sharpness over the scalings:",
+             f"{'scaling':<14}{'T applies to':<13}{'max logit change':>17}" + "".join(f"{text[n]:>13}" for n in names)]
+    for (scaling, adaptive), r in results.items():
+        logit_change = float((r["logits"].max(0) - r["logits"].min(0)).max())
+        lines.append(f"{scaling:<14}{adaptive:<13}{logit_change:17.2g}"
+                     + "".join(f"{100 * r['spread'][n]:12.3g}%" for n in names))
     return "\n".join(lines)

@@ -19,9 +19,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from ..checks import check_choice, check_number, check_scale
 from ..data.variance2d import VARIANCE2D_OFFSET, make_variance2d
+from ..methods import method_color, method_label
+from ..models import create_model
+from ..optim import SAM
+from ..runs import RunStore
 
 __all__ = [
     "TEST_VARIANCES", "TRAIN_VARIANCES", "ToyRunConfig", "toy_run_config", "train_toy",
@@ -97,9 +102,6 @@ def train_toy(config: ToyRunConfig) -> dict[str, Any]:
     Adam runs plain ``torch.optim.Adam``; the others :class:`samlab.optim.SAM` around Adam. CosineAnnealingLR
     over the epochs, as in the report.
     """
-    from ..models import create_model
-    from ..optim import SAM
-
     check_choice("method", config.method, _METHODS)
     if config.batch_size < 1 or config.epochs < 0:
         raise ValueError(f"batch_size={config.batch_size} must be >= 1 and epochs={config.epochs} >= 0")
@@ -166,8 +168,6 @@ class VarianceStudy:
 
     def __init__(self, scale: str = "quick", *, store: Any = None, retrain: bool = False, eta: float = 0.01,
                  test_variances: Sequence[float] = TEST_VARIANCES, **overrides: Any) -> None:
-        from ..runs import RunStore
-
         preset = {**variance_study_preset(scale), **overrides}
         self.scale = scale
         self.seeds = tuple(int(s) for s in preset.pop("seeds"))
@@ -191,15 +191,11 @@ class VarianceStudy:
 
     def labels(self, p: float = 2.0, *, plain: bool = False) -> dict[str, str]:
         """Display label per method name of :meth:`curves` (``plain``: no mathtext, for printed tables)."""
-        from ..methods import method_label
-
         return {_method_name(m, pp): method_label(m, pp if m == "samson" else None, plain=plain)
                 for m, pp in self.methods(p)}
 
     def colors(self, p: float = 2.0) -> dict[str, str]:
         """Colour per method name of :meth:`curves` (:data:`samlab.methods.METHOD_COLORS`)."""
-        from ..methods import method_color
-
         return {_method_name(m, pp): method_color(m, pp) for m, pp in self.methods(p)}
 
     def configs(self, *, rho: float, p: float, train_variances: Sequence[float],
@@ -248,8 +244,6 @@ class VarianceStudy:
                seeds: Sequence[int] | None = None, progress: bool = True,
                verbose: bool = True) -> dict[float, dict[str, np.ndarray]]:
         """``{train_variance: {method_name: test errors (seeds, test variances)}}``, training what is missing."""
-        from tqdm.auto import tqdm
-
         cfgs = self.configs(rho=rho, p=p, train_variances=train_variances, seeds=seeds)
         todo = [c for c in cfgs if not self._cached(c)]
         in_memory = sum(c in self._memo for c in cfgs)

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import submitit
+import torch
 
 from ..checks import check_choice, check_int
 from ..paths import runs_dir as default_runs_dir
 from ..runs import RunStore, config_to_dict, run_key
 from ..runs.store import atomic_write_text
-from ..train import TrainConfig
+from ..train import TrainConfig, train
 from .status import _read_manifest, sweep_folder, sweep_status
 
 
@@ -52,10 +53,6 @@ class SweepJob(submitit.helpers.Checkpointable):
         self.threads = threads
 
     def __call__(self) -> list[str]:
-        import torch
-
-        from ..train import train
-
         if self.threads:
             torch.set_num_threads(self.threads)
         store = RunStore(self.runs_dir)

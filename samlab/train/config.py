@@ -4,28 +4,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..checks import check_choice, check_int, check_number
+from ..data import IMAGE_DATASETS, MNIST1D_DATASETS
 from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS, run_label
+from ..models import MNIST1D_MODELS, model_names
 from ..optim import SWP_NORMALIZATIONS
 from ..perturbation import ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE
 from ..runs import register_config
+from .precision import AMP_MODES, split_plan
 
-__all__ = ["METHODS", "BASES", "SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
+__all__ = ["SCHEDULES", "DEVICES", "IMAGE_MODELS", "TrainConfig"]
 
-#: Training methods: plain base optimizer, the three geometries, and ESAM (SAM + SWP + SDS).
-METHODS = TRAIN_METHODS
 SCHEDULES = ("step", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def _image_models() -> tuple[str, ...]:
-    from ..models import model_names
-
     return tuple(n for n in model_names() if n != "table2_mlp")  # the 2-D toy MLP takes no images
 
 
 def _image_datasets() -> tuple[str, ...]:
-    from ..data import IMAGE_DATASETS, MNIST1D_DATASETS
-
     return (*IMAGE_DATASETS, *MNIST1D_DATASETS)
 
 
@@ -34,9 +31,6 @@ IMAGE_MODELS = _image_models()
 
 def _check_input_kind(model: str, dataset: str) -> None:
     """MNIST-1D models take MNIST-1D signals and nothing else; the image models take images."""
-    from ..data import MNIST1D_DATASETS
-    from ..models import MNIST1D_MODELS
-
     if (model in MNIST1D_MODELS) != (dataset in MNIST1D_DATASETS):
         raise ValueError(f"model={model!r} does not take dataset={dataset!r}: the models "
                          f"{', '.join(MNIST1D_MODELS)} go with dataset 'mnist1d', the others with image data sets")
@@ -46,6 +40,10 @@ def _check_input_kind(model: str, dataset: str) -> None:
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. Defaults are the SAMSON paper's CIFAR protocol (Sec. 5) with plain SGD.
+
+    ``method`` is the sharpness-aware wrapper (``sam``, ``asam``, ``samson``, ``esam``) or ``base``: the base
+    optimizer alone, the baseline; ``base`` is that optimizer (``sgd`` or ``adam``), so the Adam baseline is
+    ``TrainConfig(method="base", base="adam")``. (samlab 0.1 called ``base`` ``sgd``; that name is still read.)
 
     Validated when built (unknown names, out-of-range numbers, a rho the method forbids raise
     ValueError naming the allowed values), so bad input never reaches data loading or training.
@@ -69,7 +67,7 @@ class TrainConfig:
 
     model: str = "resnet18"
     dataset: str = "cifar10"
-    method: str = "sgd"
+    method: str = "base"
     rho: float | None = None
     p: float = 2.0
     eta: float | None = None
@@ -104,7 +102,9 @@ class TrainConfig:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
         check_choice("model", self.model, IMAGE_MODELS)
         check_choice("dataset", self.dataset, _image_datasets())
-        m = check_choice("method", self.method, METHODS)
+        if self.method == "sgd":   # samlab 0.1's name of the baseline, in the config.json of runs stored by it
+            s("method", "base")
+        m = check_choice("method", self.method, TRAIN_METHODS)
         check_choice("base", self.base, BASES)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("swp_normalization", self.swp_normalization, SWP_NORMALIZATIONS)
@@ -116,16 +116,16 @@ class TrainConfig:
         _check_input_kind(self.model, self.dataset)
         geometry = "sam" if m == "esam" else m
         # rho: 0 for plain training, > 0 for the sharpness-aware methods.
-        if m == "sgd":
+        if m == "base":
             rho = 0.0 if self.rho is None else check_number("rho", self.rho, low=0.0)
             if rho != 0:
-                raise ValueError(f"rho={self.rho!r} is not allowed for method 'sgd' (plain training has rho = 0); "
+                raise ValueError(f"rho={self.rho!r} is not allowed for method 'base' (the base optimizer alone has rho = 0); "
                                  f"use method 'sam', 'asam', 'samson' or 'esam' for rho > 0")
         else:
             rho = DEFAULT_RHO[geometry] if self.rho is None else check_number("rho", self.rho, low=0.0)
             if rho <= 0:
                 raise ValueError(f"rho={self.rho!r} is not allowed for method {m!r}: rho must be > 0 "
-                                 "(rho = 0 is plain training: use method 'sgd')")
+                                 "(rho = 0 is the base optimizer alone: use method 'base')")
         s("rho", rho)
         p = check_number("p", self.p, low=1.0, allow_inf=True)
         if m != "samson" and p != 2.0:
@@ -188,8 +188,6 @@ class TrainConfig:
 
     def _check_scale_out(self) -> None:
         """amp / accumulate / ascent_splits (:mod:`samlab.train.precision`); the process count is checked at run time."""
-        from .precision import AMP_MODES, split_plan
-
         check_choice("amp", self.amp, AMP_MODES)
         object.__setattr__(self, "accumulate", check_int("accumulate", self.accumulate, low=1))
         object.__setattr__(self, "ascent_splits", check_int("ascent_splits", self.ascent_splits, low=1))
@@ -197,7 +195,7 @@ class TrainConfig:
             raise ValueError("amp, accumulate > 1 and ascent_splits > 1 are not supported with method 'esam' "
                              "(its data selection needs the whole batch's per-sample losses)")
         split_plan(self.batch_size, ascent_splits=self.ascent_splits, accumulate=self.accumulate,
-                   sharpness_aware=self.method != "sgd")
+                   sharpness_aware=self.method != "base")
         if self.noise_sigma_g is not None and (self.amp != "off" or self.accumulate > 1 or self.ascent_splits > 1):
             raise ValueError(f"noise_sigma_g={self.noise_sigma_g!r}: additive-noise training runs in the plain training "
                              "loop only, not with amp, accumulate > 1 or ascent_splits > 1")

@@ -19,6 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .device import resolve_device
+from .precision import StepRunner, split_plan
+
 __all__ = ["RankStore", "env_world_size", "init_from_env", "prepare", "make_runner", "check_world_config"]
 
 
@@ -56,13 +59,11 @@ def init_from_env(device: torch.device) -> bool:
 
 def check_world_config(config: Any, world: int) -> None:
     """ValueError, before anything trains, when ``config`` cannot run on ``world`` processes."""
-    from .precision import split_plan
-
     if world > 1 and config.method == "esam":
         raise ValueError("method 'esam' is not supported on several processes (its data selection needs the "
                          "global batch's per-sample losses); use one process or method 'sam'")
     split_plan(config.batch_size, world=world, ascent_splits=config.ascent_splits, accumulate=config.accumulate,
-               sharpness_aware=config.method != "sgd")
+               sharpness_aware=config.method != "base")
 
 
 class RankStore:
@@ -104,8 +105,6 @@ class RankStore:
 def prepare(store: Any, progress: bool, device: Any) -> tuple[Any, bool, torch.device | None]:
     """Hook of :func:`samlab.train.loop.train`: under several processes, the rank's store view, progress only on
     rank 0, and this process's device (``cuda:LOCAL_RANK`` on CUDA); unchanged (and device None) otherwise."""
-    from .device import resolve_device
-
     if env_world_size() <= 1 and not active():
         return store, progress, None
     dev = resolve_device(device)
@@ -121,8 +120,6 @@ def prepare(store: Any, progress: bool, device: Any) -> tuple[Any, bool, torch.d
 def make_runner(config: Any, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device) -> Any:
     """Hook of the training loop: a :class:`samlab.train.precision.StepRunner` when the run needs one (amp,
     accumulation, ascent splits, several processes), else None (the plain loop)."""
-    from .precision import StepRunner
-
     world = _dist().get_world_size() if active() else 1
     plain = (config.amp == "off" and config.accumulate == 1 and config.ascent_splits == 1)
     if plain and world == 1:

@@ -7,7 +7,7 @@ CPU with the same thread count) as an uninterrupted run.
 
 Choices (written down because the papers leave them open):
 
-* ``method="sgd"`` is plain training with the base optimizer (no SAM wrapper, rho must be 0);
+* ``method="base"`` is plain training with the base optimizer (``base``: SGD or Adam; no SAM wrapper, rho 0);
   ``"esam"`` is the ESAM paper's algorithm: SAM's geometry plus SWP (``beta``) and SDS (``gamma``),
   defaults beta 0.6, gamma 0.5 (ESAM Sec. 3.1, ResNet-18). beta/gamma < 1 are refused for the other
   methods so that one algorithm has one name (and one key in the store).
@@ -81,11 +81,11 @@ def run_data(config: TrainConfig) -> ImageData:
 
 # ------------------------------------------------------------------------------------------------ pieces
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """The run's optimizer: the plain base optimizer for ``sgd``, else :class:`samlab.optim.SAM` around it.
+    """The run's optimizer: the plain base optimizer for ``base``, else :class:`samlab.optim.SAM` around it.
 
     ``clip`` is one rule for every method: a :func:`samlab.weights.clip_weights` step hook clamping ``model``'s
     conv/linear weights (:func:`samlab.weights.conv_linear_weights`) after each update, on the plain base optimizer
-    for ``sgd`` and through SAM's own ``clip`` (the same hook) otherwise. SAM gets ``model=model``, so BatchNorm
+    for ``base`` and through SAM's own ``clip`` (the same hook) otherwise. SAM gets ``model=model``, so BatchNorm
     running statistics come from the pass at ``w`` only, and ``seed`` derived from ``config.seed`` for ESAM's draws.
     """
     if config.base == "sgd":
@@ -93,7 +93,7 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
     else:
         base, kw = torch.optim.Adam, dict(lr=config.lr, betas=(config.momentum, 0.999),
                                           weight_decay=config.weight_decay)
-    if config.method == "sgd":
+    if config.method == "base":
         opt = base(model.parameters(), **kw)
         if config.clip is not None:
             opt.samlab_clip_handle = clip_weights(opt, conv_linear_weights(model), config.clip)

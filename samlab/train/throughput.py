@@ -16,7 +16,8 @@ from ..checks import check_int
 from ..models import create_model
 from ..runs import RunStore, register_config
 from .config import TrainConfig
-from .loop import make_optimizer, resolve_device, train_epoch
+from .device import resolve_device
+from .loop import make_optimizer, train_epoch
 
 __all__ = ["ThroughputConfig", "Speeds", "throughput_of", "measure_throughput"]
 

@@ -4,8 +4,8 @@
 here so a knob looks the same everywhere). ``core``: :class:`Explorer` / :func:`interactive_figure` (wiring
 through ``ipywidgets.interactive_output``, one-line errors, one redraw per change, a Run button for slow
 settings). Explorers: :func:`scale_invariance_explorer` (notebook 01), :func:`perturbation_explorer` (02),
-:func:`variance_explorer` (03), :func:`stored_run_explorer` (04), :func:`robustness_explorer` (05); each returns
-``(ui, out)``.
+:func:`variance_explorer` (03), :func:`stored_run_explorer` (04), :func:`rho_sweep_explorer` (04b),
+:func:`robustness_explorer` (05); each returns ``(ui, out)``.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ require_extra("notebooks", "samlab.widgets (notebook controls)")  # one clear li
 from .controls import P_CHOICES, c_slider, choice_selector, p_selector, range_slider, rho_slider
 from .core import Explorer, error_output, interactive_figure, render_outputs
 from .perturbation import perturbation_explorer
+from .rho_sweep import rho_sweep_explorer, rho_sweep_rows
 from .robustness import robustness_explorer
 from .scale_invariance import scale_invariance_explorer
 from .sharpness import sharpness_explorer
@@ -26,5 +27,6 @@ __all__ = [
     "P_CHOICES", "rho_slider", "p_selector", "c_slider", "range_slider", "choice_selector",
     "Explorer", "interactive_figure", "render_outputs", "error_output",
     "scale_invariance_explorer", "perturbation_explorer", "variance_explorer", "stored_run_explorer",
+    "rho_sweep_explorer", "rho_sweep_rows",
     "robustness_explorer", "sharpness_explorer",
 ]

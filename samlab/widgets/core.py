@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import html
+import io
 import math
 import time
 import traceback
@@ -29,14 +30,14 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import ipywidgets as W
 
+from ..plots import figure_png
+
 __all__ = ["Explorer", "interactive_figure", "render_outputs", "error_output", "message_output"]
 
 
 # ------------------------------------------------------------------------------------------------ rendering
 
 def _figure_bundle(fig: Any, dpi: int, min_width_px: int) -> dict:
-    from ..plots import figure_png
-
     width_in = float(fig.get_figwidth())
     short = min_width_px / (width_in * dpi) if width_in > 0 else 1.0
     if short > 1:   # too narrow: half of the factor in size (smaller fonts), half in dpi (sharper)
@@ -49,8 +50,6 @@ def _figure_bundle(fig: Any, dpi: int, min_width_px: int) -> dict:
 
 def _stacked_bundle(figs: Sequence[Any], dpi: int, min_width_px: int) -> dict:
     """Several figures as ONE image, stacked top to bottom (an explorer shows exactly one figure per change)."""
-    import io
-
     from PIL import Image
 
     images = [Image.open(io.BytesIO(base64.b64decode(_figure_bundle(f, dpi, min_width_px)["data"]["image/png"])))

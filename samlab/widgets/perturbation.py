@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..experiments.perturbation_profiles import perturbation_profiles, profile_limits
+from ..plots import figure_png, plot_perturbation_profiles
 from .controls import c_slider, p_selector, rho_slider
 from .core import Explorer, interactive_figure
 
@@ -18,9 +20,6 @@ def perturbation_explorer(*, rho: float = 0.5, p: float = 2.0, c: float = 0.1, s
     with its cached panels, and renders the layout not shown once when it is built (about 0.2 s): choosing
     p = inf, or leaving it, then redraws only the panels that changed instead of a whole new figure.
     """
-    from ..experiments.perturbation_profiles import perturbation_profiles, profile_limits
-    from ..plots import figure_png, plot_perturbation_profiles
-
     dpi = 72
     figs: dict[bool, Any] = {}          # is p infinite -> its figure
     controls = {"rho": rho_slider("samson", value=rho, max=2.0, step=0.01), "p": p_selector(p),

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..experiments import scale_invariance
+from ..plots import plot_scale_invariance
 from .controls import choice_selector, p_selector, range_slider, rho_slider
 from .core import Explorer, interactive_figure
 
@@ -13,26 +15,23 @@ def scale_invariance_explorer(*, rho: float = 0.05, p: float = 2.0, tau_range: t
                               scaling: str = "no biases", asam_adaptive: str = "weights", k: int = 50,
                               seed: int = 0) -> tuple[Explorer, Any]:
     """Logits and sharpness across ``k`` positive scalings, with the bias caveat; returns ``(ui, out)``."""
-    from ..experiments import scale_invariance as toy
-    from ..plots import plot_scale_invariance
-
     cache: dict[tuple, dict] = {}   # memoised per setting (floats rounded to the sliders' steps)
 
     def draw(rho: float, p: float, tau_range: tuple[float, float], scaling: str, asam_adaptive: str):
         key = (round(rho, 6), p, tuple(round(t, 6) for t in tau_range), scaling, asam_adaptive)
         if key not in cache:
-            cache[key] = toy.scale_invariance_study(rho=rho, p=p, tau_range=tau_range, scaling=scaling,
-                                                    asam_adaptive=asam_adaptive, k=k, seed=seed)
+            cache[key] = scale_invariance.scale_invariance_study(rho=rho, p=p, tau_range=tau_range, scaling=scaling,
+                                                                 asam_adaptive=asam_adaptive, k=k, seed=seed)
         res = cache[key]
         fig = plot_scale_invariance(res["logits"], res["sharpness"], labels=res["labels"], colors=res["colors"],
                                     title=f"{scaling}; ASAM/SAMSON normalise {asam_adaptive}; ρ = {rho:g}")
-        return [fig, toy.format_spreads(res)]
+        return [fig, scale_invariance.format_spreads(res)]
 
     controls = {
         "rho": rho_slider("sam", value=rho, max=0.5),
         "p": p_selector(p),
         "tau_range": range_slider(tau_range, description="τ range"),
-        "scaling": choice_selector(list(toy.SCALINGS), scaling, description="biases"),
+        "scaling": choice_selector(list(scale_invariance.SCALINGS), scaling, description="biases"),
         "asam_adaptive": choice_selector([("weights only (official ASAM)", "weights"), ("weights and biases", "all")],
                                          asam_adaptive, description="T applies to"),
     }

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-from ..methods import format_p, run_label
+from ..experiments.cifar import learning_curve
+from ..methods import format_p, method_name, run_label
+from ..plots import plot_learning_curves
 from .controls import choice_selector, dropdown_width
 from .core import Explorer, interactive_figure, render_outputs
 
@@ -34,6 +36,13 @@ def _value_text(value: Any) -> str:
 
 def _field_text(name: str, value: Any) -> str:
     return f"{_SYMBOLS.get(name, name)}={_value_text(value)}"
+
+
+def _method_text(method: str, settings: Sequence[dict[str, Any]]) -> str:
+    """The method dropdown's label: ``SAM``...; the baselines (method ``base``) by their optimizers, ``SGD/Adam``."""
+    if method != "base":
+        return method.upper()
+    return "/".join(dict.fromkeys(method_name(s["config"]) for s in settings if s["method"] == "base"))
 
 
 def run_settings(runs: Sequence[Any]) -> list[dict[str, Any]]:
@@ -73,9 +82,6 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
     finished run in the store that shares notebook 04's protocol). The run named ``reference`` (a plain
     label such as ``"SGD"``; the same seed when stored) is drawn alongside in grey.
     """
-    from ..experiments.cifar import learning_curve
-    from ..plots import plot_learning_curves
-
     runs = [r for r in results if getattr(r, "finished", False) and dataclasses.is_dataclass(getattr(r, "config", None))
             and hasattr(r.config, "method")]
     if not runs:
@@ -94,7 +100,7 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
 
     first = settings[0]
     controls = {
-        "method": choice_selector([(m.upper(), m) for m in methods],
+        "method": choice_selector([(_method_text(m, settings), m) for m in methods],
                                   first["method"], description="method"),
         "setting": choice_selector(setting_options(first["method"]), 0, description="run"),
         "seed": choice_selector(seed_options(0), min(first["seeds"]), description="seed"),

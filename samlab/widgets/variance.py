@@ -8,6 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..data.variance2d import variance2d_bayes_error
+from ..experiments.variance_generalization import TRAIN_VARIANCES, compare_methods
+from ..plots import plot_generalization_curves
 from .controls import choice_selector, p_selector, rho_slider
 from .core import Explorer, interactive_figure
 
@@ -17,10 +20,6 @@ __all__ = ["variance_explorer"]
 def variance_explorer(study: Any, *, rho: float = 0.5, p: float = 2.0, train_variance: float = 15.0,
                       band: str = "min-max") -> tuple[Explorer, Any]:
     """rho, p and the training variance for a :class:`~samlab.experiments.variance_generalization.VarianceStudy`."""
-    from ..data.variance2d import variance2d_bayes_error
-    from ..experiments.variance_generalization import TRAIN_VARIANCES, compare_methods
-    from ..plots import plot_generalization_curves
-
     measured: list[float] = []   # seconds per run, measured on this explorer's Run clicks (training + storing)
 
     def draw(rho: float, p: float, train_variance: float):

@@ -1,0 +1,32 @@
+"""Notebook 04b's explorer: the rho sweep of one model and method, one row per rho (means over the stored seeds)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .controls import choice_selector
+from .core import Explorer, interactive_figure
+
+__all__ = ["rho_sweep_explorer", "rho_sweep_rows"]
+
+
+def rho_sweep_rows(summary: Sequence[dict[str, Any]], model: str, method: str) -> str:
+    """One line per rho of ``model`` and ``method`` in ``summary`` (:func:`samlab.experiments.mnist1d.summarize`):
+    test accuracy with its interval, train accuracy, gap, calibration accuracy, seeds and seconds per run."""
+    rows = [f"rho {e['rho']:<5g} test {e['test_acc']:5.1f} +- {e['test_acc_ci']:.1f}   "
+            f"train {e['train_acc']:5.1f}   gap {e['gap']:5.1f}   calibration {e['calib_acc']:5.1f}   "
+            f"({e['n']} seeds, {e['train_time_s']:.1f} s per run)"
+            for e in summary if e["model"] == model and e["method"] == method]
+    if not rows:
+        raise ValueError(f"no summary rows for model={model!r} and method={method!r}")
+    return "\n".join(rows)
+
+
+def rho_sweep_explorer(summary: Sequence[dict[str, Any]]) -> tuple[Explorer, Any]:
+    """Choose a model and a method of the study's summary; shows :func:`rho_sweep_rows`. Nothing trains here."""
+    models = list(dict.fromkeys(e["model"] for e in summary))
+    methods = list(dict.fromkeys(e["method"] for e in summary))
+    if not models:
+        raise ValueError("summary holds no rows to choose from")
+    controls = {"model": choice_selector(models, models[0], description="model"),
+                "method": choice_selector(methods, methods[min(2, len(methods) - 1)], description="method")}
+    return interactive_figure(lambda model, method: rho_sweep_rows(summary, model, method), controls)
