@@ -44,7 +44,7 @@ __all__ = ["YEAR", "TILES", "DEFAULT_TIMES", "AnalogUnavailableError", "PCMCurve
 #: One year in seconds (Julian year), the read time of SAMSON Fig. 5.
 YEAR = 365.25 * 24 * 3600.0
 #: aihwkit tile kinds: ``"torch"`` (pure-torch TorchInferenceTile, any torch) and ``"compiled"`` (InferenceTile,
-#: aihwkit's C++ simulator; aihwkit 1.1.0's wheels only work with torch 2.10-2.12).
+#: aihwkit's C++ simulator, built for one torch: aihwkit 1.2.0's runs with torch 2.14-2.15).
 TILES = ("torch", "compiled")
 _EVAL_BATCH = 500
 _CALIB_BATCH = 200
@@ -121,8 +121,8 @@ def _aihwkit() -> Any:
     except (ImportError, OSError) as err:
         raise AnalogUnavailableError(
             f"IBM's aihwkit is not usable here ({type(err).__name__}: {err}). PCM inference needs it: "
-            "`pip install aihwkit==1.1.0` (wheels for Linux/macOS, Python 3.9-3.12). Everything else in "
-            "samlab works without it.") from err
+            "pip install 'samlab[analog]' (aihwkit 1.2: wheels for Linux x86_64 and macOS arm64, Python 3.12-3.14). "
+            "Everything else in samlab works without it.") from err
     return types.SimpleNamespace(version=getattr(aihwkit, "__version__", "?"), Global=GlobalDriftCompensation,
                                  PCM=PCMLikeNoiseModel, convert=convert_to_analog,
                                  configs={"torch": TorchInferenceRPUConfig, "compiled": InferenceRPUConfig})
@@ -155,8 +155,8 @@ def _probe(tile: str) -> None:
         if not torch.isfinite(out).all():
             raise RuntimeError(f"non-finite output {out}")
     except Exception as err:  # noqa: BLE001 (an ABI mismatch may surface as any error type)
-        hint = (" The compiled tile of aihwkit 1.1.0 only works with torch 2.10-2.12; use tile='torch' (same "
-                "noise draws, pure torch)." if tile == "compiled" else "")
+        hint = (" aihwkit's compiled tile only works with the torch it was built for (aihwkit 1.2.0: torch "
+                "2.14-2.15); use tile='torch' (same noise draws, pure torch)." if tile == "compiled" else "")
         raise AnalogUnavailableError(f"aihwkit {ak.version}'s {tile!r} tile does not run with torch "
                                      f"{torch.__version__}: {type(err).__name__}: {err}.{hint}") from err
 
@@ -177,7 +177,7 @@ def _check_model(model: Any) -> None:
     for name, m in model.named_modules():
         if isinstance(m, nn.modules.conv._ConvNd) and (m.groups != 1 or m.padding_mode != "zeros"):
             raise ValueError(f"model layer {name!r} has groups={m.groups}, padding_mode={m.padding_mode!r}; "
-                             "aihwkit 1.1.0 maps only ungrouped, zero-padded convolutions")
+                             "aihwkit maps only ungrouped, zero-padded convolutions")
 
 
 def to_analog(model: nn.Module, rpu_config: Any) -> nn.Module:
