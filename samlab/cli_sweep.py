@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable
 
 from . import papers
+from .extras import MissingExtraError
 from .runs import config_to_dict, run_key
 from .train import TrainConfig
 
@@ -31,8 +32,20 @@ _SLURM_FLAGS = {  # flag dest -> submitit SlurmExecutor parameter
 
 def add_sweep_parser(sub: Any, add_train_flags: Callable[[argparse.ArgumentParser], None],
                      number: Callable[..., Any]) -> argparse.ArgumentParser:
-    """The ``sweep`` subparser (``number`` is the CLI's range-checked argparse type factory)."""
-    from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
+    """The ``sweep`` subparser (``number`` is the CLI's range-checked argparse type factory).
+
+    Without the cluster extra (submitit) the subcommand is still listed and says in one line what to install,
+    so ``samlab --help``, ``train`` and the rest work with the core alone.
+    """
+    try:
+        from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
+    except MissingExtraError as err:
+        # every word after "sweep" is taken as a plain argument (no option prefix), so any flags reach the message
+        sw = sub.add_parser("sweep", help="sweeps through submitit (needs the cluster extra)", prefix_chars="\0",
+                            add_help=False)
+        sw.add_argument("ignored", nargs="*", help=argparse.SUPPRESS)
+        sw.set_defaults(subparser=sw, missing_extra=str(err))
+        return sw
 
     sw = sub.add_parser("sweep", help="submit a grid of runs through submitit (local subprocesses or SLURM)",
                         description="Train many runs through submitit into one results store; finished runs are "
@@ -126,6 +139,9 @@ def _describe(configs: list[Any]) -> Callable[[Any], str]:
 
 def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``samlab sweep``: status, dry run, or submit (then optionally wait)."""
+    if getattr(args, "missing_extra", None):
+        print(f"samlab sweep: {args.missing_extra}", file=sys.stderr)
+        return 2
     from . import sweep  # optional dependency: samlab.sweep needs submitit (the cluster extra)
 
     slurm = _slurm_options(args, parser)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .checks import check_scale
 from .extras import require
-from .paths import notebooks_dir
+from .paths import notebooks_dir, project_root
 
 
 def notebook_paths() -> list[Path]:
@@ -35,6 +35,9 @@ def run_notebook(path: str | Path, *, scale: str = "quick", parameters: dict[str
     out = Path(output) if output is not None else notebooks_dir() / "_executed" / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
     params = {"SCALE": scale, **(parameters or {})}
+    # the kernel runs in the notebook's folder: it is told the caller's project folder, so that outside a
+    # checkout its results and figures land where the command line said they would, not beside the notebook
+    env = {"SAMLAB_ROOT": str(project_root()), **(env or {})} if "SAMLAB_ROOT" not in os.environ else env
     saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", *(env or {}))}
     try:
         if threads is not None:

@@ -91,6 +91,8 @@ def test_wheel_installs_beside_an_existing_torch_and_runs_outside_the_checkout(t
     assert "sam step ok 0.2.0" in _run([py, "-c", SAM_STEP], cwd=work, env=env)
     assert "pip install 'samlab[notebooks]'" in _run([py, "-c", MISSING], cwd=work, env=env)
     assert _run([py, "-m", "samlab", "--version"], cwd=work, env=env).strip() == "samlab 0.2.0"
+    sweep = subprocess.run([py, "-m", "samlab", "sweep", "--status"], cwd=work, env=env, capture_output=True, text=True)
+    assert sweep.returncode == 2 and "pip install 'samlab[cluster]'" in sweep.stderr, sweep.stderr
 
     # with the notebooks extra: still the same torch; the command line and a notebook outside the checkout
     _run([py, "-m", "pip", "install", "--no-input", f"{wheels[0]}[notebooks]"], cwd=tmp_path, env=env, timeout=900)
