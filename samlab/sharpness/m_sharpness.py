@@ -131,6 +131,10 @@ def m_sharpness(model: nn.Module, x: Tensor, y: Tensor, *, m: int = 128, method:
     method = check_choice("method", method, GEOMETRIES)
     rho = DEFAULT_RHO[method] if rho is None else rho
     method, rho, p, eta = check_method_args(method, rho, p, eta)
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise ValueError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}")
     m = _check_m(m, len(y))
     steps = check_int("steps", steps, low=1)
     if isinstance(adaptive, str):
