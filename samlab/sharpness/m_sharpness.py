@@ -26,8 +26,9 @@ The inner maximisation:
   is the ball ``||u||_2 <= rho``; each step moves ``u`` by ``step_size`` along the normalised gradient
   ``T g / ||T g||`` (i.e. ``eps += worst_case_perturbation(..., rho=step_size)`` with ``g`` taken at
   ``w + eps`` and ``T`` at the unperturbed ``w``), then projects back onto the ball:
-  ``eps <- eps * min(1, rho / ||T^{-1} eps||_2)``. Default ``step_size = 2.5 rho / k`` (Madry et al.'s PGD
-  rule); the rise is the largest over the ``k`` iterates (each is inside the neighbourhood).
+  ``eps <- eps * min(1, rho / ||T^{-1} eps||_2)`` (the norm is :func:`samlab.perturbation.perturbation_norm`,
+  summed in float64). Default ``step_size = 2.5 rho / k`` (Madry et al.'s PGD rule); the rise is the largest
+  over the ``k`` iterates (each is inside the neighbourhood).
 
 The model runs in eval mode (BatchNorm uses its running statistics and never updates them); every module's
 training flag, the exact weights and the parameters' ``.grad`` are left as they were. The last ``len % m``
