@@ -238,7 +238,8 @@ def worst_case_perturbation(params: Iterable[Tensor] | Iterable[dict[str, Any]],
                                   None if drawn is None else drawn[start:start + len(ws)], start)
         scales = neighbourhood_scale([ws[i] for i in idx], method=g_method, p=g_p, eta=g_eta,
                                      adaptive=[flags[i] for i in idx])
-        tg = _scaled_gradients([g.detach() for i in idx if (g := grads[start + i]) is not None], scales)
+        tg = _scaled_gradients([g.detach() if g.requires_grad else g
+                                for i in idx if (g := grads[start + i]) is not None], scales)
         plan.append(([start + i for i in idx], scales, tg, g_rho / g_beta))
         scaled += tg
         start += len(ws)
