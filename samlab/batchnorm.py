@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from typing import Any, Iterable, Iterator
 
 import torch
@@ -30,6 +31,19 @@ def _buffers(module: nn.Module) -> list[Tensor]:
     return [b for b in (module.running_mean, module.running_var, module.num_batches_tracked) if b is not None]
 
 
+def _saved_buffers(bns: Iterable[nn.Module]) -> list[tuple[Tensor, Tensor]]:
+    """Each running mean/variance/count of ``bns`` with a copy of its value (for :func:`_restore_buffers`)."""
+    with torch.no_grad():
+        return [(b, b.detach().clone()) for m in bns for b in _buffers(m)]
+
+
+def _restore_buffers(saved: list[tuple[Tensor, Tensor]]) -> None:
+    """Copy the values :func:`_saved_buffers` kept back into their buffers (exactly)."""
+    with torch.no_grad():
+        for b, s in saved:
+            b.copy_(s)
+
+
 @contextlib.contextmanager
 def frozen_statistics(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, forward passes do not change ``model``'s BatchNorm running statistics.
@@ -38,15 +52,11 @@ def frozen_statistics(model: nn.Module) -> Iterator[nn.Module]:
     on entry and copied back on exit (exactly, also when the block raises). Batch statistics are still used
     for normalisation in training mode; only the running averages are left alone. Yields ``model``.
     """
-    buffers = [b for m in batchnorm_modules(model) for b in _buffers(m)]
-    with torch.no_grad():
-        saved = [b.detach().clone() for b in buffers]
+    saved = _saved_buffers(batchnorm_modules(model))
     try:
         yield model
     finally:
-        with torch.no_grad():
-            for b, s in zip(buffers, saved):
-                b.copy_(s)
+        _restore_buffers(saved)
 
 
 def _to_device(obj: Any, device: torch.device | str | None) -> Any:
@@ -86,6 +96,26 @@ class _Pooled:
         self.n = n
 
 
+_NOTHING = object()
+
+
+def _first_checked(batches: Iterable[Any]) -> Iterator[Any]:
+    """``batches`` as an iterator known to hold at least one batch, read once (a generator is not consumed
+    twice); refuses ``None``, a non-iterable, a bare tensor and an empty iterable before the model is touched."""
+    allowed = "an iterable of calibration batches (a DataLoader, a list of input tensors or of (x, y) pairs)"
+    if isinstance(batches, Tensor):
+        raise ValueError(f"batches must be {allowed}, got a tensor of shape {tuple(batches.shape)}: "
+                         "pass one batch as [x]")
+    try:
+        it = iter(batches)
+    except TypeError:
+        raise ValueError(f"batches={batches!r} must be {allowed}") from None
+    first = next(it, _NOTHING)
+    if first is _NOTHING:
+        raise ValueError(f"batches={batches!r} is empty: AdaBS needs at least one calibration batch")
+    return itertools.chain([first], it)
+
+
 def reestimate_statistics(model: nn.Module, batches: Iterable[Any], *,
                           device: torch.device | str | None = None) -> nn.Module:
     """AdaBS: reset every BatchNorm's running statistics and re-estimate them from ``batches``; returns ``model``.
@@ -98,15 +128,18 @@ def reestimate_statistics(model: nn.Module, batches: Iterable[Any], *,
     training flag and momentum are restored afterwards.
 
     A batch is a tensor (the input) or a sequence whose first element is the input (``(x, y)`` from a
-    DataLoader); ``device`` moves the input there first. Refuses an empty ``batches``.
+    DataLoader); ``device`` moves the input there first. ``batches`` is any iterable, read once. A refused call
+    (``None``, not iterable, empty) or a failed one (a forward that raises) leaves the model exactly as it was:
+    the statistics are copied aside first and put back on any exception.
     """
     bns = batchnorm_modules(model)
+    batches = _first_checked(batches)
     modules = list(model.modules())
     flags = [m.training for m in modules]
     momenta = [m.momentum for m in bns]
+    saved = _saved_buffers(bns)
     pooled = [_Pooled() for _ in bns]
     handles = [m.register_forward_pre_hook(p) for m, p in zip(bns, pooled)]
-    n = 0
     try:
         for m in modules:
             m.train(False)
@@ -118,15 +151,14 @@ def reestimate_statistics(model: nn.Module, batches: Iterable[Any], *,
             for batch in batches:
                 x = batch[0] if isinstance(batch, (list, tuple)) else batch
                 model(_to_device(x, device))
-                n += 1
-        if n == 0:
-            raise ValueError("batches is empty: AdaBS needs at least one calibration batch")
-        with torch.no_grad():
             for m, p in zip(bns, pooled):
                 if p.mean is None:      # this BN did not run (an unused branch): leave it reset
                     continue
                 m.running_mean.copy_(p.mean)
                 m.running_var.copy_(p.m2 / max(p.n - 1, 1))
+    except BaseException:
+        _restore_buffers(saved)
+        raise
     finally:
         for h in handles:
             h.remove()

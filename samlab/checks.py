@@ -49,12 +49,10 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
         raise ValueError(f"{name}={value!r} must be a number") from None
     if math.isnan(x) or (math.isinf(x) and not allow_inf):
         raise ValueError(f"{name}={value!r} must be a finite number")
-    lo = "(" if low_open else "["
-    hi = ")" if high_open else "]"
-    interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-    if low is not None and (x < low or (low_open and x == low)):
-        raise ValueError(f"{name}={value!r} is out of range; allowed: {interval}")
-    if high is not None and (x > high or (high_open and x == high)):
+    if (low is not None and (x < low or (low_open and x == low))) or (
+            high is not None and (x > high or (high_open and x == high))):
+        interval = (f"{'(' if low_open else '['}{'-inf' if low is None else low}, "
+                    f"{'inf' if high is None else high}{')' if high_open else ']'}")
         raise ValueError(f"{name}={value!r} is out of range; allowed: {interval}")
     return x
 

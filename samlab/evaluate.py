@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .sharpness._common import eval_mode
+
 __all__ = ["evaluate"]
 
 
@@ -22,7 +24,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
 
     Batches are slices of ``x`` (views, no gather), normalised as ``(x / 255 - mean) / std`` on ``device``
     (default: the model's), under ``torch.inference_mode``; the loss is summed in float64 and the counts are
-    read back once at the end. The model's training flag is restored afterwards, also on error.
+    read back once at the end. Every module's own training flag is restored afterwards, also on error (a frozen
+    BatchNorm in eval mode inside a model in training mode stays in eval mode), by the measures' ``eval_mode``.
     """
     signals = x.is_floating_point() and x.dim() == 3  # MNIST-1D: float (N, C, L), already on the model's scale
     if not signals and (x.dtype != torch.uint8 or x.dim() != 4):
@@ -37,9 +40,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
     else:
         first = next(model.parameters(), None)
         device = first.device if first is not None else x.device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.inference_mode():
             m, s = _stats(mean, device), _stats(std, device)
             if signals:
@@ -54,7 +55,5 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
                 out = model((xb.to(torch.float32) / scale - m) / s)
                 loss += F.cross_entropy(out, yb, reduction="sum").double()
                 correct += (out.argmax(1) == yb).sum()
-    finally:
-        model.train(was_training)
     n = max(1, len(y))
     return loss.item() / n, correct.item() / n

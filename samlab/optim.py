@@ -88,15 +88,14 @@ from torch import Tensor, nn
 
 from .batchnorm import frozen_statistics
 from .checks import check_choice, check_int, check_number
-from .perturbation import (_TINY, ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, _finish, _global_norm, _scaled_gradients,
-                           adaptive_flags, check_method_args, neighbourhood_scale, perturbed_flags)
+from .perturbation import (ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, SWP_NORMALIZATIONS, adaptive_flags, check_method_args,
+                           worst_case_perturbation)
 from .weights import clip_weights, conv_linear_weights, perturbed
 
+# SWP_NORMALIZATIONS lives with the kernel (samlab.perturbation); train.config and the CLI read it from here.
 __all__ = ["SAM", "SWP_NORMALIZATIONS", "sample_loss_fn"]
 
 _SAM_KEYS = ("method", "rho", "p", "eta", "adaptive_params", "beta", "gamma", "clip")
-#: How SWP scales the masked perturbation (see the module docstring): the authors' code or ESAM eq. 6.
-SWP_NORMALIZATIONS = ("official", "paper")
 
 
 def sample_loss_fn(model: nn.Module, inputs: Tensor, targets: Tensor,
@@ -260,44 +259,22 @@ class SAM(torch.optim.Optimizer):
     # ---------------------------------------------------------------------------------- the steps
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
-        """Move every chosen tensor from ``w`` to ``w + eps`` (eps from the current ``.grad``)."""
+        """Move every chosen tensor from ``w`` to ``w + eps``, eps from the current ``.grad`` by
+        :func:`samlab.perturbation.worst_case_perturbation` (one norm over all groups; SWP's mask and scaling)."""
         self._restore()  # a perturbation is always taken from w, never stacked
-        mask = self._swp_mask or {}
-        paper = self.swp_normalization == "paper"
-        plan = []  # per group: (params, keep, scales, T*g, rho_eff)
-        everything: list[Tensor] = []
-        for group in self.param_groups:
-            if group["rho"] == 0:
-                continue
-            rule = group["adaptive_params"]
-            names = self._names(group) if rule == "named_weight" else None
-            params = group["params"]
-            flags = adaptive_flags(params, rule, names)
-            idx = [i for i, (w, on) in enumerate(zip(params, perturbed_flags(params, rule)))
-                   if on and w.grad is not None and (paper or mask.get(w, True))]
-            if not idx:
-                continue
-            ws = [params[i] for i in idx]
-            scales = neighbourhood_scale(ws, method=group["method"], p=group["p"], eta=group["eta"],
-                                         adaptive=[flags[i] for i in idx])
-            tg = _scaled_gradients([w.grad for w in ws], scales)
-            keep = [mask.get(w, True) for w in ws]
-            plan.append((ws, keep, scales, tg, group["rho"] / group["beta"]))
-            everything.extend(tg)
-        self._swp_mask = None
-        if plan:
-            norm = _global_norm(everything)   # "official": chosen tensors only; "paper": all tensors
-            inv = torch.where(norm > 0, 1.0 / norm.clamp_min(_TINY), torch.zeros_like(norm))
-            targets: list[Tensor] = []
-            deltas: list[Tensor] = []
-            for ws, keep, scales, tg, rho_eff in plan:
-                eps = _finish(tg, scales, inv * rho_eff)
-                targets += [w for w, k in zip(ws, keep) if k]
-                deltas += [e for e, k in zip(eps, keep) if k]
-            if targets:
-                stack = contextlib.ExitStack()
-                stack.enter_context(perturbed(targets, deltas))
-                self._undo = stack
+        mask, self._swp_mask = self._swp_mask, None
+        groups = [dict(params=g["params"], method=g["method"], rho=g["rho"], p=g["p"], eta=g["eta"],
+                       adaptive=g["adaptive_params"], beta=g["beta"],
+                       names=self._names(g) if g["adaptive_params"] == "named_weight" else None)
+                  for g in self.param_groups if g["rho"] > 0]
+        params = [w for g in groups for w in g["params"]]
+        eps = worst_case_perturbation(groups, [w.grad for w in params],
+                                      mask=None if mask is None else [mask.get(w, True) for w in params],
+                                      swp_normalization=self.swp_normalization)
+        if any(e is not None for e in eps):
+            stack = contextlib.ExitStack()
+            stack.enter_context(perturbed(params, eps))
+            self._undo = stack
         if zero_grad:
             self.zero_grad()
 

@@ -45,7 +45,9 @@ The denominator ``||T g||_2`` is one norm over every tensor that is perturbed (t
 ``None`` are neither perturbed nor counted). The result always has norm ``rho`` in the method's metric,
 ``||T^{-1} eps||_2 = rho``, and a zero gradient gives ``eps = 0`` (never NaN).
 
-The same function drives :class:`samlab.optim.SAM`, the Fig. 1 plot and the m-sharpness metrics.
+The same function drives :class:`samlab.optim.SAM` (whose ``first_step`` is one call of it: parameter groups,
+each with its own geometry, under one norm, and ESAM's SWP mask and ``rho / beta``), the Fig. 1 plot and the
+m-sharpness metrics (whose projection uses :func:`perturbation_norm`, the one norm of the neighbourhood).
 
 Fig. 1 of SAMSON plots eps* against the weight value "assuming grad L(w) = 1": with a one-hot gradient
 ``e_i`` on weight ``i`` the formula reduces to ``eps_i = rho * T_i`` (``rho`` for SAM, ``rho (|w_i| + eta)``
@@ -54,7 +56,7 @@ for ASAM, ``rho |w_i| / ||W||_p`` for SAMSON), which is how :mod:`samlab.plots` 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -62,13 +64,17 @@ from torch import Tensor
 from .checks import check_choice, check_number
 from .methods import DEFAULT_ETA, DEFAULT_RHO, GEOMETRIES
 
-__all__ = ["ADAPTIVE_PARAMS", "DEFAULT_ADAPTIVE", "adaptive_flags", "perturbed_flags", "neighbourhood_scale",
-           "worst_case_perturbation", "perturbation_norm", "check_method_args"]
+__all__ = ["ADAPTIVE_PARAMS", "DEFAULT_ADAPTIVE", "SWP_NORMALIZATIONS", "adaptive_flags", "perturbed_flags",
+           "neighbourhood_scale", "worst_case_perturbation", "perturbation_norm", "check_method_args"]
 
 #: The rules for which tensors ASAM/SAMSON's transform ``T`` applies to (see the module docstring).
 ADAPTIVE_PARAMS = ("weights", "named_weight", "all", "weights_only")
 #: Each method's default rule (argued in the module docstring).
 DEFAULT_ADAPTIVE = {"sam": "weights", "asam": "weights", "samson": "weights_only"}
+#: How ESAM's SWP scales the masked perturbation (:func:`worst_case_perturbation`): the authors' code or eq. 6.
+SWP_NORMALIZATIONS = ("official", "paper")
+# The keys a parameter group of worst_case_perturbation may hold (torch's param-group convention).
+_GROUP_KEYS = ("params", "method", "rho", "p", "eta", "adaptive", "names", "beta")
 
 # Below this a layer norm counts as zero (all-zero tensor): T is then 0 there instead of 0/0.
 _TINY = 1e-30
@@ -166,57 +172,126 @@ def _finish(tg: list[Tensor], scales: Sequence[Tensor | None], factor: Tensor | 
     return tg
 
 
-def worst_case_perturbation(params: Iterable[Tensor], grads: Iterable[Tensor | None], *, method: str,
-                            rho: float, p: float = 2.0, eta: float = 0.0,
-                            adaptive: Sequence[bool] | str | None = None,
-                            names: Sequence[str] | None = None) -> list[Tensor | None]:
-    """First-order worst-case perturbation ``eps*`` of SAM (eq. 2), ASAM (eq. 4) or SAMSON (eq. 6).
+def _param_groups(params: Iterable[Tensor] | Iterable[dict[str, Any]], defaults: dict[str, Any]) -> list[dict]:
+    """``params`` as a list of complete groups: a list of tensors is one group with ``defaults``; dicts (torch's
+    parameter-group convention) override ``defaults`` key by key."""
+    items = list(params)
+    if not any(isinstance(g, dict) for g in items):
+        return [{**defaults, "params": items}]
+    groups = []
+    for i, group in enumerate(items):
+        if not isinstance(group, dict) or "params" not in group:
+            raise ValueError(f"params[{i}]={group!r}: a list of parameter groups must hold only dicts with a "
+                             "'params' key (or pass a plain list of tensors)")
+        unknown = sorted(set(group) - set(_GROUP_KEYS))
+        if unknown:
+            raise ValueError(f"params[{i}] has unknown keys {unknown}; allowed: {', '.join(_GROUP_KEYS)}")
+        groups.append({**defaults, **group, "params": list(group["params"])})
+    return groups
+
+
+def worst_case_perturbation(params: Iterable[Tensor] | Iterable[dict[str, Any]], grads: Iterable[Tensor | None], *,
+                            method: str = "sam", rho: float | None = None, p: float = 2.0, eta: float = 0.0,
+                            adaptive: Sequence[bool] | str | None = None, names: Sequence[str | None] | None = None,
+                            beta: float = 1.0, mask: Sequence[bool] | None = None,
+                            swp_normalization: str = "official") -> list[Tensor | None]:
+    """First-order worst-case perturbation ``eps*`` of SAM (eq. 2), ASAM (eq. 4) or SAMSON (eq. 6), with ESAM's
+    SWP (ESAM eq. 6, Algorithm 1 line 7); the one kernel behind :class:`samlab.optim.SAM` and the measures.
 
     ``params`` and ``grads`` are matching lists of tensors; a ``None`` gradient means that tensor is not
     perturbed (its entry in the result is ``None``) and does not enter the norm. ``adaptive`` says per
     tensor whether ``T`` applies: a list of booleans, or a rule of :data:`ADAPTIVE_PARAMS` (``names`` needed
     for ``"named_weight"``; under ``"weights_only"`` the other tensors get ``None``); default ``"weights"``
-    (``ndim > 1``, for the notebooks' tensor lists). Returns ``eps`` with ``||T^{-1} eps||_2 = rho``.
+    (``ndim > 1``, for the notebooks' tensor lists). ``rho=None`` takes the method's paper default.
+    Returns ``eps`` with ``||T^{-1} eps||_2 = rho``.
+
+    ``params`` may instead be parameter groups (dicts with ``"params"`` and any of ``method, rho, p, eta,
+    adaptive, names, beta`` overriding the keywords; ``grads`` and ``mask`` then follow the groups' tensors in
+    order): each group gets its own ``T`` and radius, and the denominator ``||T g||_2`` is one norm over all.
+
+    ESAM's SWP: ``mask`` (one boolean per tensor, ``None`` = all) says which tensors were drawn, and each
+    group's radius becomes ``rho / beta``. ``swp_normalization="official"`` (the authors' code) takes the norm
+    over the drawn tensors only; ``"paper"`` (eq. 6, ``m * eps* / beta``) over every tensor. Either way the
+    tensors not drawn get ``None``.
     """
-    params, grads = list(params), list(grads)
-    if len(params) != len(grads):
-        raise ValueError(f"params and grads must have the same length, got {len(params)} and {len(grads)}")
-    method, rho, p, eta = check_method_args(method, rho, p, eta)
+    check_choice("swp_normalization", swp_normalization, SWP_NORMALIZATIONS)
+    groups = _param_groups(params, dict(method=method, rho=rho, p=p, eta=eta, adaptive=adaptive, names=names,
+                                        beta=beta))
+    flat = [w for group in groups for w in group["params"]]
+    grads = list(grads)
+    if len(flat) != len(grads):
+        raise ValueError(f"params and grads must have the same length, got {len(flat)} and {len(grads)}")
+    if mask is not None:
+        mask = list(mask)
+        if len(mask) != len(flat):
+            raise ValueError(f"mask must have one entry per tensor ({len(flat)}), got {len(mask)}")
+    # Which tensors enter the norm: the drawn ones ("official"), or every one ("paper", or no mask).
+    drawn = None if swp_normalization == "paper" else mask
+    plan = []       # per group: (indices into flat, T per tensor, T g per tensor, radius)
+    scaled: list[Tensor] = []
+    start = 0
+    for group in groups:
+        ws = group["params"]
+        g_method, g_rho, g_p, g_eta = check_method_args(group["method"], group["rho"], group["p"], group["eta"])
+        g_beta = check_number("beta", group["beta"], low=0.0, high=1.0, low_open=True)
+        idx, flags = _taking_part(ws, grads[start:start + len(ws)], group["adaptive"], group["names"],
+                                  None if drawn is None else drawn[start:start + len(ws)], start)
+        scales = neighbourhood_scale([ws[i] for i in idx], method=g_method, p=g_p, eta=g_eta,
+                                     adaptive=[flags[i] for i in idx])
+        tg = _scaled_gradients([g.detach() if g.requires_grad else g
+                                for i in idx if (g := grads[start + i]) is not None], scales)
+        plan.append(([start + i for i in idx], scales, tg, g_rho / g_beta))
+        scaled += tg
+        start += len(ws)
+    norm = _global_norm(scaled)   # one norm over every group ("official": drawn tensors only)
+    inv = torch.where(norm > 0, 1.0 / norm.clamp_min(_TINY), torch.zeros_like(norm))
+    out: list[Tensor | None] = [None] * len(flat)
+    for idx, scales, tg, radius in plan:
+        for i, e in zip(idx, _finish(tg, scales, inv * radius)):
+            if mask is None or mask[i]:
+                out[i] = e
+    return out
+
+
+def _taking_part(params: Sequence[Tensor], grads: Sequence[Tensor | None], adaptive: Sequence[bool] | str | None,
+                 names: Sequence[str | None] | None, mask: Sequence[bool] | None,
+                 offset: int = 0) -> tuple[list[int], list[bool]]:
+    """``(indices, T flags)`` of one group: the tensors that take part (a gradient, perturbed under the rule,
+    drawn by ``mask``) and, per tensor, whether ``T`` applies. ``offset`` numbers the tensors in messages."""
     if adaptive is None or isinstance(adaptive, str):
         rule = adaptive or "weights"
-        adaptive = adaptive_flags(params, rule, names)
-        grads = [g if keep else None for g, keep in zip(grads, perturbed_flags(params, rule))]
-    adaptive = list(adaptive)
-    if len(adaptive) != len(params):
-        raise ValueError(f"adaptive must have one entry per tensor ({len(params)}), got {len(adaptive)}")
+        flags = adaptive_flags(params, rule, names)
+        on = perturbed_flags(params, rule)
+    else:
+        flags, on = list(adaptive), [True] * len(params)
+        if len(flags) != len(params):
+            raise ValueError(f"adaptive must have one entry per tensor ({len(params)}), got {len(flags)}")
     for i, (w, g) in enumerate(zip(params, grads)):
         if g is not None and g.shape != w.shape:
-            raise ValueError(f"grads[{i}] has shape {tuple(g.shape)} but params[{i}] has {tuple(w.shape)}")
-    live = [i for i, g in enumerate(grads) if g is not None]
-    ws = [params[i] for i in live]
-    scales = neighbourhood_scale(ws, method=method, p=p, eta=eta, adaptive=[adaptive[i] for i in live])
-    tg = _scaled_gradients([grads[i].detach() for i in live], scales)
-    norm = _global_norm(tg)
-    factor = torch.where(norm > 0, rho / norm.clamp_min(_TINY), torch.zeros_like(norm))
-    eps = _finish(tg, scales, factor)
-    out: list[Tensor | None] = [None] * len(params)
-    for i, e in zip(live, eps):
-        out[i] = e
-    return out
+            raise ValueError(f"grads[{offset + i}] has shape {tuple(g.shape)} but params[{offset + i}] has "
+                             f"{tuple(w.shape)}")
+    idx = [i for i, (g, keep) in enumerate(zip(grads, on)) if keep and g is not None and (mask is None or mask[i])]
+    return idx, flags
 
 
 def perturbation_norm(params: Sequence[Tensor], eps: Sequence[Tensor | None], *, method: str,
                       p: float = 2.0, eta: float = 0.0, adaptive: Sequence[bool] | str | None = None,
-                      names: Sequence[str] | None = None) -> float:
-    """``||T^{-1} eps||_2``, the size of ``eps`` in the method's own metric (``rho`` for eps*)."""
+                      names: Sequence[str | None] | None = None) -> float:
+    """``||T^{-1} eps||_2``, the size of ``eps`` in the method's own metric (the constraint of eq. 1/3/5; ``rho`` for
+    eps*), summed in float64; the one norm of the neighbourhood (m-sharpness projects with it). ``None`` entries
+    are not perturbed; where ``T = 0`` (an all-zero layer, so eps is 0 there too) the entry counts 0."""
+    params, eps = list(params), list(eps)
+    if len(params) != len(eps):
+        raise ValueError(f"params and eps must have the same length, got {len(params)} and {len(eps)}")
+    method, _, p, eta = check_method_args(method, 0.0, p, eta)
     if adaptive is None or isinstance(adaptive, str):
         adaptive = adaptive_flags(params, adaptive or "weights", names)
     live = [i for i, e in enumerate(eps) if e is not None]
     scales = neighbourhood_scale([params[i] for i in live], method=method, p=p, eta=eta,
                                  adaptive=[adaptive[i] for i in live])
-    total = 0.0
-    for i, t in zip(live, scales):
-        e = eps[i]
+    total: Tensor | None = None
+    for e, t in zip([e for e in eps if e is not None], scales):
         v = e if t is None else torch.where(t > 0, e / t.clamp_min(_TINY), torch.zeros_like(e))
-        total += float(v.double().pow(2).sum())
-    return math.sqrt(total)
+        square = v.double().pow(2).sum()
+        total = square if total is None else total + square.to(total.device)
+    return 0.0 if total is None else math.sqrt(float(total))

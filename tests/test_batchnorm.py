@@ -78,3 +78,74 @@ def test_reestimate_moves_batches_to_the_device():
     reestimate_statistics(model, [T([[1.0], [3.0]])], device="cpu")
     torch.testing.assert_close(model[1].running_mean, T([2.0, 5.0]))
     torch.testing.assert_close(model[1].running_var, T([2.0, 8.0]))
+
+
+def _state(model):
+    """Everything reestimate_statistics may touch: buffers (and parameters), every flag, every momentum."""
+    return ({k: v.clone() for k, v in model.state_dict().items()}, [m.training for m in model.modules()],
+            [getattr(m, "momentum", None) for m in model.modules()])
+
+
+def _assert_unchanged(model, before):
+    state, flags, momenta = _state(model)
+    for k, v in state.items():
+        assert torch.equal(v, before[0][k]), k
+    assert flags == before[1] and momenta == before[2]
+
+
+def trained_tiny():
+    """tiny() with trained statistics (not the reset ones: mean 0, var 1, count 0) and a mixed flag state."""
+    model = tiny()
+    model.train()
+    model(T([[100.0], [-50.0], [7.0]]))
+    model[3].eval()
+    return model
+
+
+@pytest.mark.parametrize("batches", [[], None, 3, iter([]), (b for b in [])],
+                         ids=["empty list", "None", "int", "empty iterator", "empty generator"])
+def test_a_refused_call_names_batches_and_leaves_the_model_as_it_was(batches):
+    model = trained_tiny()
+    before = _state(model)
+    with pytest.raises(ValueError, match="batches"):
+        reestimate_statistics(model, batches)
+    _assert_unchanged(model, before)
+
+
+def test_a_bare_tensor_is_refused_with_a_hint():
+    model = trained_tiny()
+    before = _state(model)
+    with pytest.raises(ValueError, match=r"batches.*\[x\]"):
+        reestimate_statistics(model, T([[1.0], [2.0]]))
+    _assert_unchanged(model, before)
+
+
+def test_a_forward_that_raises_halfway_leaves_the_model_as_it_was():
+    model = trained_tiny()
+    before = _state(model)
+
+    def batches():
+        yield T([[1.0], [2.0]])                  # estimated ...
+        yield T([[1.0, 2.0], [3.0, 4.0]])        # ... then a batch of the wrong width: Linear raises
+
+    with pytest.raises(RuntimeError):
+        reestimate_statistics(model, batches())
+    _assert_unchanged(model, before)
+
+
+def test_a_generator_is_read_once_and_gives_what_a_list_gives():
+    xs = [T([[0.0], [2.0]]), T([[4.0], [6.0], [8.0]])]
+    reads = []
+
+    def batches():
+        for x in xs:
+            reads.append(1)
+            yield x
+
+    from_generator, from_list = tiny(), tiny()
+    reestimate_statistics(from_generator, batches())
+    reestimate_statistics(from_list, xs)
+    assert len(reads) == 2
+    for k, v in from_list[1].state_dict().items():
+        assert torch.equal(from_generator[1].state_dict()[k], v), k
+    torch.testing.assert_close(from_list[1].running_mean, T([4.0, 9.0]))

@@ -77,6 +77,21 @@ def test_training_flag_is_restored_and_nothing_is_learned():
     assert b.training
 
 
+def test_every_module_keeps_its_own_flag_a_frozen_batchnorm_stays_in_eval_mode():
+    """A frozen BN (eval) inside a model in training mode came back in training mode: model.train(was_training)
+    sets every submodule to the top-level flag. noise_curve and pcm_curve evaluate through this function."""
+    x, y = _data()
+    m = _model().train()
+    m.bn.eval()
+    evaluate(m, x, y, mean=(0, 0, 0), std=(1, 1, 1))
+    assert m.training and m.fc.training and not m.bn.training
+    broken = nn.Sequential(m, nn.Linear(5, 1)).train()           # raises: 2 logits into a Linear(5, 1)
+    m.bn.eval()                                                  # ... and on error too
+    with pytest.raises(RuntimeError):
+        evaluate(broken, x, y, mean=(0, 0, 0), std=(1, 1, 1))
+    assert [mod.training for mod in broken.modules()] == [True, True, True, False, True]
+
+
 def test_matches_the_manual_pass_on_a_real_network():
     from samlab.data import load_image_dataset, normalize
     from samlab.models import create_model

@@ -543,3 +543,53 @@ def test_swp_paper_computes_every_gradient_official_does_not():
             nn.functional.cross_entropy(model(x), y).backward()
         assert 0 < sum(opt._swp_mask.values()) < len(params)
         assert all(w.grad is not None for w in params) == all_grads, normalization
+
+
+# ------------------------------------------------------------------- one perturbation kernel, one clip hook
+def test_first_step_moves_w_by_exactly_what_worst_case_perturbation_returns(monkeypatch):
+    """SAM's eps is one call of the kernel (groups with their own geometry, SWP's mask), applied bit for bit."""
+    import samlab.optim as optim_module
+
+    calls = []
+    kernel = optim_module.worst_case_perturbation
+
+    def spy(*args, **kwargs):
+        calls.append(kernel(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(optim_module, "worst_case_perturbation", spy)
+    model = make_net(bn=False)
+    ps = list(model.parameters())
+    opt = SAM([dict(params=ps[:2], method="asam"), dict(params=ps[2:], method="samson", p=float("inf"))],
+              torch.optim.SGD, lr=0.1, beta=0.5, swp_normalization="paper", seed=0)
+    x, y = batch()
+    with opt.ascent():
+        nn.functional.cross_entropy(model(x), y).backward()
+    before = [w.detach().clone() for w in ps]
+    opt.first_step()
+    (eps,) = calls
+    assert any(e is None for e in eps) and any(e is not None for e in eps)     # the mask left some out
+    for w, b, e in zip(ps, before, eps):
+        assert torch.equal(w.detach(), b if e is None else b + e)
+    opt.second_step()
+
+
+def test_sam_clip_is_the_clip_weights_hook(monkeypatch):
+    """SAM(clip=c) registers samlab.weights.clip_weights on its base optimizer (the trainer's one code path)."""
+    import samlab.optim as optim_module
+    from samlab.weights import clip_weights
+
+    seen = []
+
+    def spy(optimizer, params, c):
+        seen.append((optimizer, list(params), c))
+        return clip_weights(optimizer, params, c)
+
+    monkeypatch.setattr(optim_module, "clip_weights", spy)
+    model = make_net()
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.5, clip=0.05, lr=0.5, model=model)
+    ((optimizer, params, c),) = seen
+    assert optimizer is opt.base_optimizer and c == 0.05
+    assert [id(w) for w in params] == [id(model[0].weight), id(model[3].weight)]
+    opt.step(ce_closure(model, opt, *batch()))
+    assert model[0].weight.abs().max().item() == pytest.approx(0.05)

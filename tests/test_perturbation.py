@@ -153,3 +153,56 @@ def test_weights_only_rule_leaves_1d_tensors_unperturbed_and_out_of_the_norm():
 def test_bad_adaptive_rule_names_the_argument():
     with pytest.raises(ValueError, match="adaptive_params"):
         worst_case_perturbation([T([1.0])], [T([1.0])], method="asam", rho=0.1, adaptive="biases")
+
+
+# ------------------------------------------------------------- what SAM needs: ESAM's SWP masks, parameter groups
+def test_swp_mask_official_and_paper_normalisation_by_hand():
+    # g = [3], [4]; tensor 2 not drawn, beta 0.5, rho 1. "official" (authors' code): norm over the drawn tensor
+    # only, 3 -> eps_1 = (rho / beta) 3 / 3 = 2. "paper" (ESAM eq. 6, m * eps* / beta): eps* over both, norm 5
+    # -> eps_1 = (1 / 0.5) * 3 / 5 = 1.2. The tensor left out is never perturbed.
+    ws, gs = [T([0.0]), T([0.0])], [T([3.0]), T([4.0])]
+    official = worst_case_perturbation(ws, gs, method="sam", rho=1.0, beta=0.5, mask=[True, False])
+    paper = worst_case_perturbation(ws, gs, method="sam", rho=1.0, beta=0.5, mask=[True, False],
+                                    swp_normalization="paper")
+    close(official[0], [2.0]), close(paper[0], [1.2])
+    assert official[1] is None and paper[1] is None
+    # every tensor drawn: both are eps* / beta
+    for swp in ("official", "paper"):
+        e = worst_case_perturbation(ws, gs, method="sam", rho=1.0, beta=0.5, mask=[True, True],
+                                    swp_normalization=swp)
+        close(e[0], [1.2]), close(e[1], [1.6])
+
+
+def test_parameter_groups_each_have_their_geometry_and_share_one_norm():
+    # group 1: SAM, rho 1, g = [3] -> T g = 3. group 2: ASAM (eta 0), rho 2, w = 2, g = 2 -> T g = 4.
+    # One norm: sqrt(9 + 16) = 5. eps_1 = 1 * 3 / 5 = 0.6; eps_2 = 2 * T^2 g / 5 = 2 * 4 * 2 / 5 = 3.2.
+    w1, w2 = T([0.0]), T([[2.0]])
+    groups = [dict(params=[w1], rho=1.0), dict(params=[w2], method="asam", rho=2.0, eta=0.0)]
+    e1, e2 = worst_case_perturbation(groups, [T([3.0]), T([[2.0]])], method="sam")
+    close(e1, [0.6]), close(e2, [[3.2]])
+    assert perturbation_norm([w1], [e1], method="sam") == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(mask=[True]), "mask"),
+    (dict(beta=0.0), "beta"),
+    (dict(beta=1.5), "beta"),
+    (dict(swp_normalization="unbiased"), "swp_normalization"),
+])
+def test_swp_options_are_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        worst_case_perturbation([T([1.0]), T([2.0])], [T([1.0]), T([1.0])], method="sam", rho=0.1, **kwargs)
+
+
+def test_bad_parameter_groups_are_refused():
+    with pytest.raises(ValueError, match="unknown keys.*'lr'"):
+        worst_case_perturbation([dict(params=[T([1.0])], lr=0.1)], [T([1.0])], method="sam", rho=0.1)
+    with pytest.raises(ValueError, match="params\\[1\\]"):
+        worst_case_perturbation([dict(params=[T([1.0])]), T([1.0])], [T([1.0]), T([1.0])], method="sam", rho=0.1)
+    with pytest.raises(ValueError, match="same length, got 2 and 1"):
+        worst_case_perturbation([dict(params=[T([1.0]), T([2.0])])], [T([1.0])], method="sam", rho=0.1)
+
+
+def test_perturbation_norm_is_refused_for_mismatched_lists():
+    with pytest.raises(ValueError, match="same length"):
+        perturbation_norm([T([1.0])], [T([1.0]), None], method="sam")

@@ -246,3 +246,45 @@ def test_esam_study_names_both_curves_and_labels_units():
     assert _legend_outside_panels(fig)
     with pytest.raises(ValueError, match="empty"):
         plots.plot_esam_study({})
+
+
+def _legends_cover_nothing(fig) -> bool:
+    """No legend (figure or axes) overlaps any panel's data area, nor any plotted point (display coordinates)."""
+    renderer = _drawn(fig)
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    assert legends, "the figure has no legend"
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            if box.overlaps(ax.get_window_extent(renderer)):
+                return False
+            for line in ax.lines:
+                points = ax.transData.transform(np.asarray(line.get_xydata(), dtype=float))
+                if any(box.contains(px, py) for px, py in points):
+                    return False
+    return True
+
+
+def test_mnist1d_legends_sit_outside_and_cover_no_point():
+    """figures/04b_mnist1d_methods.png: the "paper, Adam" legend box (loc="center right") sat on the CNN panel's
+    SAMSON_2 point. Points are put at the old legend spot (right half, mid height) in both panels."""
+    from samlab.papers import PaperResult
+
+    def entry(model, method, rho, test, train):
+        return {"model": model, "method": method, "rho": rho, "test_acc": test, "test_acc_ci": 1.5,
+                "train_acc": train, "n": 5, "gap": train - test, "gap_ci": 1.0}
+
+    methods = [("SGD", 0.0), ("Adam", 0.0), ("SAM", 0.05), ("ASAM", 0.2), ("SAMSON_2", 0.5), ("SAMSON_inf", 0.2)]
+    selected = [entry(model, m, rho, 91.0 if i >= 3 else 85.0 + i, 96.0 + i / 2)
+                for model in ("mnist1d_cnn", "mnist1d_mlp") for i, (m, rho) in enumerate(methods)]
+    refs = [PaperResult("paper", "mnist1d_cnn", "mnist1d", "Adam", 94.0),
+            PaperResult("paper", "mnist1d_mlp", "mnist1d", "Adam", 68.0)]
+    fig = plots.plot_method_comparison(selected, references=refs)
+    assert _legends_cover_nothing(fig)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["paper, Adam: 94% (mnist1d_cnn)", "paper, Adam: 68% (mnist1d_mlp)"]
+    # the rho sweep: its legend (loc="best") had to find a free spot; now it sits below the panels as well
+    sweep = [entry("mnist1d_cnn", "SGD", 0.0, 90.0, 95.0), entry("mnist1d_cnn", "Adam", 0.0, 85.0, 95.0)]
+    sweep += [entry("mnist1d_cnn", m, r, 42.0 if (m, r) == ("SAMSON_inf", 0.5) else 90.0, 95.0)
+              for m, _ in methods[2:] for r in (0.05, 0.2, 0.5)]
+    assert _legends_cover_nothing(plots.plot_rho_sweep(sweep, "mnist1d_cnn"))

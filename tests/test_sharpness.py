@@ -110,6 +110,17 @@ def test_projected_ascent_reaches_the_linear_maximum_and_stays_in_the_neighbourh
     assert torch.equal(w.detach(), w0)
 
 
+def test_projected_ascent_reports_its_largest_loss_not_its_last_on_a_curved_loss():
+    # L(w) = -(w - 0.3)^2 at w = 0, SAM ball rho = 1: the peak (eps = 0.3, L = 0) lies inside. Two steps of 0.4
+    # (more than the 0.3 to the peak) along the sign of the gradient: g(0) = 0.6 > 0 -> eps = 0.4, L = -0.01;
+    # g(0.4) = -0.2 < 0 -> eps = 0, L = -0.09 (= L(w)). The ascent reports its largest iterate, -0.01, not -0.09.
+    w = nn.Parameter(torch.tensor([0.0], dtype=D))
+    l0, l1 = worst_case_loss([w], lambda: -((w - 0.3) ** 2).sum(), method="sam", rho=1.0, steps=2, step_size=0.4)
+    assert l0 == pytest.approx(-0.09, rel=1e-12)
+    assert l1 == pytest.approx(-0.01, rel=1e-12)
+    assert torch.equal(w.detach(), torch.tensor([0.0], dtype=D))
+
+
 def test_m_sharpness_batches_are_the_pure_per_batch_rises():
     model, x, y = _setup()
     out = m_sharpness(model, x, y, m=16, method="sam", mean=MEAN, std=STD)
@@ -183,6 +194,16 @@ def test_power_iteration_on_a_quadratic_finds_the_largest_eigenvalue():
     out = power_iteration(lambda v: hessian_vector_product([w], lambda: 0.5 * w @ a @ w, v), [w], iters=200, tol=0.0)
     assert out["eigenvalue"] == pytest.approx(5.0, rel=1e-10)
     assert out["iterates"][-1] == out["eigenvalue"] and len(out["iterates"]) == out["iterations"]
+    assert out["residual"] < 1e-6
+
+
+def test_power_iteration_keeps_the_sign_of_a_negative_dominant_eigenvalue():
+    # H = diag(-5, 2, 1) (rotated): the eigenvalue of largest magnitude is -5, and the Rayleigh quotient v.Hv
+    # reports it with its sign (the module docstring's promise), not its magnitude ||Hv|| = 5.
+    a = _spd([-5.0, 2.0, 1.0], seed=2)
+    w = nn.Parameter(torch.tensor([0.1, 0.2, 0.3], dtype=D))
+    out = power_iteration(lambda v: hessian_vector_product([w], lambda: 0.5 * w @ a @ w, v), [w], iters=200, tol=0.0)
+    assert out["eigenvalue"] == pytest.approx(-5.0, rel=1e-10)
     assert out["residual"] < 1e-6
 
 
@@ -340,6 +361,15 @@ def test_bad_input_names_the_argument():
         LandscapeSpec(resolution=1)
     with pytest.raises(ValueError, match="mean"):
         m_sharpness(model, x, y, m=8)                  # uint8 images without mean/std
+
+
+def test_m_sharpness_refuses_x_and_y_of_different_lengths():
+    # 8 inputs and 5 labels once ran silently on 4 samples (m checked against len(y) only)
+    model, x, y = _setup()
+    with pytest.raises(ValueError, match="8 and 5"):
+        m_sharpness(model, x[:8], y[:5], m=2, mean=MEAN, std=STD)
+    with pytest.raises(ValueError, match="5 and 8"):
+        m_sharpness(model, x[:5], y[:8], m=2, mean=MEAN, std=STD)
 
 
 # ------------------------------------------------------------------------------------------- specs

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from ..methods import PAPER_VARIANTS, method_color, method_label
-from .core import new_figure
+from .core import legend_outside, new_figure
 
 __all__ = ["plot_rho_sweep", "plot_method_comparison"]
 
@@ -80,7 +80,7 @@ def plot_rho_sweep(summary: Sequence[dict], model: str, *, title: str | None = N
             ax.set_xlim(rhos[0] / 1.6, rhos[-1] * 1.6)
         _style(ax, xlabel=r"$\rho$", ylabel=ylabel, title=ylabel.split(" (")[0])
     n = max(e["n"] for e in entries)
-    axes[0, 0].legend(fontsize="x-small")
+    legend_outside(fig, [axes[0, 0]], fontsize="x-small")     # below the panels: a legend never covers data
     fig.suptitle(title or f"MNIST-1D, {model}: rho sweep (mean and 95% CI over {n} seeds)", fontsize="medium")
     return fig
 
@@ -89,7 +89,8 @@ def plot_method_comparison(selected: Sequence[dict], *, references: Sequence[Any
                            title: str | None = None) -> Figure:
     """Per model, each method's test accuracy (filled, 95 % CI) and train accuracy (hollow) at its chosen rho.
 
-    ``references``: :class:`samlab.papers.PaperResult` rows drawn as a dotted line per model (the paper's baseline).
+    ``references``: :class:`samlab.papers.PaperResult` rows drawn as a dotted line per model (the paper's baseline),
+    named in one legend below the panels.
     """
     models = list(dict.fromkeys(e["model"] for e in selected))
     if not models:
@@ -104,13 +105,12 @@ def plot_method_comparison(selected: Sequence[dict], *, references: Sequence[Any
         for ref in references:
             if ref.model == model:
                 ax.axhline(ref.acc, color="k", linestyle=":", linewidth=1,
-                           label=f"paper, {ref.method}: {ref.acc:g}%")
+                           label=f"paper, {ref.method}: {ref.acc:g}% ({model})")
         ax.set_xticks(range(len(entries)))
         ax.set_xticklabels([_label(e["method"], plain=True) + ("" if e["rho"] == 0 else f"\n{e['rho']:g}")
                             for e in entries],
                            fontsize="x-small")
         _style(ax, xlabel=r"method ($\rho$ chosen on calibration)", ylabel="accuracy (%)", title=model)
-        if references:
-            ax.legend(fontsize="x-small", loc="center right")
+    legend_outside(fig, axes[0], fontsize="x-small")           # one legend below the panels, never over a point
     fig.suptitle(title or "MNIST-1D: test (filled, 95% CI)\nand train (hollow) accuracy", fontsize="medium")
     return fig

@@ -26,8 +26,9 @@ The inner maximisation:
   is the ball ``||u||_2 <= rho``; each step moves ``u`` by ``step_size`` along the normalised gradient
   ``T g / ||T g||`` (i.e. ``eps += worst_case_perturbation(..., rho=step_size)`` with ``g`` taken at
   ``w + eps`` and ``T`` at the unperturbed ``w``), then projects back onto the ball:
-  ``eps <- eps * min(1, rho / ||T^{-1} eps||_2)``. Default ``step_size = 2.5 rho / k`` (Madry et al.'s PGD
-  rule); the rise is the largest over the ``k`` iterates (each is inside the neighbourhood).
+  ``eps <- eps * min(1, rho / ||T^{-1} eps||_2)`` (the norm is :func:`samlab.perturbation.perturbation_norm`,
+  summed in float64). Default ``step_size = 2.5 rho / k`` (Madry et al.'s PGD rule); the rise is the largest
+  over the ``k`` iterates (each is inside the neighbourhood).
 
 The model runs in eval mode (BatchNorm uses its running statistics and never updates them); every module's
 training flag, the exact weights and the parameters' ``.grad`` are left as they were. The last ``len % m``
@@ -47,14 +48,12 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_number
 from ..methods import DEFAULT_RHO, GEOMETRIES
-from ..perturbation import (ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, adaptive_flags, check_method_args,
-                            neighbourhood_scale, perturbed_flags, worst_case_perturbation)
+from ..perturbation import (ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, adaptive_flags, check_method_args, perturbation_norm,
+                            perturbed_flags, worst_case_perturbation)
 from ..weights import perturbed
 from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs, trainable_parameters
 
 __all__ = ["MSharpnessSpec", "worst_case_loss", "m_sharpness"]
-
-_TINY = 1e-30
 
 
 def _check_m(m: object, n: int) -> int:
@@ -62,18 +61,6 @@ def _check_m(m: object, n: int) -> int:
     if m > n:
         raise ValueError(f"m={m} is larger than the data set ({n} samples); allowed: 1 <= m <= {n}")
     return m
-
-
-def _metric_norm(eps: Sequence[Tensor | None], scales: Sequence[Tensor | None]) -> Tensor:
-    """``||T^{-1} eps||_2`` over every perturbed tensor (``T = 0`` entries, where eps is 0, count 0)."""
-    total = None
-    for e, t in zip(eps, scales):
-        if e is None:
-            continue
-        v = e if t is None else torch.where(t > 0, e / t.clamp_min(_TINY), torch.zeros_like(e))
-        s = v.pow(2).sum()
-        total = s if total is None else total + s.to(total.device)
-    return torch.zeros(()) if total is None else total.sqrt()
 
 
 def worst_case_loss(params: Sequence[Tensor], loss_fn: Callable[[], Tensor], *, method: str, rho: float,
@@ -99,7 +86,6 @@ def worst_case_loss(params: Sequence[Tensor], loss_fn: Callable[[], Tensor], *, 
     else:
         flags, keep = list(adaptive), [True] * len(params)
     w0 = [q.detach().clone() for q in params]
-    scales = neighbourhood_scale(w0, method=method, p=p, eta=eta, adaptive=flags)
 
     def grad_at_current() -> tuple[float, list[Tensor | None]]:
         loss = loss_fn()
@@ -117,9 +103,9 @@ def worst_case_loss(params: Sequence[Tensor], loss_fn: Callable[[], Tensor], *, 
         step = worst_case_perturbation(w0, grads, method=method, rho=step_size, p=p, eta=eta, adaptive=flags)
         eps = [s if e is None else (e if s is None else e + s) for e, s in zip(eps, step)]
         if steps > 1 or step_size > rho:
-            norm = _metric_norm(eps, [t if e is not None else None for e, t in zip(eps, scales)])
-            if float(norm) > rho:
-                factor = rho / float(norm)
+            norm = perturbation_norm(w0, eps, method=method, p=p, eta=eta, adaptive=flags)
+            if norm > rho:
+                factor = rho / norm
                 eps = [None if e is None else e * factor for e in eps]
         with perturbed(params, eps):
             if k < steps - 1:
@@ -146,6 +132,10 @@ def m_sharpness(model: nn.Module, x: Tensor, y: Tensor, *, m: int = 128, method:
     method = check_choice("method", method, GEOMETRIES)
     rho = DEFAULT_RHO[method] if rho is None else rho
     method, rho, p, eta = check_method_args(method, rho, p, eta)
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise ValueError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}")
     m = _check_m(m, len(y))
     steps = check_int("steps", steps, low=1)
     if isinstance(adaptive, str):
