@@ -31,7 +31,7 @@ from .cli_sweep import add_sweep_parser, cmd_sweep
 from .data import IMAGE_DATASETS, MNIST1D_DATASETS
 from .doctor import main as doctor_main
 from .methods import BASES, TRAIN_METHODS
-from .optim import SWP_NORMALIZATIONS
+from .perturbation import SWP_NORMALIZATIONS
 from .perturbation import ADAPTIVE_PARAMS
 from .runs import RunStore, run_key
 from .train.distributed import check_world_config, env_world_size

@@ -3,15 +3,32 @@ Monte-Carlo weight-noise evaluation, AdaBS and the sharpness measures all call (
 """
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sharpness._common import eval_mode
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "eval_mode"]
+
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block ``model`` is in eval mode (BatchNorm uses and never updates its running statistics,
+    dropout is off); every module's own ``training`` flag is restored on exit, also when the block raises."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model={model!r} must be a torch.nn.Module")
+    modules = list(model.modules())
+    flags = [m.training for m in modules]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for m, flag in zip(modules, flags):
+            m.training = flag
 
 
 def _stats(values: Sequence[float], device: torch.device) -> torch.Tensor:

@@ -92,8 +92,7 @@ from .perturbation import (ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, SWP_NORMALIZATIONS
                            worst_case_perturbation)
 from .weights import clip_weights, conv_linear_weights, perturbed
 
-# SWP_NORMALIZATIONS lives with the kernel (samlab.perturbation); train.config and the CLI read it from here.
-__all__ = ["SAM", "SWP_NORMALIZATIONS", "sample_loss_fn"]
+__all__ = ["SAM", "sample_loss_fn"]
 
 _SAM_KEYS = ("method", "rho", "p", "eta", "adaptive_params", "beta", "gamma", "clip")
 

@@ -125,7 +125,8 @@ def test_m_sharpness_batches_are_the_pure_per_batch_rises():
     model, x, y = _setup()
     out = m_sharpness(model, x, y, m=16, method="sam", mean=MEAN, std=STD)
     assert out["n_batches"] == 2 and out["samples_used"] == 32       # 40 // 16 batches, remainder dropped
-    from samlab.sharpness._common import eval_mode, prepare_inputs
+    from samlab.evaluate import eval_mode
+    from samlab.sharpness._common import prepare_inputs
     xb, yb = prepare_inputs(x[16:32], y[16:32], mean=MEAN, std=STD)
     params = [q for q in model.parameters()]
     with eval_mode(model):
@@ -256,7 +257,8 @@ def test_same_seed_same_directions_for_every_model_of_one_architecture():
 def test_landscape_center_is_the_model_loss_and_grid_shapes():
     model, x, y = _setup()
     out = loss_landscape(model, x, y, resolution=5, span=0.5, batch_size=16, mean=MEAN, std=STD)
-    from samlab.sharpness._common import eval_mode, prepare_inputs
+    from samlab.evaluate import eval_mode
+    from samlab.sharpness._common import prepare_inputs
     xf, yf = prepare_inputs(x, y, mean=MEAN, std=STD)
     with eval_mode(model), torch.no_grad():
         loss = F.cross_entropy(model(xf), yf).item()
@@ -284,7 +286,8 @@ def test_adversarial_directions_are_eta_times_half_batch_gradients():
     model, x, y = _setup()
     d1, d2 = adversarial_directions(model, x, y, eta=0.2, seed=1, orthogonalize=False, mean=MEAN, std=STD)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(1))[:20]
-    from samlab.sharpness._common import eval_mode, prepare_inputs
+    from samlab.evaluate import eval_mode
+    from samlab.sharpness._common import prepare_inputs
     xf, yf = prepare_inputs(x, y, mean=MEAN, std=STD)
     weights = conv_linear_weights(model)
     with eval_mode(model):

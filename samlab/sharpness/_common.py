@@ -1,10 +1,9 @@
 """Helpers shared by the sharpness measures: eval mode with flags restored, inputs, losses over batches, specs."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -13,25 +12,10 @@ from torch import Tensor, nn
 from ..checks import check_choice, check_int
 from ..data.images import normalize
 from ..data.splits import SPLITS
+from ..evaluate import eval_mode
 
 __all__ = ["eval_mode", "prepare_inputs", "data_loss", "trainable_parameters", "json_float", "select_samples",
            "MeasureSpec"]
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Within the block ``model`` is in eval mode (BatchNorm uses and never updates its running statistics,
-    dropout is off); every module's own ``training`` flag is restored on exit, also when the block raises."""
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model={model!r} must be a torch.nn.Module")
-    modules = list(model.modules())
-    flags = [m.training for m in modules]
-    try:
-        model.eval()
-        yield model
-    finally:
-        for m, flag in zip(modules, flags):
-            m.training = flag
 
 
 def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_number
-from ._common import MeasureSpec, eval_mode, prepare_inputs, trainable_parameters
+from ..evaluate import eval_mode
+from ._common import MeasureSpec, prepare_inputs, trainable_parameters
 
 __all__ = ["HessianSpec", "hessian_vector_product", "data_hessian_vector_product", "power_iteration",
            "hessian_max_eigenvalue"]

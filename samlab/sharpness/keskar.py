@@ -38,7 +38,8 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_number
 from ..weights import conv_linear_weights, replaced
-from ._common import MeasureSpec, data_loss, eval_mode, prepare_inputs, trainable_parameters
+from ..evaluate import eval_mode
+from ._common import MeasureSpec, data_loss, prepare_inputs, trainable_parameters
 
 __all__ = ["KeskarSpec", "box_maximum", "keskar_sharpness", "KESKAR_PARAMETERS"]
 

@@ -38,7 +38,8 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_number
 from ..weights import conv_linear_weights, replaced
-from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs
+from ..evaluate import eval_mode
+from ._common import MeasureSpec, json_float, prepare_inputs
 
 __all__ = ["LANDSCAPE_KINDS", "LandscapeSpec", "random_directions", "filter_normalize", "adversarial_directions",
            "grid_coordinates", "landscape_grid", "loss_landscape"]

@@ -51,7 +51,8 @@ from ..methods import DEFAULT_RHO, GEOMETRIES
 from ..perturbation import (ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE, adaptive_flags, check_method_args, perturbation_norm,
                             perturbed_flags, worst_case_perturbation)
 from ..weights import perturbed
-from ._common import MeasureSpec, eval_mode, json_float, prepare_inputs, trainable_parameters
+from ..evaluate import eval_mode
+from ._common import MeasureSpec, json_float, prepare_inputs, trainable_parameters
 
 __all__ = ["MSharpnessSpec", "worst_case_loss", "m_sharpness"]
 

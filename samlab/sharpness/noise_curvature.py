@@ -62,7 +62,8 @@ from torch import Tensor, nn
 
 from ..checks import check_int, check_number
 from ..weights import conv_linear_weights
-from ._common import MeasureSpec, eval_mode, prepare_inputs
+from ..evaluate import eval_mode
+from ._common import MeasureSpec, prepare_inputs
 from .hessian import data_hessian_vector_product
 
 __all__ = ["NoiseCurvatureSpec", "noise_curvature", "predicted_loss_rise", "rademacher_probes",

@@ -7,7 +7,7 @@ from ..checks import check_choice, check_int, check_number
 from ..data import IMAGE_DATASETS, MNIST1D_DATASETS
 from ..methods import BASES, DEFAULT_ETA, DEFAULT_RHO, ESAM_BETA, ESAM_GAMMA, TRAIN_METHODS, run_label
 from ..models import MNIST1D_MODELS, model_names
-from ..optim import SWP_NORMALIZATIONS
+from ..perturbation import SWP_NORMALIZATIONS
 from ..perturbation import ADAPTIVE_PARAMS, DEFAULT_ADAPTIVE
 from ..runs import register_config
 from .precision import AMP_MODES, split_plan
