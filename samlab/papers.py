@@ -237,9 +237,9 @@ NOISE_SIGMA_G, NOISE_G_MAX = 0.94, 25.0
 
 @dataclass(frozen=True)
 class RobustSetting:
-    """One row of SAMSON Tables 5-7: the best performance/robustness setting of one method variant.
+    """One row of SAMSON Tables 5-7: the best performance/robustness setting of one method and training.
 
-    ``variant`` is the table's row: ``"plain"``, ``"clipping"`` (weights clipped to [-c, c]) or ``"noise"``
+    ``training`` is the table's row: ``"plain"``, ``"clipping"`` (weights clipped to [-c, c]) or ``"noise"``
     (additive-noise training, eq. 9, with +-alpha std clipping).
     """
 
@@ -247,7 +247,7 @@ class RobustSetting:
     model: str
     dataset: str
     method: str  # SGD, SAM, ASAM, SAMSON_2, SAMSON_inf
-    variant: str
+    training: str
     rho: float | None = None
     c: float | None = None
     alpha: float | None = None
@@ -255,14 +255,14 @@ class RobustSetting:
     @property
     def name(self) -> str:
         """The table's row name, e.g. ``SAMSON_2 + clipping``."""
-        return self.method + ("" if self.variant == "plain" else f" + {self.variant}")
+        return self.method + ("" if self.training == "plain" else f" + {self.training}")
 
 
 def _settings(source: str, model: str, dataset: str, rows: dict[str, tuple]) -> list[RobustSetting]:
     out = []
     for name, (rho, c, alpha) in rows.items():
-        method, _, variant = name.partition(" + ")
-        out.append(RobustSetting(source, model, dataset, method, variant or "plain", rho, c, alpha))
+        method, _, training = name.partition(" + ")
+        out.append(RobustSetting(source, model, dataset, method, training or "plain", rho, c, alpha))
     return out
 
 
@@ -300,7 +300,7 @@ ROBUSTNESS_SETTINGS: tuple[RobustSetting, ...] = tuple(
 
 def robust_config(method: str, *, rho: float | None = None, c: float | None = None, alpha: float | None = None,
                   **protocol) -> TrainConfig:
-    """A :class:`TrainConfig` for one robustness variant: ``method`` a plain name (SGD, SAM, ASAM, SAMSON_2,
+    """A :class:`TrainConfig` for one robustness setting: ``method`` a plain name (SGD, SAM, ASAM, SAMSON_2,
     SAMSON_inf), ``c`` weight clipping to [-c, c], ``alpha`` additive-noise training (eq. 9, sigma_G 0.94,
     G_max 25) with +-alpha std clipping; ``protocol`` the other fields."""
     geometry = variant_fields(method)
@@ -313,11 +313,11 @@ def _setting_config(s: RobustSetting, **protocol) -> TrainConfig:
 
 
 def robustness_settings(*, model: str | None = None, dataset: str | None = None, source: str | None = None,
-                        method: str | None = None, variant: str | None = None) -> list[RobustSetting]:
+                        method: str | None = None, training: str | None = None) -> list[RobustSetting]:
     """The rows of :data:`ROBUSTNESS_SETTINGS` matching every given filter (``source`` matches a substring)."""
     return [s for s in ROBUSTNESS_SETTINGS if (model is None or s.model == model)
             and (dataset is None or s.dataset == dataset) and (method is None or s.method == method)
-            and (variant is None or s.variant == variant)
+            and (training is None or s.training == training)
             and (source is None or source.lower() in s.source.lower())]
 
 
@@ -334,7 +334,7 @@ def _robustness_presets() -> dict[str, tuple[TrainConfig, ...]]:
         for s in robustness_settings(model=model, dataset=dataset):
             cfg = _setting_config(s, **proto)
             group.append(cfg)
-            suffix = {"plain": "", "clipping": "-clip", "noise": "-noise"}[s.variant]
+            suffix = {"plain": "", "clipping": "-clip", "noise": "-noise"}[s.training]
             out[f"samson-{table}-{model}-{dataset}-{s.method.lower().replace('_', '')}{suffix}"] = (cfg,)
         out[f"samson-{table}-{model}-{dataset}"] = tuple(group)
         g = ROBUSTNESS_GRID

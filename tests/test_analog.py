@@ -236,7 +236,7 @@ def test_without_aihwkit_import_works_and_calls_say_why():
             try:
                 call()
             except A.AnalogUnavailableError as err:
-                assert "pip install aihwkit" in str(err), err
+                assert "pip install 'samlab[analog]'" in str(err), err
             else:
                 raise SystemExit("no error")
         print("ok")

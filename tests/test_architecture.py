@@ -218,3 +218,16 @@ def test_samlab_imports_inside_functions_say_why():
     """See the module docstring: internal imports sit at the top unless a comment says why they cannot."""
     offenders = [hit for path in _modules().values() for hit in _unexplained_local_imports(path)]
     assert not offenders, "samlab imports inside functions without a reason:\n" + "\n".join(offenders)
+
+
+#: The measures take a model and data: they never reach up to the trainer, the store or the studies.
+MEASURES = ("samlab.noise", "samlab.analog", "samlab.sharpness", "samlab.evaluate", "samlab.batchnorm",
+            "samlab.weights", "samlab.perturbation", "samlab.optim")
+ABOVE_MEASURES = ("samlab.train", "samlab.runs", "samlab.experiments", "samlab.sweep", "samlab.papers")
+
+
+def test_the_measures_know_nothing_of_the_trainer_or_the_store():
+    graph = _graph()
+    bad = sorted((name, dep) for name, deps in graph.items() if name.startswith(MEASURES)
+                 for dep in deps if dep.startswith(ABOVE_MEASURES))
+    assert not bad, f"a measure imports the layer above it: {bad}"

@@ -130,9 +130,9 @@ def test_paper_tables():
     assert g["sam_rho"] == (0.05, 0.1, 0.2, 0.5) and g["asam_rho"] == (0.5, 1.0, 1.5, 2.0)
     assert g["samson_rho"] == (0.1, 0.2, 0.5, 1.0) and g["clip"] == (0.05, 0.1, 0.15, 0.2)
     assert len(papers.robustness_settings(source="Table 5")) == 14
-    (t6,) = papers.robustness_settings(source="Table 6", method="SAMSON_inf", variant="clipping")
+    (t6,) = papers.robustness_settings(source="Table 6", method="SAMSON_inf", training="clipping")
     assert (t6.rho, t6.c, t6.alpha, t6.name) == (1.0, 0.2, None, "SAMSON_inf + clipping")
-    (t7,) = papers.robustness_settings(source="Table 7", method="SAM", variant="noise")
+    (t7,) = papers.robustness_settings(source="Table 7", method="SAM", training="noise")
     assert (t7.rho, t7.alpha) == (0.05, 2.5)
     grid = papers.preset("samson-table4-grid-vgg13_bn-cifar10")
     assert len(grid) == len(set(grid)) == 1 + 4 + 3 + (4 + 4 + 8) * (1 + 4 + 3)

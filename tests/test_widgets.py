@@ -198,21 +198,26 @@ def test_notebook03_explorer_runs_on_click_and_recalls_from_cache(tmp_path):
 
 # ------------------------------------------------------------------------------------------- notebook 04b
 
-def test_rho_sweep_explorer_shows_the_chosen_rows_and_redraws_once_per_change():
-    row = dict(test_acc=80.04, test_acc_ci=1.25, train_acc=95.0, gap=14.96, calib_acc=79.5, n=3, train_time_s=2.04)
+def test_rho_sweep_explorer_shows_the_chosen_sweep_and_redraws_once_per_change():
+    row = dict(test_acc=80.04, test_acc_ci=1.25, train_acc=95.0, gap=14.96, gap_ci=0.8, calib_acc=79.5, n=3,
+               train_time_s=2.04)
     summary = [dict(row, model="mlp", method="SGD", rho=0.0), dict(row, model="mlp", method="Adam", rho=0.0),
                dict(row, model="mlp", method="SAM", rho=0.05), dict(row, model="mlp", method="SAM", rho=0.1),
                dict(row, model="cnn", method="SAM", rho=0.2, test_acc=90.0)]
     ui, out = widgets.rho_sweep_explorer(summary)
     c = _controls(ui)
     assert (c["model"].value, c["method"].value) == ("mlp", "SAM")          # the third method, as the notebook had
-    assert _texts(out) == ("rho 0.05  test  80.0 +- 1.2   train  95.0   gap  15.0   calibration  79.5   "
-                           "(3 seeds, 2.0 s per run)\n"
-                           "rho 0.1   test  80.0 +- 1.2   train  95.0   gap  15.0   calibration  79.5   "
-                           "(3 seeds, 2.0 s per run)\n")
+    assert [o["output_type"] for o in out.outputs][:1] == ["display_data"] and "image/png" in out.outputs[0]["data"]
+    assert ("rho 0.05  test  80.0 +- 1.2   train  95.0   gap  15.0   calibration  79.5   "
+            "(3 seeds, 2.0 s per run)\n"
+            "rho 0.1   test  80.0 +- 1.2   train  95.0   gap  15.0   calibration  79.5   "
+            "(3 seeds, 2.0 s per run)") in _texts(out)
+    fig, _ = widgets.rho_sweep.rho_sweep_figure(summary, "mlp", "SAM")
+    labels = fig.axes[0].get_legend_handles_labels()[1] + [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+    assert any("SGD" in s for s in labels) and any("Adam" in s for s in labels) and any("SAM" in s for s in labels)
     before = ui.redraws
     c["model"].value = "cnn"
-    assert ui.redraws == before + 1 and _texts(out).startswith("rho 0.2   test  90.0")
+    assert ui.redraws == before + 1 and "rho 0.2   test  90.0" in _texts(out)
     c["method"].value = "Adam"                                               # cnn has no Adam row: said in one line
     assert "no summary rows for model='cnn' and method='Adam'" in _texts(out)
     with pytest.raises(ValueError, match="no rows"):

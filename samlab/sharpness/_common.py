@@ -14,15 +14,8 @@ from ..data.images import normalize
 from ..data.splits import SPLITS
 from ..evaluate import eval_mode
 
-__all__ = ["eval_mode", "prepare_inputs", "data_loss", "trainable_parameters", "json_float", "select_samples",
+__all__ = ["prepare_inputs", "data_loss", "trainable_parameters", "json_float", "select_samples",
            "MeasureSpec"]
-
-
-def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    first = next(iter(model.parameters()), None)
-    return first.device if first is not None else torch.device("cpu")
 
 
 def prepare_inputs(x: Tensor, y: Tensor, *, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,

@@ -1,12 +1,13 @@
-"""Notebook 04b's explorer: the rho sweep of one model and method, one row per rho (means over the stored seeds)."""
+"""Notebook 04b's explorer: the rho sweep of one model and method against SGD and Adam, drawn and as rows per rho."""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..plots.mnist1d import plot_rho_sweep
 from .controls import choice_selector
 from .core import Explorer, interactive_figure
 
-__all__ = ["rho_sweep_explorer", "rho_sweep_rows"]
+__all__ = ["rho_sweep_explorer", "rho_sweep_figure", "rho_sweep_rows"]
 
 
 def rho_sweep_rows(summary: Sequence[dict[str, Any]], model: str, method: str) -> str:
@@ -21,12 +22,21 @@ def rho_sweep_rows(summary: Sequence[dict[str, Any]], model: str, method: str) -
     return "\n".join(rows)
 
 
+def rho_sweep_figure(summary: Sequence[dict[str, Any]], model: str, method: str) -> tuple[Any, str]:
+    """The rho sweep of ``method`` on ``model`` beside the SGD and Adam baselines, and its rows (stored runs only)."""
+    rows = rho_sweep_rows(summary, model, method)
+    entries = [e for e in summary if e["model"] == model and e["method"] in ("SGD", "Adam", method)]
+    n = max(e["n"] for e in entries)
+    return plot_rho_sweep(entries, model, title=f"MNIST-1D, {model}: {method} against rho "
+                                                f"(mean and 95% CI over {n} seeds)"), rows
+
+
 def rho_sweep_explorer(summary: Sequence[dict[str, Any]]) -> tuple[Explorer, Any]:
-    """Choose a model and a method of the study's summary; shows :func:`rho_sweep_rows`. Nothing trains here."""
+    """Choose a model and a method of the study's summary; shows :func:`rho_sweep_figure`. Nothing trains here."""
     models = list(dict.fromkeys(e["model"] for e in summary))
     methods = list(dict.fromkeys(e["method"] for e in summary))
     if not models:
         raise ValueError("summary holds no rows to choose from")
     controls = {"model": choice_selector(models, models[0], description="model"),
                 "method": choice_selector(methods, methods[min(2, len(methods) - 1)], description="method")}
-    return interactive_figure(lambda model, method: rho_sweep_rows(summary, model, method), controls)
+    return interactive_figure(lambda model, method: rho_sweep_figure(summary, model, method), controls)
