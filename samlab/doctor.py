@@ -123,15 +123,13 @@ def check_versions(*, version: Callable[[str], str | None] = _version, python: s
         return Check("versions", False, "samlab is imported from a folder, not installed: no version windows to check",
                      "make install (or pip install -e .)", required=False)
     found = {name: (python or python_version()) if name == "python" else version(name) for name in VERSIONED}
-    parts, outside = [], []
-    for name, ver in found.items():
-        status = version_status(name, ver, windows)
-        window = str(windows.get(name, "")) or "any"
-        parts.append(f"{name} {ver or '-'}" + ("" if status == "ok" else f" ({status}; tested {window})"))
-        if status == "outside":
-            outside.append(f"{name} {ver} is outside {window}")
-    detail = ", ".join(parts)
-    if found["python"] and version_status("python", found["python"], windows) == "outside":
+    status = {name: version_status(name, ver, windows) for name, ver in found.items()}
+    window = {name: str(windows.get(name, "")) or "any" for name in found}
+    detail = ", ".join(f"{name} {ver or '-'}"
+                       + ("" if status[name] == "ok" else f" ({status[name]}; tested {window[name]})")
+                       for name, ver in found.items())
+    outside = [f"{name} {ver} is outside {window[name]}" for name, ver in found.items() if status[name] == "outside"]
+    if status["python"] == "outside":
         return Check("versions", False, detail, "samlab needs Python " + str(windows["python"]) + ": " + _REINSTALL)
     if outside:
         return Check("versions", False, detail, "; ".join(outside) + ": " + _REINSTALL, required=False)
@@ -175,7 +173,8 @@ def check_torch() -> Check:
     try:
         import torch
     except ImportError as err:
-        return Check("torch", False, f"torch does not import: {err}", "make clean-venv install (reinstalls the lock's torch)")
+        return Check("torch", False, f"torch does not import: {err}",
+                     "make clean-venv install (reinstalls the lock's torch)")
     threads = torch.get_num_threads()
     if torch.cuda.is_available():
         return Check("torch", True, f"torch {torch.__version__}, {threads} CPU threads, device cuda "
@@ -218,8 +217,8 @@ def check_paths() -> Check:
 
 def run_checks() -> list[Check]:
     """Every check, in the order the report shows them."""
-    return [check_versions(), check_widgets(), check_aihwkit(), check_torch(), check_data("cifar10"), check_data("cifar100"),
-            check_paths()]
+    return [check_versions(), check_widgets(), check_aihwkit(), check_torch(), check_data("cifar10"),
+            check_data("cifar100"), check_paths()]
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 __all__ = ["evaluate", "eval_mode"]
-
 
 
 @contextlib.contextmanager
@@ -42,7 +40,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
     Batches are slices of ``x`` (views, no gather), normalised as ``(x / 255 - mean) / std`` on ``device``
     (default: the model's), under ``torch.inference_mode``; the loss is summed in float64 and the counts are
     read back once at the end. Every module's own training flag is restored afterwards, also on error (a frozen
-    BatchNorm in eval mode inside a model in training mode stays in eval mode), by the measures' ``eval_mode``.
+    BatchNorm in eval mode inside a model in training mode stays in eval mode), by :func:`eval_mode`.
     """
     signals = x.is_floating_point() and x.dim() == 3  # MNIST-1D: float (N, C, L), already on the model's scale
     if not signals and (x.dtype != torch.uint8 or x.dim() != 4):

@@ -138,7 +138,8 @@ def hierarchical_bootstrap(a, b, *, level: float = 0.95, resamples: int = 4000, 
     p = float(min(1.0, 2 * min((boot <= 0).mean(), (boot >= 0).mean())))
     d = diff.mean(axis=1)
     sd = float(d.std(ddof=1))
-    return Comparison(mean, float(lo), float(hi), p, mean / sd if sd else math.copysign(math.inf, mean) if mean else 0.0,
+    effect = mean / sd if sd else (math.copysign(math.inf, mean) if mean else 0.0)
+    return Comparison(mean, float(lo), float(hi), p, effect,
                       n, True, "hierarchical bootstrap (seeds, then draws)", level)
 
 

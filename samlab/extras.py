@@ -1,4 +1,4 @@
-"""samlab's optional parts and supported versions: which extra brings which package, and one clear line when one is missing.
+"""samlab's optional parts and supported versions: which extra brings which package, one clear line when one is missing.
 
 The core (``pip install samlab``: torch, numpy, scipy, tqdm) holds the optimizer, the trainer, the noise
 evaluation, the sharpness measures and the results store. Everything heavier is an extra of ``pyproject.toml``:
