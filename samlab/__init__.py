@@ -12,7 +12,7 @@ __version__ = "0.2.0"
 
 _SUBMODULES = (
     "checks", "paths", "methods", "perturbation", "budget", "weights", "batchnorm", "optim", "data", "models",
-    "evaluate", "train", "runs", "papers", "noise", "analog", "sharpness", "sweep",
+    "evaluate", "evidence", "ledger", "train", "runs", "papers", "noise", "analog", "sharpness", "sweep",
     "experiments", "plots", "widgets", "notebooks", "cli", "doctor",
 )
 

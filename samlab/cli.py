@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import torch
 
-from . import __version__, data, notebooks, papers, paths, train
+from . import __version__, data, ledger, notebooks, papers, paths, train
 from .checks import SCALES
 from .cli_sweep import add_sweep_parser, cmd_sweep
 from .data import IMAGE_DATASETS, MNIST1D_DATASETS
@@ -296,6 +296,11 @@ def _cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             print(f"{path.name}: FAILED after {time.perf_counter() - t0:.1f} s: {type(err).__name__}: "
                   f"{str(err).strip().splitlines()[-1] if str(err).strip() else ''}", file=sys.stderr, flush=True)
     print(f"{len(chosen) - len(failed)}/{len(chosen)} notebooks ran in {time.perf_counter() - total:.1f} s")
+    stored = ledger.load()
+    if stored:
+        counts = ledger.verdict_counts(f for rows in stored.values() for f in rows)
+        print(f"claims ledger ({', '.join(f'{n} {v}' for v, n in counts.items())}; rows of notebooks "
+              f"{', '.join(stored)}) -> {ledger.write_ledger()}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
