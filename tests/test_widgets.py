@@ -124,6 +124,23 @@ def test_interactive_figure_with_a_run_button():
     assert _texts(out) == "drawn 0.1"    # cached: drawn at once, no click
 
 
+def test_an_input_error_leaves_the_run_button_off():
+    """Issue 19, item 3: after an input error, Run only repeated the error; it stays off until the input changes."""
+    def needs_run(x):
+        if x > 0.3:
+            raise ValueError(f"x={x} is out of range")
+        return True
+
+    x = widgets.c_slider(0.1)
+    ui, out = widgets.interactive_figure(lambda x: f"drawn {x}", {"x": x}, needs_run=needs_run,
+                                         describe_run=lambda x: f"click Run for {x}")
+    assert not ui.button.disabled
+    x.value = 0.4
+    assert "out of range" in _texts(out) and ui.button.disabled
+    x.value = 0.2
+    assert _texts(out) == "click Run for 0.2" and not ui.button.disabled
+
+
 def test_dependents_move_with_one_redraw():
     a, b = widgets.choice_selector([1, 2], description="a"), widgets.choice_selector([10, 11], description="b")
     seen = []
@@ -222,4 +239,36 @@ def test_rho_sweep_explorer_shows_the_chosen_sweep_and_redraws_once_per_change()
     assert "no summary rows for model='cnn' and method='Adam'" in _texts(out)
     with pytest.raises(ValueError, match="no rows"):
         widgets.rho_sweep_explorer([])
+    ui.close()
+
+
+def test_relabel_keeps_the_value_without_a_redraw():
+    d = widgets.choice_selector([("a (not stored)", 1), ("b", 2)], 2, description="d")
+    ui, out = widgets.interactive_figure(lambda d: f"drawn {d}", {"d": d})
+    before = ui.redraws
+    ui.relabel("d", [("a (stored)", 1), ("b", 2)])
+    assert d.value == 2 and d.label == "b" and ui.redraws == before and d.options[0][0] == "a (stored)"
+    with pytest.raises(ValueError, match="keeps the values"):
+        ui.relabel("d", [("c", 3), ("b", 2)])
+
+
+def test_robustness_explorer_clipping_label_follows_run(tmp_path):
+    """Issue 19, item 4: after Run stored a c, its dropdown label still said "(not stored)"."""
+    from samlab.experiments import robustness as R
+    from samlab.experiments.seeds import Setting
+    from samlab.runs import RunStore
+    from samlab.train import train_all
+
+    store = RunStore(tmp_path / "runs")
+    configs = {k: v for k, v in R.population("smoke").items() if k in (Setting("SGD"), Setting("SGD", "clipping"))}
+    train_all(list(configs.values()), store=store, progress=False)
+    R.noise_curves(configs, R.noise_curve_spec("smoke"), store=store, progress=False)
+    ui, out = widgets.robustness_explorer(configs, "smoke", store=store, pcm=False)
+    label = dict((v, k) for k, v in ui.controls["c"].options)
+    assert label[0.05] == "c = 0.05 (not stored)"
+    ui.controls["c"].value = 0.05
+    ui.button.click()
+    label = dict((v, k) for k, v in ui.controls["c"].options)
+    assert label[0.05] == "c = 0.05 (stored)" and ui.controls["c"].value == 0.05
+    assert any("image/png" in o["data"] for o in out.outputs if "data" in o)
     ui.close()

@@ -172,6 +172,20 @@ class Explorer(W.VBox):
         """The controls' current values, by name."""
         return {k: w.value for k, w in self.controls.items()}
 
+    def relabel(self, name: str, options: Sequence[tuple[str, Any]]) -> None:
+        """Give the choice control ``name`` new option labels (the same values, in the same order), keeping its
+        value and without a redraw: e.g. a "(not stored)" that Run has made untrue."""
+        w = self.controls[name]
+        options = [(str(label), value) for label, value in options]
+        old = [o[1] if isinstance(o, tuple) else o for o in w.options]
+        if [v for _, v in options] != old:
+            raise ValueError(f"relabel keeps the values of {name!r}: {old}; got {[v for _, v in options]}")
+        value = w.value
+        with self._held_sync():     # setting options resets the value to the first one: put it back, unseen
+            w.options = options
+            w.value = value
+        self._pending = False
+
     def _on_change(self, **_values: Any) -> None:
         if self._held:
             self._pending = True
@@ -235,8 +249,8 @@ class Explorer(W.VBox):
                 self.button.disabled = True
         except Exception as exc:  # noqa: BLE001 - shown to the user in one line, never swallowed silently
             self.out.outputs = (error_output(exc),)
-            if self.button is not None:
-                self.button.disabled = self._needs_run is None
+            if self.button is not None:   # Run would repeat the same error: it waits for a changed input
+                self.button.disabled = True
         finally:
             self.redraws += 1
 

@@ -61,9 +61,11 @@ def robustness_explorer(configs: Mapping[Setting, Any], scale: str = "quick", *,
         runs = robustness.clipped_at(configs, c)
         return bool(runs) and all(store.status(v) == "finished" for v in runs.values())
 
+    def c_options() -> list[tuple[str, float]]:
+        return [(f"c = {c:g}" + (" (stored)" if stored_c(c) else " (not stored)"), c) for c in cs]
+
     controls = {
-        "c": choice_selector([(f"c = {c:g}" + (" (stored)" if stored_c(c) else " (not stored)"), c) for c in cs],
-                             own_c[0] if own_c else cs[0], description="clipping"),
+        "c": choice_selector(c_options(), own_c[0] if own_c else cs[0], description="clipping"),
         "sigma_range": range_slider((0.0, max(sig)), min=0.0, max=max(sig), step=0.01, description="σc range"),
         "methods": W.SelectMultiple(options=methods, value=tuple(methods), description="methods", rows=len(methods)),
         "adabs": W.Checkbox(value=True, description="AdaBS (re-estimate BN statistics per draw)", indent=False),
@@ -115,6 +117,8 @@ def robustness_explorer(configs: Mapping[Setting, Any], scale: str = "quick", *,
             if scale == "paper":
                 raise ValueError(describe_run(c, sigma_range, methods, adabs, time))
             train_all(list(runs.values()), store=store)
+            if untrained and explorer:
+                explorer[0].relabel("c", c_options())   # this c is stored now: its label says so
         curves, settings = pool_seeds(
             robustness.noise_curves(runs, robustness.noise_curve_spec(scale, adabs=adabs), store=store), runs)
         results = [store.load(v) for v in runs.values()]
@@ -140,6 +144,9 @@ def robustness_explorer(configs: Mapping[Setting, Any], scale: str = "quick", *,
             figures.append(plot_pcm_curves(robustness.pcm_series(p, settings), mark=time, title=head))
         return [*out, figures]   # the figures stacked into one image: one figure per change
 
-    return interactive_figure(draw, controls, needs_run=needs_run, describe_run=describe_run, dpi=dpi,
-                              min_width_px=MIN_WIDTH_PX, columns=2)
+    explorer: list[Explorer] = []
+    ui, out = interactive_figure(draw, controls, needs_run=needs_run, describe_run=describe_run, dpi=dpi,
+                                 min_width_px=MIN_WIDTH_PX, columns=2)
+    explorer.append(ui)
+    return ui, out
 
