@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.samlab-installed-$(PYVER)
 SCALE  ?= quick
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK))
 
-.PHONY: test test-fast test-browser doctor reproduce lab bench install lock clean-venv
+.PHONY: test test-fast test-browser doctor reproduce course lab bench install lock clean-venv
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ doctor: $(STAMP)
 ## make reproduce: every notebook headless at $(SCALE) scale (default quick); writes figures/.
 reproduce: $(STAMP)
 	$(BIN)/python -m samlab reproduce --scale $(SCALE)
+
+## make course: the student edition (solution cells removed) and the instructor edition into build/course/.
+course: $(STAMP)
+	$(BIN)/python -m samlab course --out build/course
 
 ## make lab: JupyterLab from the same venv.
 lab: $(STAMP)

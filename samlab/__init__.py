@@ -13,7 +13,7 @@ __version__ = "0.2.0"
 _SUBMODULES = (
     "checks", "paths", "methods", "perturbation", "budget", "weights", "batchnorm", "optim", "data", "models",
     "evaluate", "evidence", "ledger", "train", "runs", "papers", "noise", "analog", "sharpness", "sweep",
-    "experiments", "plots", "widgets", "notebooks", "cli", "doctor",
+    "experiments", "plots", "widgets", "notebooks", "exercises", "course", "cli", "doctor",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import torch
 
-from . import __version__, data, ledger, notebooks, papers, paths, train
+from . import __version__, course, data, ledger, notebooks, papers, paths, train
 from .checks import SCALES
 from .cli_sweep import add_sweep_parser, cmd_sweep
 from .data import IMAGE_DATASETS, MNIST1D_DATASETS
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samlab", description="Sharpness-aware training: train, list runs, "
                                      "fetch data, reproduce the notebooks.")
     parser.add_argument("--version", action="version", version=f"samlab {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs,data,reproduce,doctor}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs,data,reproduce,course,doctor}")
 
     tr = sub.add_parser("train", help="train one run or a preset (resumes or returns stored runs)",
                         description="Train (or resume, or load) runs into the results store (data/runs).")
@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 01,04")
     rp.add_argument("--threads", type=_number("threads", low=1, integer=True), help="kernel OMP/MKL threads")
     rp.set_defaults(subparser=rp)
+
+    co = sub.add_parser("course", help="write the student and instructor editions of the notebooks",
+                        description="From the notebooks (the instructor edition): OUT/student (cells tagged "
+                        "'solution' removed) and OUT/instructor, outputs stripped.")
+    co.add_argument("--out", default="build/course", help="output folder (default build/course)")
 
     sub.add_parser("doctor", help="check the setup (widgets, aihwkit, torch, data, folders)",
                    description="One screen: what works, what does not and what to do; exit status 1 on a real problem.")
@@ -306,6 +311,13 @@ def _cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return 1 if failed else 0
 
 
+def _cmd_course(args: argparse.Namespace) -> int:
+    written = course.build_editions(args.out)
+    for edition, paths in written.items():
+        print(f"{edition} edition: {len(paths)} notebooks -> {paths[0].parent if paths else args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m samlab`` and the ``samlab`` script; returns the exit status."""
     parser = build_parser()
@@ -320,4 +332,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_data(args)
     if args.command == "doctor":
         return doctor_main()
+    if args.command == "course":
+        return _cmd_course(args)
     return _cmd_reproduce(args, args.subparser)

@@ -29,9 +29,9 @@ MAX_CODE_LINES = 50
 
 
 def code_lines(cells: list[dict]) -> int:
-    """Non-blank, non-comment lines of the code cells (cells tagged ``exercise`` or ``solution`` aside)."""
+    """Non-blank, non-comment lines of the code cells (cells tagged ``exercise``, ``solution`` or ``check`` aside)."""
     return sum(1 for c in cells if c["cell_type"] == "code"
-               and not {"exercise", "solution"} & set(c.get("metadata", {}).get("tags", []))
+               and not {"exercise", "solution", "check"} & set(c.get("metadata", {}).get("tags", []))
                for line in "".join(c["source"]).splitlines() if line.strip() and not line.strip().startswith("#"))
 
 
