@@ -81,7 +81,7 @@ MNIST1D_CLIP = 0.1
 #: Per scale: epochs, training seeds and data subset (smoke: 400 training and 200 test signals, 2 epochs, 1 seed).
 MNIST1D_RUNS: dict[str, dict[str, Any]] = {
     "smoke": dict(epochs=2, seeds=(0,), batch_size=50, max_train_samples=400, max_test_samples=200),
-    "quick": dict(epochs=MNIST1D_EPOCHS, seeds=(0, 1, 2)),
+    "quick": dict(epochs=MNIST1D_EPOCHS, seeds=(0, 1, 2, 3, 4)),
 }
 
 
