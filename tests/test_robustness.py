@@ -137,16 +137,24 @@ def test_paper_tables():
 # ------------------------------------------------------------------------------------------------ figures, widget
 def test_figures_from_plain_data():
     from samlab.plots import plot_noise_curves, plot_pcm_curves
+    from samlab.plots import robustness as R_plots
 
     configs = R.population("smoke")
     curves = {k: curve([[0.9, 0.9], [0.7 + 0.01 * i, 0.72], [0.5, 0.5 + 0.01 * i]]) for i, k in enumerate(configs)}
     series = R.series(curves, configs)
     assert [s["front"] for s in series] == [r["front"] for r in R.robustness_rows(curves, configs)]
     fig = plot_noise_curves(series, sigma_range=(0.0, 0.2), title="small_cnn on digits")
-    left, right = fig.axes[:2]
-    assert "σ_c" in left.get_xlabel() or "sigma_c" in left.get_xlabel()
-    assert "%" in left.get_ylabel() and "%" in right.get_xlabel()
-    assert left.get_xlim()[1] < 0.25
+    # smoke population: plain, clipping and noise runs -> three curve panels on one y axis, then the Pareto plane
+    plain, clipped, noisy, right = fig.axes[:4]
+    assert [ax.get_title() for ax in (plain, clipped, noisy)] == [R_plots.PANEL_TITLES[t] for t in
+                                                                   ("plain", "clipping", "noise")]
+    assert len(plain.get_lines()) and all(len(ax.containers) for ax in (plain, clipped, noisy))
+    assert plain.get_shared_y_axes().joined(plain, clipped) and plain.get_shared_y_axes().joined(plain, noisy)
+    assert len(clipped.containers) == sum(s["training"] == "clipping" for s in series)
+    for ax in (plain, clipped, noisy):
+        assert "σ_c" in ax.get_xlabel() or "sigma_c" in ax.get_xlabel()
+        assert ax.get_legend() is None and ax.get_xlim()[1] < 0.25   # the legend is the figure's, below the panels
+    assert "%" in plain.get_ylabel() and "%" in right.get_xlabel() and fig.legends
     with pytest.raises(ValueError, match="sigma_range"):
         plot_noise_curves(series, sigma_range=(0.3, 0.1))
     with pytest.raises(ValueError, match="empty"):
