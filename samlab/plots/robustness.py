@@ -18,7 +18,8 @@ from ..methods import METHOD_COLORS
 from .core import finish_axes as _finish
 from .core import legend_outside, new_figure, set_suptitle
 
-__all__ = ["TRAINING_STYLES", "PANEL_TITLES", "plot_noise_curves", "plot_pareto", "plot_pcm_curves", "TIME_TICKS"]
+__all__ = ["TRAINING_STYLES", "PANEL_TITLES", "plot_noise_curves", "plot_pareto", "plot_pcm_curves", "plot_taylor",
+           "TIME_TICKS"]
 
 #: Line style and marker per training configuration (plain, clipping, noise).
 TRAINING_STYLES = {"plain": dict(ls="-", marker="o"), "clipping": dict(ls="--", marker="s"),
@@ -142,4 +143,29 @@ def plot_pcm_curves(series: Sequence[dict], *, mark: float = 31557600.0, title: 
     _finish(ax, xlabel="time after programming (log scale)", ylabel="test accuracy on PCM (%)")
     legend_outside(fig, [ax], fontsize="x-small", frameon=False)
     set_suptitle(fig, title)
+    return fig
+
+
+def plot_taylor(series: Sequence[dict], *, tolerance: float = 1.5, title: str | None = None) -> Figure:
+    """Predicted (second order, ``(sigma_c^2 / 2) tr(D_W H D_W)``) against measured mean test-loss rise under
+    conductance noise, log-log, one colour per run: measured as markers with ± 1 standard error over draws,
+    predicted as a line with a band of ``tolerance`` (a factor) around it. ``series``: dicts with ``label``,
+    ``key``, ``sigmas``, ``measured``, ``measured_se``, ``predicted``."""
+    series = _check(series)
+    fig, axes = new_figure(1, 1, panel_size=(5.4, 3.9))
+    ax = axes[0, 0]
+    for s in series:
+        x = np.asarray(s["sigmas"], dtype=float)
+        p = np.asarray(s["predicted"], dtype=float)
+        m, se = np.asarray(s["measured"], dtype=float), np.asarray(s["measured_se"], dtype=float)
+        ax.plot(x, p, color=_color(s), lw=1.3, label=f"{s['label']}: predicted")
+        ax.fill_between(x, p / tolerance, p * tolerance, color=_color(s), alpha=0.12, lw=0)
+        ax.errorbar(x, m, yerr=se, color=_color(s), ls="none", marker="o", ms=4, capsize=2,
+                    label=f"{s['label']}: measured (Monte Carlo)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _finish(ax, xlabel=r"conductance variation $\sigma_c$ (relative std of $G$, eq. 8; log scale)",
+            ylabel=r"mean test-loss rise $E[L(W\circ\delta)] - L(W)$ (nats, log)")
+    legend_outside(fig, [ax], fontsize="x-small", frameon=False)
+    set_suptitle(fig, title or f"second-order prediction (band: within a factor {tolerance:g}) vs measured")
     return fig
