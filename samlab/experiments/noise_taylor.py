@@ -26,7 +26,7 @@ from ..train.load import measure_run
 from .seeds import Setting
 
 __all__ = ["TOLERANCE", "TAYLOR_RUNS", "taylor_specs", "loss_rise", "taylor_check", "taylor_rows", "where_it_holds",
-           "taylor_series"]
+           "taylor_series", "describe"]
 
 #: The prediction "holds" at a sigma_c where measured / predicted lies within [1 / TOLERANCE, TOLERANCE].
 TOLERANCE = 1.5
@@ -113,3 +113,9 @@ def taylor_series(check: Mapping[Setting, Mapping[str, Any]], configs: Mapping[S
     """Plain data for :func:`samlab.plots.robustness.plot_taylor`."""
     return [{"label": k.label, "key": method_key(configs.get(k, configs.get(k.pooled()))), **dict(c)}
             for k, c in check.items()]
+
+
+def describe(check: Mapping[Setting, Mapping[str, Any]]) -> str:
+    """``"32 Hutchinson probes, 20 noise draws, 1000 test samples, no AdaBS"``: what the check used."""
+    c = next(iter(check.values()))
+    return f"{c['probes']} Hutchinson probes, {c['draws']} noise draws, {c['samples']} test samples, no AdaBS"
