@@ -72,3 +72,16 @@ def test_rows_ratio_and_errors_by_hand():
     assert T.loss_rise({"sigmas": [0.0, 0.1], "losses": [[1.0, 1.0], [1.1, 1.3]]})["rise"] == pytest.approx([0.2])
     curv, mc = T.taylor_specs("quick")
     assert mc.adabs is False and curv.split == "test" and mc.sigmas[0] == 0.0 and curv.sigmas == mc.sigmas[1:]
+
+
+def test_taylor_figure_is_log_log_with_labelled_axes():
+    from samlab.plots.robustness import plot_taylor
+
+    series = [{"label": "SGD · seed 0", "key": "sgd", "sigmas": [0.01, 0.1, 0.4], "measured": [1e-3, 0.1, 5.0],
+               "measured_se": [1e-4, 0.01, 0.5], "predicted": [1e-3, 0.08, 1.3]}]
+    fig = plot_taylor(series, title="runs")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert "sigma_c" in ax.get_xlabel() and "nats" in ax.get_ylabel() and ax.get_legend() is None and fig.legends
+    with pytest.raises(ValueError, match="empty"):
+        plot_taylor([])

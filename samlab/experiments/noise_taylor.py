@@ -116,6 +116,7 @@ def taylor_series(check: Mapping[Setting, Mapping[str, Any]], configs: Mapping[S
 
 
 def describe(check: Mapping[Setting, Mapping[str, Any]]) -> str:
-    """``"32 Hutchinson probes, 20 noise draws, 1000 test samples, no AdaBS"``: what the check used."""
+    """``"SGD · seed 0, SAMSON_inf · seed 0: 32 Hutchinson probes, 20 noise draws, 1000 test samples, no AdaBS"``."""
     c = next(iter(check.values()))
-    return f"{c['probes']} Hutchinson probes, {c['draws']} noise draws, {c['samples']} test samples, no AdaBS"
+    return (f"{', '.join(k.label for k in check)}: {c['probes']} Hutchinson probes, {c['draws']} noise draws, "
+            f"{c['samples']} test samples, no AdaBS")

@@ -152,7 +152,7 @@ def plot_taylor(series: Sequence[dict], *, tolerance: float = 1.5, title: str | 
     predicted as a line with a band of ``tolerance`` (a factor) around it. ``series``: dicts with ``label``,
     ``key``, ``sigmas``, ``measured``, ``measured_se``, ``predicted``."""
     series = _check(series)
-    fig, axes = new_figure(1, 1, panel_size=(5.4, 3.9))
+    fig, axes = new_figure(1, 1, panel_size=(6.4, 4.0))
     ax = axes[0, 0]
     for s in series:
         x = np.asarray(s["sigmas"], dtype=float)
@@ -165,7 +165,8 @@ def plot_taylor(series: Sequence[dict], *, tolerance: float = 1.5, title: str | 
     ax.set_xscale("log")
     ax.set_yscale("log")
     _finish(ax, xlabel=r"conductance variation $\sigma_c$ (relative std of $G$, eq. 8; log scale)",
-            ylabel=r"mean test-loss rise $E[L(W\circ\delta)] - L(W)$ (nats, log)")
+            ylabel=r"test-loss rise $E[L(W\circ\delta)] - L(W)$ (nats)")
     legend_outside(fig, [ax], fontsize="x-small", frameon=False)
-    set_suptitle(fig, title or f"second-order prediction (band: within a factor {tolerance:g}) vs measured")
+    what = f"second-order prediction (line; band: within a factor {tolerance:g}) vs measured (± 1 s.e. over draws)"
+    set_suptitle(fig, f"{title}\n{what}" if title else what)
     return fig
