@@ -6,8 +6,9 @@ coefficients), then read at time ``t`` after programming (drift ``(t/t0)^-nu`` p
 aihwkit's ``PCMLikeNoiseModel``), with global drift compensation and optionally AdaBS. The paper reports
 t = 1 year; :func:`pcm_curve` gives the whole curve over a log-spaced grid of times.
 
-* Converters are ideal by default (``ideal_io=True``: programming, read and drift noise only, as the paper
-  describes); ``ideal_io=False`` keeps aihwkit's default DAC/ADC resolution, bounds and output noise.
+* Converters are ideal by default (``ideal_io=True``: programming, read and drift noise only). That is our
+  choice, not the paper's: SAMSON sec. 7.1 says nothing of converters. ``ideal_io=False`` keeps aihwkit's
+  default DAC/ADC resolution, bounds and output noise.
 * With ideal converters each layer's analog output is exactly ``(W_drifted * scales * alpha) x + b``, so the
   programmed-and-drifted weights are exported into a digital copy of the model and evaluated there (same
   logits to ~1e-7 relative, several times faster on CPU); otherwise the analog model itself is evaluated.

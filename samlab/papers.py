@@ -14,8 +14,8 @@ from .train import TrainConfig
 
 __all__ = ["PRESETS", "preset", "preset_names", "PaperResult", "PAPER_RESULTS", "paper_results", "MNIST1D_PROTOCOL",
            "ROBUSTNESS_GRID",
-           "RobustSetting", "ROBUSTNESS_SETTINGS", "robustness_settings", "robust_config", "PaperClaim",
-           "PAPER_CLAIMS", "paper_claims", "NOISE_SIGMA_G", "NOISE_G_MAX"]
+           "RobustSetting", "ROBUSTNESS_SETTINGS", "robustness_settings", "robust_config",
+           "NOISE_SIGMA_G", "NOISE_G_MAX"]
 
 
 # ------------------------------------------------------------------------------------------------ presets
@@ -352,40 +352,3 @@ def _robustness_presets() -> dict[str, tuple[TrainConfig, ...]]:
 
 PRESETS.update(_robustness_presets())
 PRESETS = dict(sorted(PRESETS.items()))
-
-
-@dataclass(frozen=True)
-class PaperClaim:
-    """A finding the paper states in words or shows only as a figure (no numbers in the text), with its source."""
-
-    source: str
-    topic: str
-    text: str
-
-
-#: What SAMSON's robustness study reports. Figs. 2, 5 and 6 give their accuracies only as plots (no numbers in
-#: the text): these are the readings the text states, to be set against our curves, not numbers to match.
-PAPER_CLAIMS: tuple[PaperClaim, ...] = (
-    PaperClaim("SAMSON paper, sec. 6.2 / Fig. 2", "pareto",
-               "SAMSON variants primarily compose the Pareto frontier across all models and data sets."),
-    PaperClaim("SAMSON paper, sec. 6.2 / Fig. 2", "clean",
-               "In the noiseless regime (sigma_c = 0) at least one SAMSON variant has the best test accuracy."),
-    PaperClaim("SAMSON paper, sec. 6.2 / Fig. 2", "high_noise",
-               "SAMSON promotes the highest robustness, generally followed by ASAM and then SAM; sharpness-aware "
-               "variants clearly outperform SGD; on ImageNet only SAMSON improves robustness significantly at "
-               "sigma_c = 0.4."),
-    PaperClaim("SAMSON paper, sec. 6.2", "clipping",
-               "Combining sharpness-aware methods with aggressive weight clipping amplifies the robustness gain; "
-               "clipping or additive noise lowers the clean accuracy but helps in highly noisy regimes."),
-    PaperClaim("SAMSON paper, appendix A / Fig. 6", "noise",
-               "Additive-noise training on top of SAM/ASAM/SAMSON increases robustness in some configurations, but "
-               "aggressive weight clipping gives the better trade-off between performance and robustness."),
-    PaperClaim("SAMSON paper, sec. 7.1 / Fig. 5", "pcm",
-               "With clipping, ResNet-18 fine-tuned on ImageNet, 1 year after programming PCM (aihwkit): all "
-               "sharpness-aware methods beat SGD and the SAMSON variants retain the most accuracy."),
-)
-
-
-def paper_claims(topic: str | None = None) -> list[PaperClaim]:
-    """The robustness findings of :data:`PAPER_CLAIMS` (all, or of one ``topic``)."""
-    return [c for c in PAPER_CLAIMS if topic is None or c.topic == topic]

@@ -1,7 +1,7 @@
 """Notebook 05's study (robustness to noisy analog hardware, SAMSON sec. 6-7): the population of runs per scale, their
 conductance-noise curves (Figs. 2 and 6), the Pareto frontier of (clean accuracy, accuracy at sigma_c = 0.4), the PCM
-curves (Fig. 5) and the readings the notebook's takeaways print, each set against the paper's claims
-(:data:`samlab.papers.PAPER_CLAIMS`).
+curves (Fig. 5); the paper's claims are tested on them, paired by seed and noise draw, in
+:mod:`samlab.experiments.robustness_claims` (rows of :data:`samlab.ledger.CLAIMS`).
 
 The population (Fig. 2 plus Fig. 6's noise-trained runs): SGD, SGD + noise, SGD + clipping, and SAM, ASAM, SAMSON_2,
 SAMSON_inf, each plain and with clipping; ``noise_trained=True`` adds SAM/ASAM/SAMSON + noise (Fig. 6). Every
@@ -17,14 +17,14 @@ run is keyed by its :class:`~samlab.experiments.seeds.Setting`; labels are for d
   varied); 5 noise draws per sigma_c.
 * quick, ``dataset="mnist1d"`` (notebooks 05-06's default): the BatchNorm CNN on MNIST-1D (:data:`MNIST1D_RUNS`),
   the same eleven settings plus Fig. 6's SAM/ASAM/SAMSON + noise, with rho per method chosen on the calibration
-  split (:data:`MNIST1D_RHO`) and clipping at :data:`MNIST1D_CLIP`, three training seeds each (45 runs); the
-  noise-trained runs keep their method's rho; :func:`pool_seeds` merges a setting's seeds, so
-  the spread of every claim holds the seed-to-seed spread.
+  split (:data:`MNIST1D_RHO`) and clipping at :data:`MNIST1D_CLIP`, five training seeds each (75 runs, :data:`MNIST1D_RUNS`); the
+  noise-trained runs keep their method's rho; :func:`~samlab.experiments.seeds.pool_seeds` merges a setting's
+  seeds for the figures, while the claims compare settings seed by seed.
 * smoke: notebook 04's smoke protocol (256/128 images, 2 epochs) for five runs (:data:`SMOKE_RUNS`: every kind of
   run and code path, in seconds); numbers meaningless.
 
-Claims are made only for differences larger than the std of both settings compared: over seeds and noise draws on
-MNIST-1D, over noise draws only on the one-seed image populations (the printed readings say which).
+Claims are verdicts on paired intervals (:mod:`samlab.evidence`), never on std bands side by side: over training
+seeds on MNIST-1D, over noise draws only on the one-seed image populations (the rows' method says which).
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ MNIST1D_CLIP = 0.1
 #: Per scale: epochs, training seeds and data subset (smoke: 400 training and 200 test signals, 2 epochs, 1 seed).
 MNIST1D_RUNS: dict[str, dict[str, Any]] = {
     "smoke": dict(epochs=2, seeds=(0,), batch_size=50, max_train_samples=400, max_test_samples=200),
-    "quick": dict(epochs=MNIST1D_EPOCHS, seeds=(0, 1, 2)),
+    "quick": dict(epochs=MNIST1D_EPOCHS, seeds=(0, 1, 2, 3, 4)),
 }
 
 

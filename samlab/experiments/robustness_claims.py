@@ -1,154 +1,249 @@
-"""Notebook 05's readings: the paper's robustness claims (:data:`samlab.papers.PAPER_CLAIMS`) next to what our noise
-and PCM curves show, computed from the stored results. A difference is called one only when it is larger than the
-std over noise draws (or programming repeats) of both runs compared. With one training seed per setting the
-seed-to-seed spread is not in that rule and the readings say so; on curves merged over seeds
-(:func:`samlab.experiments.robustness.pool_seeds`, the MNIST-1D population) the std is over seeds and draws, so it
-is. Built on
-:mod:`samlab.experiments.robustness`.
+"""Notebook 05's claims as ledger findings: every robustness claim of the SAMSON paper (and one from outside the
+seeds) tested by paired comparisons of the stored noise and PCM curves (:mod:`samlab.evidence`, one rule).
+
+**Pairing.** Every run of a population has the same training seeds and every noise curve uses the same noise
+fields (common random numbers: draw ``k`` of every run is the same standard-normal field, :mod:`samlab.noise`),
+so a setting's accuracies at one sigma_c form an array ``[seeds, draws]`` whose entry ``(s, k)`` is matched with
+the same entry of any other setting. :func:`comparison` hands two such arrays to
+:func:`samlab.evidence.paired_difference`: the mean over draws of the matched differences per seed, then a
+Student-t interval over seeds (the seed is the replicated unit). Averaging the draws first means pairing by draw
+changes the estimate's noise, not its form; PCM repeats (``accs[repeat][time]``) are reseeded per repeat from the
+spec's seed, so repeat ``r`` is common to every run as well, and are handled the same way.
+
+**One training seed** (the image populations, smoke scale): no interval over seeds exists. Then the draws are
+the replicates (``method`` says "over noise draws; one training seed: the seed spread is not in it"), and a
+comparison at sigma_c = 0, where every draw repeats the clean accuracy, has no sampling spread at all and is
+reported *unresolved*.
+
+What each claim's rows compare is in :data:`samlab.ledger.CLAIMS` (notebook 05's section); :func:`findings`
+builds them all, the notebook applies Holm over them (:func:`samlab.ledger.adjust`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from ..analog import YEAR
-from ..papers import paper_claims
-from . import robustness as R
+from ..evidence import Comparison, paired_difference
+from ..ledger import Finding, exact_finding, finding
+from .robustness import HIGH_SIGMA
 from .seeds import Setting
 
-__all__ = ["compare", "readings", "pcm_readings", "spread_words"]
+__all__ = ["accuracy_arrays", "pcm_arrays", "comparison", "findings", "frontier_bounds", "crossover",
+           "SHARPNESS_AWARE"]
+
+#: The sharpness-aware methods of the population (SAMSON Fig. 2's SAM family).
+SHARPNESS_AWARE = ("SAM", "ASAM", "SAMSON_2", "SAMSON_inf")
+_ALL = ("SGD", *SHARPNESS_AWARE)
 
 
-def spread_words(curves: Mapping[Setting, Mapping[str, Any]], what: str = "draws") -> str:
-    """``"the std over draws"`` or, when some curve merges several training seeds, ``"the std over seeds and draws"``."""
-    pooled = any(c.get("seeds", 1) > 1 for c in curves.values())
-    return f"the std over {'seeds and ' if pooled else ''}{what}"
+def _grouped(curves: Mapping[Setting, Any]) -> dict[Setting, dict[int | None, Any]]:
+    """``{pooled setting: {seed: curve}}``; every setting must hold the same seeds (else nothing is paired)."""
+    groups: dict[Setting, dict[int | None, Any]] = {}
+    for k, c in curves.items():
+        groups.setdefault(k.pooled(), {})[k.seed] = c
+    seed_sets = {tuple(sorted(g, key=lambda s: -1 if s is None else s)) for g in groups.values()}
+    if len(seed_sets) > 1:
+        raise ValueError(f"the settings hold different training seeds {sorted(seed_sets)}: paired comparisons need "
+                         "every setting trained with the same seeds")
+    return {k: dict(sorted(g.items(), key=lambda kv: -1 if kv[0] is None else kv[0])) for k, g in groups.items()}
 
 
-def compare(a: Mapping[str, Any], b: Mapping[str, Any], sigma: float) -> dict[str, Any]:
-    """Accuracy of curve ``a`` minus ``b`` at ``sigma`` and whether it is clear: larger than the std over draws of
-    each (the rule for every claim; with one training seed the seed spread is not in it)."""
-    da, db = R._at(a, sigma), R._at(b, sigma)
-    sa, sb = R._at(a, sigma, "std_acc"), R._at(b, sigma, "std_acc")
-    delta = da - db
-    return {"delta": delta, "std": max(sa, sb), "clear": abs(delta) > max(sa, sb) and delta != 0}
+def _index(grid: Sequence[float], value: float, name: str, rel: float = 1e-9) -> int:
+    for i, x in enumerate(grid):
+        if math.isclose(x, value, rel_tol=rel, abs_tol=1e-12):
+            return i
+    raise ValueError(f"{name}={value!r} is not on the curves' grid {list(grid)}")
 
 
-def readings(curves: Mapping[Setting, Mapping[str, Any]], configs: Mapping[Setting, Any], *,
-             high: float = 0.4) -> list[dict[str, str]]:
-    """The paper's robustness claims next to what ``curves`` show: ``[{"paper", "source", "ours"}]``.
+def accuracy_arrays(curves: Mapping[Setting, Mapping[str, Any]], sigma: float) -> dict[Setting, np.ndarray]:
+    """Per setting (over its seeds), its test accuracies at ``sigma``: an array ``[seeds, draws]`` in seed order.
 
-    Every sentence of ``ours`` is computed from the curves; a difference is called one only when it exceeds the std
-    over draws of both runs (:func:`compare`).
-    """
-    rows = R.robustness_rows(curves, configs, high=high)
-    by = {r["setting"]: r for r in rows}
-    sgd = Setting("SGD")
-    spread = spread_words(curves)
-    pooled = any(r["seeds"] > 1 for r in rows)
-    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
-    out = []
-
-    def add(topic: str, text: str) -> None:
-        claim = paper_claims(topic)[0]
-        out.append({"paper": claim.text, "source": claim.source, "ours": text})
-
-    front = [r["name"] for r in rows if r["front"]]
-    samson_front = [r["name"] for r in rows if r["front"] and _samson(r)]
-    add("pareto", f"On the frontier of (clean, σc={high:g}): {', '.join(front)}. "
-        + (f"SAMSON variants: {len(samson_front)} of {len(front)}." if front else ""))
-    by_clean = sorted(rows, key=lambda r: -r["clean"])
-    text = f"Best clean accuracy: {by_clean[0]['name']} ({pct(by_clean[0]['clean'])})"
-    if len(by_clean) > 1:
-        text += f", next {by_clean[1]['name']} ({pct(by_clean[1]['clean'])})"
-    text += "; a SAMSON variant has it" if _samson(by_clean[0]) else "; not a SAMSON variant"
-    if pooled and len(by_clean) > 1:
-        c = compare(curves[by_clean[0]["setting"]], curves[by_clean[1]["setting"]], 0.0)
-        text += (f", ahead by {pct(c['delta'])}: " + ("more than the std over seeds." if c["clear"] else
-                                                      f"within the std over seeds ({pct(c['std'])}): no clear winner."))
-    else:
-        text += ". σc=0 has no spread over draws and each setting has one training seed: such a difference is not tested."
-    add("clean", text)
-    ranked = sorted(rows, key=lambda r: -r["high"])
-    top, second = ranked[0], ranked[1] if len(ranked) > 1 else None
-    text = f"Best at σc={high:g}: {top['name']} ({pct(top['high'])} ± {pct(top['high_std'])})"
-    if second is not None:
-        c = compare(curves[top["setting"]], curves[second["setting"]], high)
-        text += (f", ahead of {second['name']} by {pct(c['delta'])}, "
-                 + (f"more than {spread}." if c["clear"] else
-                    f"within {spread} ({pct(c['std'])}): no clear winner."))
-    sam_like = [r for r in rows if r["training"] == "plain" and r["key"] != "sgd"]
-    if sgd in curves and sam_like:
-        better = [r["name"] for r in sam_like if compare(curves[r["setting"]], curves[sgd], high)["clear"]
-                  and r["high"] > by[sgd]["high"]]
-        worse = [r["name"] for r in sam_like if compare(curves[r["setting"]], curves[sgd], high)["clear"]
-                 and r["high"] < by[sgd]["high"]]
-        text += (f" Plain runs clearly above SGD at σc={high:g}: {', '.join(better) or 'none'}"
-                 + (f"; clearly below: {', '.join(worse)}" if worse else "") + ".")
-    add("high_noise", text + ("" if pooled else " (One training seed per run.)"))
-    parts = []
-    for plain in [r["setting"] for r in rows if r["training"] == "plain"]:
-        clipped = replace(plain, training="clipping")
-        if clipped in curves:
-            c = compare(curves[clipped], curves[plain], high)
-            d0 = by[clipped]["clean"] - by[plain]["clean"]
-            parts.append(f"{plain.label}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g}"
-                         f" ({'clear' if c['clear'] else 'within the spread'}), {'+' if d0 >= 0 else ''}{pct(d0)} clean")
-    if parts:
-        add("clipping", "Clipping vs plain: " + "; ".join(parts) + f". (spread: {spread})")
-    parts = []
-    for plain in [r["setting"] for r in rows if r["training"] == "plain"]:
-        noisy, clipped = replace(plain, training="noise"), replace(plain, training="clipping")
-        if noisy in curves:
-            c = compare(curves[noisy], curves[plain], high)
-            s = f"{noisy.label} vs {plain.label}: {'+' if c['delta'] >= 0 else ''}{pct(c['delta'])} at σc={high:g} " \
-                f"({'clear' if c['clear'] else 'within the spread'})"
-            if clipped in curves:
-                cc = compare(curves[clipped], curves[noisy], high)
-                s += f", clipping vs noise {'+' if cc['delta'] >= 0 else ''}{pct(cc['delta'])} " \
-                     f"({'clear' if cc['clear'] else 'within the spread'})"
-            parts.append(s)
-    if parts:
-        add("noise", "; ".join(parts) + f". (spread: {spread})")
+    ``curves`` are per-run noise curves (:func:`samlab.experiments.robustness.noise_curves`, ``accs[sigma][draw]``)
+    keyed by settings that hold their seed; the draws are common random numbers, so entry ``(s, k)`` of two
+    settings is a matched pair."""
+    out = {}
+    for setting, by_seed in _grouped(curves).items():
+        rows = [c["accs"][_index(c["sigmas"], sigma, "sigma")] for c in by_seed.values()]
+        out[setting] = np.asarray(rows, dtype=float)
     return out
 
 
-def _samson(row: Mapping[str, Any]) -> bool:
-    return row["setting"].method.startswith("SAMSON")
+def pcm_arrays(pcm: Mapping[Setting, Mapping[str, Any]], t: float = YEAR) -> dict[Setting, np.ndarray]:
+    """Per setting, its PCM accuracies at read time ``t`` (default 1 year): ``[seeds, repeats]`` (repeat ``r`` is
+    programmed from the same seed for every run, :mod:`samlab.analog`)."""
+    out = {}
+    for setting, by_seed in _grouped(pcm).items():
+        rows = []
+        for c in by_seed.values():
+            i = _index(c["times"], t, "t", rel=1e-6)
+            rows.append([rep[i] for rep in c["accs"]])
+        out[setting] = np.asarray(rows, dtype=float)
+    return out
 
 
-def pcm_readings(pcm: Mapping[Setting, Mapping[str, Any]], t: float | None = None) -> dict[str, str]:
-    """The paper's PCM claim (sec. 7.1 / Fig. 5) next to what ``pcm`` shows at read time ``t`` (default 1 year):
-    the best run, whether its lead over the second exceeds the std over programming repeats of both, and the
-    sharpness-aware runs clearly above SGD's."""
-    claim = paper_claims("pcm")[0]
-    rows = sorted(R.pcm_rows(pcm, t), key=lambda r: -r["acc"])
-    if not rows:
-        return {"paper": claim.text, "source": claim.source, "ours": "no PCM curve computed"}
-    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
-    over = spread_words(pcm, "repeats")
-    when = "1 year" if abs(rows[0]["time_s"] / YEAR - 1) < 1e-6 else f"{rows[0]['time_s']:.3g} s"
-    top = rows[0]
-    n = (f"{top['seeds']} seeds × {top['repeats'] // top['seeds']} repeats" if top["seeds"] > 1
-         else f"{top['repeats']} repeats")
-    text = f"{when} after programming, best: {top['name']} ({pct(top['acc'])} ± {pct(top['std'])}, {n}; " \
-           f"digital {pct(top['digital'])})"
-    if len(rows) > 1:
-        second = rows[1]
-        lead, spread = top["acc"] - second["acc"], max(top["std"], second["std"])
-        text += f", ahead of {second['name']} by {pct(lead)}: " + (
-            f"more than {over}." if lead > spread and top["repeats"] > 1 else
-            f"not more than {over} (or a single repeat): no clear winner.")
-    sgd = next((r for r in rows if r["setting"] == Setting("SGD")), None)
-    if sgd is not None:
-        above = [r["name"] for r in rows if r is not sgd and r["acc"] - sgd["acc"] > max(r["std"], sgd["std"])
-                 and r["repeats"] > 1]
-        text += f" Clearly above SGD ({pct(sgd['acc'])}): {', '.join(above) or 'none'}."
-    clipped = [r for r in rows if r["setting"].training == "clipping"]
-    if len(clipped) > 1:
-        a, b = clipped[0], clipped[1]
-        clear = a["acc"] - b["acc"] > max(a["std"], b["std"]) and a["repeats"] > 1
-        text += (f" Among the clipped runs (the paper's Fig. 5 set): best {a['name']} ({pct(a['acc'])} ± {pct(a['std'])}), "
-                 f"{'clearly' if clear else f'not clearly (within {over})'} ahead of {b['name']} "
-                 f"({pct(b['acc'])}).")
-    return {"paper": claim.text, "source": claim.source, "ours": text}
+def comparison(a: np.ndarray, b: np.ndarray) -> Comparison | None:
+    """``a - b`` for matched ``[seeds, draws]`` arrays: :func:`samlab.evidence.paired_difference` over seeds; with one
+    seed, over the draws (said in ``method``); None where nothing varies (one seed and every draw equal)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must be matched [seeds, draws] arrays; got {a.shape} and {b.shape}")
+    if a.shape[0] >= 2:
+        return paired_difference(a, b)
+    d = (a - b)[0]
+    if d.size < 2 or np.all(a[0] == a[0, 0]) and np.all(b[0] == b[0, 0]):
+        return None
+    c = paired_difference(a[0], b[0])
+    return replace(c, method="paired t over noise draws; one training seed: the seed spread is not in it")
+
+
+def _row(key: str, c: Comparison | None, subject: str, scale: str, note: str = "", direction: int = 1) -> Finding:
+    if c is None:
+        return exact_finding(key, subject=subject, scale=scale, verdict="unresolved", method="not estimable",
+                             note="one training seed and no spread over draws: nothing to test" + (
+                                 f"; {note}" if note else ""))
+    return finding(key, c, subject=subject, scale=scale, note=note, direction=direction)
+
+
+def _t(c: Comparison | None) -> float:
+    """How favourable a comparison is to "a above b" (the difference over its interval's width; same n for all)."""
+    if c is None:
+        return -math.inf
+    width = c.high - c.low
+    return c.difference / width if width > 0 else math.copysign(math.inf, c.difference) if c.difference else 0.0
+
+
+def frontier_bounds(clean: Mapping[Setting, np.ndarray], noisy: Mapping[Setting, np.ndarray]) -> dict[str, Any]:
+    """The Pareto frontier of (clean accuracy, accuracy at high noise) bounded by paired intervals, no ranking.
+
+    A setting A is *off* the frontier when some B is supported-better than A on both axes (both paired
+    intervals above 0); ``candidates`` are the settings not shown off it (the frontier lies within them). A is
+    *surely on* it when for every other B, A is supported-better than B on at least one axis (no B can dominate
+    it). With ``S`` the SAMSON settings, the SAMSON share of the true frontier lies between
+    ``|sure & S| / (|sure & S| + |candidates - S|)`` and ``|candidates & S| / (|candidates & S| + |sure - S|)``.
+    Each pairwise interval is at 95 % without family-wise adjustment (a descriptive bound, said in the ledger row).
+    """
+    names = list(clean)
+    better: dict[tuple[Setting, Setting], tuple[bool, bool]] = {}
+    for a in names:
+        for b in names:
+            if a != b:
+                cs = [comparison(axis[a], axis[b]) for axis in (clean, noisy)]
+                better[a, b] = tuple(c is not None and c.verdict == "supported" for c in cs)
+    off = {a for a in names if any(all(better[b, a]) for b in names if b != a)}
+    candidates = [a for a in names if a not in off]
+    sure = [a for a in names if all(any(better[a, b]) for b in names if b != a)]
+    samson = lambda s: s.method.startswith("SAMSON")  # noqa: E731
+    cs, cn = sum(map(samson, candidates)), sum(not samson(s) for s in candidates)
+    ss, sn = sum(map(samson, sure)), sum(not samson(s) for s in sure)
+    low = ss / (ss + cn) if ss + cn else 0.0
+    high = cs / (cs + sn) if cs + sn else 0.0
+    return {"candidates": candidates, "sure": sure, "share_low": low, "share_high": high}
+
+
+def crossover(diff: np.ndarray, sigmas: Sequence[float], *, resamples: int = 2000, seed: int = 0
+              ) -> dict[str, float]:
+    """Where a paired difference curve turns positive: ``diff`` is ``[seeds, sigmas]`` (per seed, mean over draws
+    of (noise-trained - plain)). The crossing is the sigma_c, linearly interpolated, after which the mean
+    difference stays above 0 (0 if it is above 0 everywhere, inf if not at the last sigma_c); its 95 % interval
+    is the percentile interval of the same over ``resamples`` resamplings of the seeds (with few seeds a bootstrap
+    has few distinct resamples: read it as rough)."""
+    diff = np.asarray(diff, dtype=float)
+    x = np.asarray(sigmas, dtype=float)
+    if diff.ndim != 2 or diff.shape[1] != x.size:
+        raise ValueError(f"diff must be [seeds, {x.size} sigmas]; got shape {diff.shape}")
+
+    def cross(d: np.ndarray) -> float:
+        if d[-1] <= 0:
+            return math.inf
+        j = len(d) - 1
+        while j > 0 and d[j - 1] > 0:
+            j -= 1
+        if j == 0:
+            return float(x[0])
+        return float(x[j - 1] + (x[j] - x[j - 1]) * (-d[j - 1]) / (d[j] - d[j - 1]))
+
+    est = cross(diff.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    n = diff.shape[0]
+    boot = np.array([cross(diff[rng.integers(0, n, n)].mean(axis=0)) for _ in range(resamples)]) if n > 1 else \
+        np.array([est])
+    lo, hi = np.quantile(boot, 0.025, method="lower"), np.quantile(boot, 0.975, method="higher")
+    return {"crossing": est, "low": float(lo), "high": float(hi)}
+
+
+def findings(curves: Mapping[Setting, Mapping[str, Any]], pcm: Mapping[Setting, Mapping[str, Any]] | None = None,
+             *, scale: str, high: float = HIGH_SIGMA, pcm_time: float = YEAR) -> list[Finding]:
+    """Notebook 05's ledger rows (before Holm) from per-run noise curves and, optionally, per-run PCM curves.
+
+    Keys (see :data:`samlab.ledger.CLAIMS`): ``samson_above_sgd``, ``clipping``, ``noise``, ``clean``,
+    ``pareto``, ``noise_crossover``, ``pcm``; a row whose settings are not in the population is left out."""
+    sig = list(next(iter(curves.values()))["sigmas"])
+    at_high, at_zero = accuracy_arrays(curves, high), accuracy_arrays(curves, 0.0)
+    S = Setting
+    rows: list[Finding] = []
+    pct = lambda v: f"{v:.2g}"  # noqa: E731
+
+    def cmp(arrays: Mapping[Setting, np.ndarray], a: Setting, b: Setting) -> Comparison | None:
+        return comparison(arrays[a], arrays[b])
+
+    for m in SHARPNESS_AWARE:
+        if S(m) in at_high and S("SGD") in at_high:
+            rows.append(_row("samson_above_sgd", cmp(at_high, S(m), S("SGD")), f"{m} − SGD at σc = {high:g}", scale))
+    for m in _ALL:
+        if S(m, "clipping") in at_high and S(m) in at_high:
+            rows.append(_row("clipping", cmp(at_high, S(m, "clipping"), S(m)),
+                             f"{m} + clipping − {m} at σc = {high:g}", scale))
+    for m in _ALL:
+        if S(m, "clipping") in at_high and S(m, "noise") in at_high:
+            for arrays, where in ((at_high, f"σc = {high:g}"), (at_zero, "σc = 0 (clean)")):
+                rows.append(_row("noise", cmp(arrays, S(m, "clipping"), S(m, "noise")),
+                                 f"{m} + clipping − {m} + noise at {where}", scale))
+    others = [s for s in at_zero if not s.method.startswith("SAMSON")]
+    for x in [s for s in at_zero if s.method.startswith("SAMSON")]:
+        if not others:
+            break
+        pairs = {y: cmp(at_zero, x, y) for y in others}
+        worst = min(pairs, key=lambda y: _t(pairs[y]))
+        rows.append(_row("clean", pairs[worst], f"{x.label} − every non-SAMSON setting at σc = 0 (least favourable: "
+                         f"{worst.label})", scale,
+                         note=f"intersection-union test over {len(others)} settings: supported only if every pair is"))
+    bounds = frontier_bounds(at_zero, at_high)
+    share = (bounds["share_low"], bounds["share_high"])
+    verdict = "supported" if share[0] > 0.5 else "contradicted" if share[1] <= 0.5 else "unresolved"
+    n_s = lambda group: sum(s.method.startswith("SAMSON") for s in group)  # noqa: E731
+    rows.append(exact_finding(
+        "pareto", subject=f"SAMSON share of the frontier of (σc = 0, σc = {high:g})", scale=scale, verdict=verdict,
+        method="pairwise paired t (95 %, unadjusted) on both axes; no single interval",
+        note=f"{len(bounds['candidates'])} of {len(at_zero)} settings not shown off the frontier "
+             f"({n_s(bounds['candidates'])} SAMSON), {len(bounds['sure'])} surely on it ({n_s(bounds['sure'])} "
+             f"SAMSON): SAMSON share between {pct(share[0])} and {pct(share[1])} (claim: above 0.5)"))
+    noisy_sig = [s for s in sig if s > 0]
+    for m in SHARPNESS_AWARE:
+        if S(m, "noise") not in at_high or S(m) not in at_high or not noisy_sig:
+            continue
+        per = {s: accuracy_arrays({k: v for k, v in curves.items() if k.pooled() in (S(m), S(m, "noise"))}, s)
+               for s in sig}
+        diff = np.stack([(per[s][S(m, "noise")] - per[s][S(m)]).mean(axis=1) for s in sig], axis=1)
+        cross = crossover(diff, sig)
+        supported = [s for s in noisy_sig if (c := comparison(per[s][S(m, "noise")], per[s][S(m)])) is not None
+                     and c.verdict == "supported"]
+        note = (f"crossing σc* = {cross['crossing']:.3g} [{cross['low']:.3g}, {cross['high']:.3g}] (bootstrap over "
+                f"seeds); smallest σc with the noise-trained run ahead (unadjusted): "
+                f"{supported[0] if supported else 'none'}")
+        low = noisy_sig[0]
+        rows.append(_row("noise_crossover", comparison(per[low][S(m, "noise")], per[low][S(m)]),
+                         f"{m} + noise − {m} at σc = {low:g} (claim: below 0)", scale, note=note, direction=-1))
+        rows.append(_row("noise_crossover", comparison(per[high][S(m, "noise")], per[high][S(m)]),
+                         f"{m} + noise − {m} at σc = {high:g} (claim: above 0)", scale, note=note))
+    if pcm:
+        at = pcm_arrays(pcm, pcm_time)
+        base = S("SGD", "clipping")
+        for m in SHARPNESS_AWARE:
+            if S(m, "clipping") in at and base in at:
+                rows.append(_row("pcm", comparison(at[S(m, "clipping")], at[base]),
+                                 f"{m} + clipping − SGD + clipping, PCM at 1 year", scale))
+    return rows

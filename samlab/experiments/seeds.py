@@ -69,10 +69,11 @@ def pool_seeds(curves: Mapping[Setting, Mapping[str, Any]],
     draw]``) or repeats (PCM curves, ``accs[seed-major repeat][time]``).
 
     Its ``mean_acc`` is the mean over seeds and draws and its ``std_acc`` the sample std over them: the spread
-    every claim is set against now holds the seed-to-seed spread too. The clean accuracy (sigma_c = 0) of a merged
-    curve varies over seeds only. The draw-by-draw pairing of :func:`samlab.noise.robustness_gap` is kept (seed s's
-    clean accuracy is paired with seed s's draws). ``"seeds"`` counts the runs merged and ``"runs"`` lists their
-    labels; ``"draws"`` stays per run. A setting with one run is returned as it is (``seeds`` = 1). Curves on
+    the figures show now holds the seed-to-seed spread too. At sigma_c = 0 (no noise: every draw repeats the
+    seed's clean accuracy) the mean and std are over the seeds' clean accuracies, one value per seed. The
+    draw-by-draw pairing of :func:`samlab.noise.robustness_gap` is kept (seed s's clean accuracy is paired with
+    seed s's draws). ``"seeds"`` counts the runs merged and ``"runs"`` lists their labels; ``"draws"`` stays per
+    run. A setting with one run is returned as it is (``seeds`` = 1). Curves on
     different grids are refused.
     """
     groups: dict[Setting, list[Setting]] = {}
@@ -87,7 +88,10 @@ def pool_seeds(curves: Mapping[Setting, Mapping[str, Any]],
                              "spec")
         if axis == "sigmas":
             accs = [[a for c in cs for a in c["accs"][i]] for i in range(len(cs[0][axis]))]
-            per_point = accs
+            # sigma_c = 0: every draw repeats the seed's clean accuracy, so one value per seed (the std over
+            # seeds x repeated draws would scale it by sqrt(D (S - 1) / (S D - 1)), 0.845 at 3 seeds x 5 draws)
+            per_point = [[c["accs"][i][0] for c in cs] if s == 0.0 else accs[i]
+                         for i, s in enumerate(cs[0][axis])]
         else:
             accs = [row for c in cs for row in c["accs"]]
             per_point = [list(col) for col in zip(*accs)]

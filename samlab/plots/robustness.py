@@ -1,6 +1,7 @@
 """Notebook 05's figures: accuracy against conductance variation sigma_c (SAMSON Figs. 2 and 6) with the Pareto plane
 of (clean accuracy, accuracy at sigma_c = 0.4), and accuracy against time after programming PCM (Fig. 5).
 
+The noise curves come one panel per training configuration (plain, clipping, additive noise) on a shared y axis.
 Pure drawing: every function takes plain data (:func:`samlab.experiments.robustness.series` builds it from stored
 curves) and returns a pyplot-free figure (:func:`samlab.plots.new_figure`). Colour = method, line style = training
 configuration (plain solid, clipping dashed, additive noise dotted); runs on the Pareto frontier are drawn with a star.
@@ -17,7 +18,8 @@ from ..methods import METHOD_COLORS
 from .core import finish_axes as _finish
 from .core import legend_outside, new_figure, set_suptitle
 
-__all__ = ["TRAINING_STYLES", "plot_noise_curves", "plot_pareto", "plot_pcm_curves", "TIME_TICKS"]
+__all__ = ["TRAINING_STYLES", "PANEL_TITLES", "plot_noise_curves", "plot_pareto", "plot_pcm_curves", "plot_taylor",
+           "TIME_TICKS"]
 
 #: Line style and marker per training configuration (plain, clipping, noise).
 TRAINING_STYLES = {"plain": dict(ls="-", marker="o"), "clipping": dict(ls="--", marker="s"),
@@ -73,10 +75,17 @@ def plot_pareto(series: Sequence[dict], *, high: float = 0.4, ax: Any = None, ti
     return fig if fig is not None else ax.figure
 
 
+#: Panel titles of :func:`plot_noise_curves`, one panel per training configuration (the paper splits them too).
+PANEL_TITLES = {"plain": "plain training", "clipping": "+ aggressive weight clipping",
+                "noise": "+ additive-noise training"}
+
+
 def plot_noise_curves(series: Sequence[dict], *, sigma_range: tuple[float, float] | None = None, high: float = 0.4,
                       title: str | None = None, pareto: bool = True) -> Figure:
-    """SAMSON Fig. 2/6: test accuracy (%) against sigma_c, mean ± std over noise draws, one line per run; with
-    ``pareto`` a second panel: the Pareto plane of (clean, sigma_c = ``high``) (:func:`plot_pareto`).
+    """SAMSON Fig. 2/6: test accuracy (%) against sigma_c, mean ± std, one line per run, one panel per training
+    configuration present (plain, + clipping, + additive noise: SAMSON sec. 6.2 splits them for clarity) on a
+    shared y axis; with ``pareto`` a last panel: the Pareto plane of (clean, sigma_c = ``high``)
+    (:func:`plot_pareto`). One legend below the panels, never over the data.
 
     ``series``: dicts with ``label``, ``key`` (colour), ``training``, ``sigmas``, ``mean``, ``std`` (fractions),
     ``front`` and, for the Pareto panel, ``clean``, ``high``, ``high_std``. ``sigma_range`` limits the x axis.
@@ -87,12 +96,22 @@ def plot_noise_curves(series: Sequence[dict], *, sigma_range: tuple[float, float
         if not (0 <= lo < hi) or math.isnan(lo) or math.isnan(hi):
             raise ValueError(f"sigma_range={sigma_range!r} must be (low, high) with 0 <= low < high")
         sigma_range = (lo, hi)
-    ncols = 2 if pareto else 1
-    fig, axes = new_figure(1, ncols, panel_size=(4.8, 3.7))
-    _curve_panel(axes[0, 0], series, sigma_range)
+    trainings = [t for t in PANEL_TITLES if any(s.get("training", "plain") == t for s in series)]
+    trainings += sorted({s.get("training", "plain") for s in series} - set(trainings))
+    ncols = len(trainings) + (1 if pareto else 0)
+    fig, axes = new_figure(1, ncols, panel_size=(4.0, 3.6))
+    panels = [axes[0, i] for i in range(len(trainings))]
+    for i, (ax, t) in enumerate(zip(panels, trainings)):
+        if i:
+            ax.sharey(panels[0])
+        _curve_panel(ax, [s for s in series if s.get("training", "plain") == t], sigma_range)
+        ax.set_title(PANEL_TITLES.get(t, t), fontsize="small")
+        if i:
+            ax.set_ylabel("")
+            ax.tick_params(labelleft=False)
     if pareto:
-        plot_pareto(series, high=high, ax=axes[0, 1])
-    legend_outside(fig, [axes[0, 0]], fontsize="x-small", frameon=False)
+        plot_pareto(series, high=high, ax=axes[0, -1])
+    legend_outside(fig, panels, fontsize="x-small", frameon=False)
     set_suptitle(fig, title)
     return fig
 
@@ -124,4 +143,30 @@ def plot_pcm_curves(series: Sequence[dict], *, mark: float = 31557600.0, title: 
     _finish(ax, xlabel="time after programming (log scale)", ylabel="test accuracy on PCM (%)")
     legend_outside(fig, [ax], fontsize="x-small", frameon=False)
     set_suptitle(fig, title)
+    return fig
+
+
+def plot_taylor(series: Sequence[dict], *, tolerance: float = 1.5, title: str | None = None) -> Figure:
+    """Predicted (second order, ``(sigma_c^2 / 2) tr(D_W H D_W)``) against measured mean test-loss rise under
+    conductance noise, log-log, one colour per run: measured as markers with ± 1 standard error over draws,
+    predicted as a line with a band of ``tolerance`` (a factor) around it. ``series``: dicts with ``label``,
+    ``key``, ``sigmas``, ``measured``, ``measured_se``, ``predicted``."""
+    series = _check(series)
+    fig, axes = new_figure(1, 1, panel_size=(6.4, 4.0))
+    ax = axes[0, 0]
+    for s in series:
+        x = np.asarray(s["sigmas"], dtype=float)
+        p = np.asarray(s["predicted"], dtype=float)
+        m, se = np.asarray(s["measured"], dtype=float), np.asarray(s["measured_se"], dtype=float)
+        ax.plot(x, p, color=_color(s), lw=1.3, label=f"{s['label']}: predicted")
+        ax.fill_between(x, p / tolerance, p * tolerance, color=_color(s), alpha=0.12, lw=0)
+        ax.errorbar(x, m, yerr=se, color=_color(s), ls="none", marker="o", ms=4, capsize=2,
+                    label=f"{s['label']}: measured (Monte Carlo)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _finish(ax, xlabel=r"conductance variation $\sigma_c$ (relative std of $G$, eq. 8; log scale)",
+            ylabel=r"test-loss rise $E[L(W\circ\delta)] - L(W)$ (nats)")
+    legend_outside(fig, [ax], fontsize="x-small", frameon=False)
+    what = f"second-order prediction (line; band: within a factor {tolerance:g}) vs measured (± 1 s.e. over draws)"
+    set_suptitle(fig, f"{title}\n{what}" if title else what)
     return fig
