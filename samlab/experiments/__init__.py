@@ -6,7 +6,8 @@
 * :mod:`~samlab.experiments.cifar`: CIFAR training runs, tables against the papers, ESAM's grid (notebook 04);
 * :mod:`~samlab.experiments.mnist1d`: every method on MNIST-1D over a rho sweep and seeds (notebook 04b);
 * :mod:`~samlab.experiments.robustness`: conductance-noise and PCM robustness, Pareto frontier (notebook 05),
-  :mod:`~samlab.experiments.robustness_claims`: the paper's claims next to what the curves show, and
+  :mod:`~samlab.experiments.robustness_claims`: the paper's claims as paired ledger findings,
+  :mod:`~samlab.experiments.noise_taylor`: the predicted (second-order) against the measured loss rise, and
   :mod:`~samlab.experiments.seeds`: runs that differ only in their seed, named and their curves merged;
 * :mod:`~samlab.experiments.sharpness_robustness`: sharpness measures against robustness (notebook 06), with
   :mod:`~samlab.experiments.correlation`: rank and linear correlations with bootstrap intervals.
@@ -21,7 +22,7 @@ import importlib
 from typing import Any
 
 _SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar", "mnist1d",
-               "robustness", "robustness_claims", "seeds", "sharpness_robustness", "correlation")
+               "robustness", "robustness_claims", "noise_taylor", "seeds", "sharpness_robustness", "correlation")
 __all__ = list(_SUBMODULES)
 
 
