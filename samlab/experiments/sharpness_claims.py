@@ -6,7 +6,8 @@ training configuration) and appendix C (SAM's and ASAM's m-sharpness correlate b
 :class:`samlab.evidence.Comparison` and turned into a :class:`samlab.ledger.Finding`; Holm over all of the
 notebook's findings (:func:`samlab.ledger.adjust`). The bootstrap p-value is two-sided,
 ``2 min(#{b <= 0} + 1, #{b >= 0} + 1) / (B + 1)`` (capped at 1; the ``+ 1`` keeps it above 0 with ``B``
-resamples). For appendix C the two measures' correlations are computed on the **same** resamples of runs and their
+resamples; so with Holm over ``k`` findings nothing can be resolved unless ``B > 40 k``: 2000 resamples serve
+the notebook's 15). For appendix C the two measures' correlations are computed on the **same** resamples of runs and their
 difference taken resample by resample (a paired bootstrap: the runs, hence their robustness gaps, are shared by both
 measures, and what is common to both cancels in the difference).
 

@@ -12,6 +12,7 @@ results store in that run's folder (:func:`samlab.train.load.measure_run`).
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from typing import Any, Mapping, Sequence
 
@@ -29,7 +30,7 @@ from .seeds import Setting, seed_count, setting_of
 
 __all__ = ["MEASURES", "PAPER_MEASURES", "SMOKE_RUNS", "calibrated_cleans", "asam_shares", "population", "metric_sizes", "measure_spec", "axis_label",
            "sharpness_values", "stored_sharpness_values", "all_sharpness", "metric_rows", "metric_table", "landscape_title",
-           "landscape_spec", "landscapes", "LANDSCAPE_METHODS", "landscape_runs", "rim_rise", "rim_readings",
+           "landscape_spec", "landscapes", "study", "GAPS", "landscape_figures", "LANDSCAPE_METHODS", "landscape_runs", "rim_rise", "rim_readings",
            "data_title", "figure_labels", "correlation_tables"]
 
 #: The measures of the paper's figures: what they are, their neighbourhood, and the figure.
@@ -256,6 +257,25 @@ def metric_table(rows: Sequence[Mapping[str, Any]]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ extras
+GAPS = ("calibrated", "paper")
+
+
+def study(configs: Mapping[Setting, Any], scale: str = "quick", *, store: RunStore | None = None,
+          gap: str = "calibrated") -> dict[str, Any]:
+    """Everything notebook 06 sets against each other, from the store or computed and stored: ``curves`` (notebook
+    05's noise curves), ``clean`` (:func:`calibrated_cleans`), ``values`` (:func:`all_sharpness`), ``rows`` (measure
+    -> :func:`metric_rows`, the gap per ``gap``: ``"calibrated"`` from the AdaBS-calibrated clean accuracy,
+    ``"paper"`` from the accuracy at sigma_c = 0 as trained) and ``gap_name``."""
+    check_choice("gap", gap, GAPS)
+    noise_spec = robustness.noise_curve_spec(scale)
+    curves = robustness.noise_curves(configs, noise_spec, store=store, progress=False)
+    clean = calibrated_cleans(configs, noise_spec, store=store)
+    values = all_sharpness(configs, scale, store=store)
+    rows = {m: metric_rows(configs, values[m], curves, clean=clean if gap == "calibrated" else None) for m in values}
+    name = "AdaBS-calibrated gap" if gap == "calibrated" else "gap (clean end as trained)"
+    return {"curves": curves, "clean": clean, "values": values, "rows": rows, "gap_name": name}
+
+
 def calibrated_cleans(configs: Mapping[Setting, Any], noise_spec: Any, *, store: RunStore | None = None) -> dict:
     """Per finished run, its AdaBS-calibrated clean accuracy (:class:`samlab.noise.CalibratedCleanSpec` with the
     noise curve's calibration samples and batch size), stored beside the curve."""
@@ -321,6 +341,32 @@ def landscape_title(runs: Mapping[Setting, Any], results: Sequence[Any], kind: s
             "adversarial directions (half-batch gradients, ESAM A.5)")
     return (f"{r.config.model} on {robustness.DATA_NAMES.get(name, name)}, plain runs of training seed {seed}; "
             f"{what}, loss on {spec.max_samples} training samples, {scale} scale")
+
+
+def landscape_figures(configs: Mapping[Setting, Any], results: Sequence[Any], scale: str = "quick", *, seed: int = 0,
+                      store: RunStore | None = None) -> dict[str, Any]:
+    """Notebook 06's landscape figures of :func:`landscape_runs` (name -> figure): 1-D random slices, 2-D random
+    contours (log colour scale) and surfaces, 2-D adversarial contours (ESAM A.5, one colour scale per panel);
+    prints the rim rise of each 2-D landscape."""
+    from .. import methods, plots  # the figures of this study; plots never import experiments
+
+    runs = landscape_runs(configs)
+    land1 = landscapes(runs, scale, dims=1, seed=seed, store=store)
+    land2 = landscapes(runs, scale, dims=2, seed=seed, store=store)
+    adv2 = landscapes(runs, scale, dims=2, seed=seed, kind="adversarial", store=store)
+    what = {k: landscape_title(runs, results, k, scale) for k in ("random", "adversarial")}
+    labels = [methods.run_label(c) for c in runs.values()]
+    print("random directions:\n" + rim_readings(land2) + "\nadversarial directions:\n" + rim_readings(adv2))
+    return {"06_landscape_1d": plots.plot_landscape_1d(
+                list(land1.values()), labels=labels, colors=[methods.method_color(c) for c in runs.values()],
+                title="1-D loss slices\n" + textwrap.fill(what["random"], 60), panel_size=(6.0, 4.2)),
+            "06_landscape_contour": plots.plot_landscape_contour(
+                list(land2.values()), labels=labels, log=True, title="loss landscapes\n" + what["random"]),
+            "06_landscape_surface": plots.plot_landscape_surface(
+                list(land2.values()), labels=labels, title="loss surfaces\n" + what["random"]),
+            "06_landscape_adversarial": plots.plot_landscape_contour(
+                list(adv2.values()), labels=labels, log=True, shared_scale=False,
+                title="adversarial loss landscapes\n" + what["adversarial"])}
 
 
 def rim_readings(landscapes: Mapping[Setting, Mapping[str, Any]]) -> str:
