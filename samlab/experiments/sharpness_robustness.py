@@ -12,12 +12,11 @@ results store in that run's folder (:func:`samlab.train.load.measure_run`).
 from __future__ import annotations
 
 import math
-import textwrap
 import time
 from typing import Any, Mapping, Sequence
 
 from ..checks import check_choice, check_int, check_number, check_scale
-from ..methods import format_p, method_key, method_name
+from ..methods import format_p, method_color, method_key, method_name, run_label
 from ..noise import robustness_gap
 from ..runs import RunStore
 from ..noise import CalibratedCleanSpec
@@ -30,7 +29,7 @@ from .seeds import Setting, seed_count, setting_of
 
 __all__ = ["MEASURES", "PAPER_MEASURES", "SMOKE_RUNS", "calibrated_cleans", "asam_shares", "population", "metric_sizes", "measure_spec", "axis_label",
            "sharpness_values", "stored_sharpness_values", "all_sharpness", "metric_rows", "metric_table", "landscape_title",
-           "landscape_spec", "landscapes", "study", "GAPS", "landscape_figures", "LANDSCAPE_METHODS", "landscape_runs", "rim_rise", "rim_readings",
+           "landscape_spec", "landscapes", "study", "GAPS", "landscape_study", "LANDSCAPE_METHODS", "landscape_runs", "rim_rise", "rim_readings",
            "data_title", "figure_labels", "correlation_tables"]
 
 #: The measures of the paper's figures: what they are, their neighbourhood, and the figure.
@@ -343,30 +342,19 @@ def landscape_title(runs: Mapping[Setting, Any], results: Sequence[Any], kind: s
             f"{what}, loss on {spec.max_samples} training samples, {scale} scale")
 
 
-def landscape_figures(configs: Mapping[Setting, Any], results: Sequence[Any], scale: str = "quick", *, seed: int = 0,
-                      store: RunStore | None = None) -> dict[str, Any]:
-    """Notebook 06's landscape figures of :func:`landscape_runs` (name -> figure): 1-D random slices, 2-D random
-    contours (log colour scale) and surfaces, 2-D adversarial contours (ESAM A.5, one colour scale per panel);
-    prints the rim rise of each 2-D landscape."""
-    from .. import methods, plots  # the figures of this study; plots never import experiments
-
+def landscape_study(configs: Mapping[Setting, Any], results: Sequence[Any], scale: str = "quick", *, seed: int = 0,
+                    store: RunStore | None = None) -> dict[str, Any]:
+    """Notebook 06's landscapes of :func:`landscape_runs` (stored): ``land1`` (1-D random), ``land2`` (2-D random),
+    ``adv2`` (2-D adversarial, ESAM A.5) as lists, with ``labels``, ``colors`` and ``titles`` (per kind, saying
+    what is drawn) for :func:`samlab.plots.landscape.landscape_figures`; prints the rim rise of each 2-D one."""
     runs = landscape_runs(configs)
     land1 = landscapes(runs, scale, dims=1, seed=seed, store=store)
     land2 = landscapes(runs, scale, dims=2, seed=seed, store=store)
     adv2 = landscapes(runs, scale, dims=2, seed=seed, kind="adversarial", store=store)
-    what = {k: landscape_title(runs, results, k, scale) for k in ("random", "adversarial")}
-    labels = [methods.run_label(c) for c in runs.values()]
     print("random directions:\n" + rim_readings(land2) + "\nadversarial directions:\n" + rim_readings(adv2))
-    return {"06_landscape_1d": plots.plot_landscape_1d(
-                list(land1.values()), labels=labels, colors=[methods.method_color(c) for c in runs.values()],
-                title="1-D loss slices\n" + textwrap.fill(what["random"], 60), panel_size=(6.0, 4.2)),
-            "06_landscape_contour": plots.plot_landscape_contour(
-                list(land2.values()), labels=labels, log=True, title="loss landscapes\n" + what["random"]),
-            "06_landscape_surface": plots.plot_landscape_surface(
-                list(land2.values()), labels=labels, title="loss surfaces\n" + what["random"]),
-            "06_landscape_adversarial": plots.plot_landscape_contour(
-                list(adv2.values()), labels=labels, log=True, shared_scale=False,
-                title="adversarial loss landscapes\n" + what["adversarial"])}
+    return {"land1": list(land1.values()), "land2": list(land2.values()), "adv2": list(adv2.values()),
+            "labels": [run_label(c) for c in runs.values()], "colors": [method_color(c) for c in runs.values()],
+            "titles": {k: landscape_title(runs, results, k, scale) for k in ("random", "adversarial")}}
 
 
 def rim_readings(landscapes: Mapping[Setting, Mapping[str, Any]]) -> str:
