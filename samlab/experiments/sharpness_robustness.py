@@ -1,8 +1,11 @@
 """Notebook 06's study (SAMSON sec. 6.3, appendix C, Figs. 3, 4, 7, 8, 9): sharpness against robustness.
 
 For every stored run of notebooks 04 and 05 (the population of :func:`population`), one sharpness measure (SAMSON's
-m-sharpness with p = 2 or inf, SAM's, ASAM's, Keskar et al.'s; :data:`MEASURES`) is set against the robustness gap,
-test accuracy at sigma_c = 0 minus at sigma_c = 0.4 with its std over noise draws (:func:`samlab.noise.robustness_gap`).
+m-sharpness with p = 2 or inf, SAM's, ASAM's, Keskar et al.'s, and samlab's ASAM on the weights only and noise
+curvature; :data:`MEASURES`) is set against the robustness gap, test accuracy at sigma_c = 0 (by default after AdaBS,
+as the noisy end: :func:`study`) minus at sigma_c = 0.4, with its std over noise draws
+(:func:`samlab.noise.robustness_gap`). The paper's claims become ledger findings in
+:mod:`samlab.experiments.sharpness_claims`.
 The paper reports a "visual correlation"; :func:`samlab.experiments.correlation.correlation` gives numbers:
 Spearman's rho, Kendall's tau and Pearson's r with p-values (scipy.stats) and percentile bootstrap confidence
 intervals (seeded, resampling runs), per training configuration (plain, + noise, + clipping) and overall
@@ -83,12 +86,12 @@ def metric_sizes(scale: str = "quick") -> dict[str, dict[str, Any]]:
     smoke: tiny everything, and Keskar in a random 8-D subspace (the full-space box costs seconds per run)."""
     check_scale(scale)
     return {"smoke": dict(m_samples=32, m=16, keskar_samples=16, keskar_maxiter=1, keskar_subspace=8, land_samples=32,
-                          resolution=5, resolution_1d=5, span=1.0, probes=2, curvature_samples=32),
+                          resolution=5, resolution_1d=5, span=1.0, adv_span=50.0, probes=2, curvature_samples=32),
             "quick": dict(m_samples=1024, m=128, keskar_samples=500, keskar_maxiter=5, keskar_subspace=None,
-                          land_samples=500, resolution=11, resolution_1d=21, span=1.0, probes=16,
+                          land_samples=500, resolution=11, resolution_1d=21, span=1.0, adv_span=50.0, probes=16,
                           curvature_samples=500),
             "paper": dict(m_samples=None, m=128, keskar_samples=None, keskar_maxiter=10, keskar_subspace=None,
-                          land_samples=1000, resolution=51, resolution_1d=101, span=1.0, probes=64,
+                          land_samples=1000, resolution=51, resolution_1d=101, span=1.0, adv_span=50.0, probes=64,
                           curvature_samples=None)}[scale]
 
 
@@ -299,10 +302,12 @@ def asam_shares(configs: Mapping[Setting, Any], scale: str = "quick", *, store: 
 def landscape_spec(scale: str = "quick", *, dims: int = 2, seed: int = 0, kind: str = "random") -> LandscapeSpec:
     """The landscape of every run at ``scale``: ``kind="random"``: filter-normalised random directions drawn with
     ``seed`` (the same raw directions for every model of one architecture); ``"adversarial"`` (ESAM appendix A.5):
-    the gradients of two halves of the samples; the scale's grid and samples."""
+    the gradients of two halves of the samples times the learning rate, out to ``adv_span`` = 50 such steps (ESAM
+    gives no span; at 1 step the slice is a plane tilted by the gradient, rising by about 0.001 nats on the quick
+    MNIST-1D runs; at 50 steps the loss rises by 1-5 nats, enough to see the basin); the scale's grid and samples."""
     s = metric_sizes(scale)
     dims = check_int("dims", dims, low=1, high=2)
-    return LandscapeSpec(kind=kind, dims=dims, span=s["span"], seed=seed,
+    return LandscapeSpec(kind=kind, dims=dims, span=s["span"] if kind == "random" else s["adv_span"], seed=seed,
                          resolution=s["resolution"] if dims == 2 else s["resolution_1d"],
                          max_samples=s["land_samples"], batch_size=500)
 

@@ -131,7 +131,7 @@ def landscape_figures(study: Mapping[str, Any]) -> dict[str, Figure]:
     """Notebook 06's landscape figures (file stem -> figure) from
     :func:`samlab.experiments.sharpness_robustness.landscape_study`: 1-D random slices, 2-D random contours on a
     log colour scale (the rim's high loss would otherwise make the basin one blob) and surfaces, and 2-D
-    adversarial contours (ESAM A.5; one colour scale per panel, as their ranges differ by model)."""
+    adversarial contours (ESAM A.5); every figure's panels share one colour scale, so models compare at a glance."""
     labels, titles = study["labels"], study["titles"]
     return {"06_landscape_1d": plot_landscape_1d(study["land1"], labels=labels, colors=study["colors"],
                                                  title="1-D loss slices\n" + textwrap.fill(titles["random"], 60),
@@ -141,5 +141,5 @@ def landscape_figures(study: Mapping[str, Any]) -> dict[str, Figure]:
             "06_landscape_surface": plot_landscape_surface(study["land2"], labels=labels,
                                                            title="loss surfaces\n" + titles["random"]),
             "06_landscape_adversarial": plot_landscape_contour(
-                study["adv2"], labels=labels, log=True, shared_scale=False,
+                study["adv2"], labels=labels, log=True,
                 title="adversarial loss landscapes\n" + titles["adversarial"])}
