@@ -103,13 +103,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("correlation", "06", f"{_SAMSON}, sec. 6.3 / Figs. 3, 4",
           "We observe a strong correlation within each training configuration, i.e. training each method with and "
           "without additive noise or aggressive weight clipping, across all architectures and datasets.",
-          "Spearman correlation of m-sharpness with the robustness gap within each training configuration, "
-          "bootstrap interval over runs"),
+          "Spearman correlation of SAMSON's m-sharpness (p = 2, p = inf; and samlab's noise curvature beside them) "
+          "with the robustness gap within each training configuration, percentile bootstrap over runs; positive "
+          "supports the claim"),
     Claim("appendix_c", "06", f"{_SAMSON}, appendix C / Figs. 7-9",
           "Overall, we observe that both SAM's and ASAM's m-sharpness show better visual correlation than Keskar "
           "et al. [22]'s notion of sharpness.",
-          "Spearman correlation of SAM's (ASAM's) m-sharpness minus Keskar's, within each configuration, paired "
-          "bootstrap over runs"),
+          "Spearman correlation of SAM's (ASAM's) m-sharpness minus Keskar's with the same robustness gaps, within "
+          "each configuration, both on the same bootstrap resamples of runs (paired); positive supports the claim"),
 )
 
 

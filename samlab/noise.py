@@ -48,7 +48,7 @@ from .evaluate import evaluate
 from .weights import conv_linear_weights, perturbed
 
 __all__ = ["DEFAULT_SIGMAS", "NoiseCurveSpec", "noise_fields", "noisy_weights", "conductance_noise",
-           "noise_curve", "robustness_gap"]
+           "noise_curve", "robustness_gap", "CalibratedCleanSpec", "calibrated_clean"]
 
 #: Conductance variations evaluated by default: the noiseless case up to sigma_c = 0.4, the highest level of
 #: SAMSON Fig. 2 and the end point of its robustness gap (sec. 6.3).
@@ -275,13 +275,77 @@ def _index(sigmas: Sequence[float], sigma: float, name: str) -> int:
     raise ValueError(f"{name}={sigma!r} is not one of the curve's sigmas {list(sigmas)}")
 
 
-def robustness_gap(curve: Mapping[str, Any], low: float = 0.0, high: float = 0.4) -> tuple[float, float]:
+def robustness_gap(curve: Mapping[str, Any], low: float = 0.0, high: float = 0.4, *,
+                   clean: Mapping[str, Any] | None = None) -> tuple[float, float]:
     """Accuracy at sigma_c = ``low`` minus at ``high`` (SAMSON sec. 6.3's robustness) and its std over draws.
 
     The gap is taken draw by draw (common random numbers pair the draws) and then averaged; the std is the
-    sample std of the per-draw gaps.
+    sample std of the per-draw gaps. ``clean``: a :func:`calibrated_clean` result (of the same model, with the
+    curve's calibration split); the gap then starts from the AdaBS-calibrated clean accuracy instead of the
+    accuracy at ``low`` (``low`` must be 0), so both ends of the gap went through AdaBS and the gap is what the
+    noise costs, not what noise and the re-estimated statistics cost together.
     """
     low, high = _check_sigma("low", low), _check_sigma("high", high)
     i, j = _index(curve["sigmas"], low, "low"), _index(curve["sigmas"], high, "high")
-    gaps = [a - b for a, b in zip(curve["accs"][i], curve["accs"][j])]
+    if clean is not None:
+        if low != 0.0:
+            raise ValueError(f"low={low!r}: a calibrated clean accuracy replaces the sigma_c = 0 end only")
+        if not curve.get("adabs_applied", False):
+            raise ValueError("clean= given for a curve without AdaBS: its noisy points kept the training statistics, "
+                             "so the uncalibrated accuracy at sigma_c = 0 is already the matching clean end")
+        gaps = [clean["accuracy"] - b for b in curve["accs"][j]]
+    else:
+        gaps = [a - b for a, b in zip(curve["accs"][i], curve["accs"][j])]
     return statistics.fmean(gaps), _stdev(gaps)
+
+
+@dataclass(frozen=True)
+class CalibratedCleanSpec:
+    """The clean network's test accuracy after AdaBS (:func:`calibrated_clean`): the sigma_c = 0 end of a gap whose
+    noisy end was AdaBS-calibrated. A spec of its own (stored in the run's folder beside the noise curve), so the
+    stored curves keep their keys. ``calib_samples`` and ``batch_size`` as in :class:`NoiseCurveSpec` (use the
+    curve's values)."""
+
+    calib_samples: int | None = None
+    batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "calib_samples", check_int("calib_samples", self.calib_samples, low=1, optional=True))
+        object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, low=1))
+
+    def compute(self, model: nn.Module, data: Any, *, device: torch.device | str | None = None,
+                progress: bool = False) -> dict[str, Any]:
+        """:func:`calibrated_clean` of ``model`` on ``data`` with this spec."""
+        return calibrated_clean(model, data, self, device=device)
+
+
+def calibrated_clean(model: nn.Module, data: Any, spec: CalibratedCleanSpec = CalibratedCleanSpec(), *,
+                     device: torch.device | str | None = None) -> dict[str, Any]:
+    """Test loss and accuracy of the noise-free ``model`` with its BatchNorm statistics re-estimated on the first
+    ``spec.calib_samples`` calibration images (AdaBS without noise; the statistics are put back exactly), and the
+    uncalibrated ``accuracy_training_stats`` beside it. A model without BatchNorm: both are the same evaluation."""
+    if not isinstance(spec, CalibratedCleanSpec):
+        raise ValueError(f"spec must be a CalibratedCleanSpec, got {type(spec).__name__}")
+    weights = _weights(model)
+    test_x, test_y = _get(data, "test_x"), _get(data, "test_y")
+    mean, std = _get(data, "mean"), _get(data, "std")
+    device = torch.device(device) if device is not None else weights[0].device
+    run = lambda: evaluate(model, test_x, test_y, mean=mean, std=std, batch_size=spec.batch_size,  # noqa: E731
+                           device=device)
+    before = run()
+    has_bn = bool(batchnorm_modules(model))
+    n_calib = 0
+    after = before
+    if has_bn:
+        calib_x = _get(data, "calib_x")
+        n_calib = len(calib_x) if spec.calib_samples is None else spec.calib_samples
+        if len(calib_x) == 0 or n_calib > len(calib_x):
+            raise ValueError(f"calib_samples={spec.calib_samples}: data.calib_x holds {len(calib_x)} images")
+        calib_x = calib_x[:n_calib]
+        with frozen_statistics(model):
+            dummy = torch.zeros(len(calib_x), dtype=torch.int64)
+            reestimate_statistics(model, batch_iterator(calib_x)(calib_x, dummy, spec.batch_size, train=False,
+                                                                 mean=mean, std=std, device=device))
+            after = run()
+    return {"loss": after[0], "accuracy": after[1], "loss_training_stats": before[0],
+            "accuracy_training_stats": before[1], "adabs_applied": has_bn, "n_calib": n_calib, "n_test": len(test_y)}

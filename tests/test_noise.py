@@ -344,3 +344,49 @@ def test_adabs_on_float_signals_uses_the_signal_batches():
                         progress=False)
     assert curve["adabs_applied"] and len(curve["accs"][1]) == 2
     assert all(torch.equal(a, b.running_mean) for a, b in zip(before, batchnorm_modules(model)))
+
+
+# ------------------------------------------------------------------------------------------------ calibrated clean
+def test_calibrated_clean_equals_a_hand_recalibrated_copy():
+    import copy
+
+    import torch.nn.functional as F
+
+    model, data = bn_model(), bn_data()
+    saved = state(model)
+    out = noise.calibrated_clean(model, data, noise.CalibratedCleanSpec(batch_size=100))
+    assert_bitwise(model, saved)                                   # statistics put back exactly
+    # by hand: BN's statistics = mean and unbiased variance of the conv outputs on the calibration images
+    ref = copy.deepcopy(model).eval()
+    norm = lambda x: (x.float() / 255 - 0.5) / 0.25  # noqa: E731
+    with torch.no_grad():
+        h = ref[0](norm(data["calib_x"]))
+        ref[1].running_mean.copy_(h.mean(dim=(0, 2, 3)))
+        ref[1].running_var.copy_(h.transpose(0, 1).reshape(4, -1).var(dim=1, unbiased=True))
+        logits = ref(norm(data["test_x"]))
+    assert out["loss"] == pytest.approx(float(F.cross_entropy(logits, data["test_y"])), rel=1e-5)
+    assert out["accuracy"] == pytest.approx(float((logits.argmax(1) == data["test_y"]).float().mean()))
+    with torch.no_grad():
+        plain = model.eval()(norm(data["test_x"]))
+    assert out["accuracy_training_stats"] == pytest.approx(float((plain.argmax(1) == data["test_y"]).float().mean()))
+    assert out["adabs_applied"] and out["n_calib"] == 12
+
+
+def test_calibrated_clean_without_batchnorm_is_the_plain_accuracy_and_bad_input_is_refused():
+    model = pooled_linear([[1.0, -1.0, 0.0], [0.0, 1.0, 0.0]])
+    out = noise.calibrated_clean(model, hand_data())
+    assert out["accuracy"] == out["accuracy_training_stats"] and not out["adabs_applied"]
+    with pytest.raises(ValueError, match="calib_samples"):
+        noise.calibrated_clean(bn_model(), bn_data(), noise.CalibratedCleanSpec(calib_samples=99))
+    with pytest.raises(ValueError, match="CalibratedCleanSpec"):
+        noise.calibrated_clean(bn_model(), bn_data(), spec())
+
+
+def test_gap_from_the_calibrated_clean_accuracy_by_hand():
+    curve = {"sigmas": [0.0, 0.4], "accs": [[0.9, 0.9], [0.5, 0.3]], "adabs_applied": True}
+    gap, std = robustness_gap(curve, clean={"accuracy": 0.8})
+    assert gap == pytest.approx(0.4) and std == pytest.approx(math.sqrt(0.02))   # (0.3, 0.5)
+    with pytest.raises(ValueError, match="low"):
+        robustness_gap({**curve, "sigmas": [0.1, 0.4]}, 0.1, 0.4, clean={"accuracy": 0.8})
+    with pytest.raises(ValueError, match="without AdaBS"):
+        robustness_gap({**curve, "adabs_applied": False}, clean={"accuracy": 0.8})

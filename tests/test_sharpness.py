@@ -433,3 +433,32 @@ def test_measures_on_cuda_match_cpu():
     for a, b in zip(cpu, gpu):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3)
     assert keskar_sharpness(model, x, y, maxiter=2, mean=MEAN, std=STD)["sharpness"] >= 0
+
+
+# ------------------------------------------------------------------------------------------------ perturbation shares
+def test_perturbation_shares_by_hand():
+    from samlab.sharpness import PerturbationShareSpec, perturbation_shares
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    grads = torch.autograd.grad(torch.nn.functional.cross_entropy(model(x), y), list(model.parameters()))
+    params = list(model.parameters())
+    # ASAM, T = |w| on matrices only: eps = rho T^2 g / ||T g||, so the weights' share of ||eps||^2 is
+    # sum (w^2 g)^2 over matrices / (that + sum g^2 over vectors)
+    w_part = sum(float(((p.detach() ** 2) * g).pow(2).sum()) for p, g in zip(params, grads) if p.ndim > 1)
+    v_part = sum(float(g.pow(2).sum()) for p, g in zip(params, grads) if p.ndim == 1)
+    out = perturbation_shares(model, x, y, m=16, method="asam", rho=0.5)
+    assert out["weight_share"] == pytest.approx(w_part / (w_part + v_part), rel=1e-5)
+    assert out["other_share"] == pytest.approx(v_part / (w_part + v_part), rel=1e-5)
+    sam = perturbation_shares(model, x, y, m=16, method="sam")         # T = 1: the gradient's own split
+    gw = sum(float(g.pow(2).sum()) for p, g in zip(params, grads) if p.ndim > 1)
+    assert sam["weight_share"] == pytest.approx(gw / (gw + v_part), rel=1e-5)
+    only = perturbation_shares(model, x, y, m=16, method="asam", adaptive="weights_only")
+    assert only["weight_share"] == pytest.approx(1.0)
+    two = perturbation_shares(model, x, y, m=8, method="asam")
+    assert two["n_batches"] == 2 and two["weight_share_min"] <= two["weight_share"] <= two["weight_share_max"]
+    with pytest.raises(ValueError, match="m=32"):
+        perturbation_shares(model, x, y, m=32)
+    with pytest.raises(ValueError, match="adaptive"):
+        PerturbationShareSpec(adaptive="nope")

@@ -1,5 +1,5 @@
 """Notebook 06's study: correlation statistics against hand-computed cases, the metric specs and their bad input,
-the readings, the scatter figure from plain data, and the store/explorer path on one tiny run."""
+the scatter figure from plain data, and the store/explorer path on one tiny run."""
 from __future__ import annotations
 
 import math
@@ -87,24 +87,6 @@ def test_correlation_table_per_configuration_and_overall():
     assert math.isnan(t.loc["clipping", "Kendall τ"]) and "< 3" in t.loc["clipping", "note"]
 
 
-def test_readings_claim_a_difference_only_when_intervals_are_apart():
-    rng = np.random.default_rng(1)
-    x = np.arange(20.0)
-    strong = _rows(zip(x, x + rng.normal(scale=0.1, size=20)))
-    weak = _rows(zip(x, rng.normal(size=20)))
-    tables = {"samson_2": correlation_table(strong, n_boot=300), "keskar": correlation_table(weak, n_boot=300),
-              "asam": correlation_table(weak, n_boot=300)}
-    r = sr.readings(tables)
-    assert "p = 2) +1.00 vs Keskar" in r["ours across measures"]
-    assert "higher than Keskar's (intervals apart)" in r["ours across measures"]
-    assert "ASAM's m-sharpness" in r["ours across measures"] and "overlap" in r["ours across measures"]
-    assert "CI above 0" in r["ours within"] and "wide" not in r["ours within"].split("\n")[1]
-    assert "20 runs" in r["caveat"] and "one training seed each" in r["caveat"]
-    assert "3 training seeds per setting" in sr.readings(tables, seeds=3)["caveat"]
-    with pytest.raises(ValueError, match="seeds"):
-        sr.readings(tables, seeds=0)
-
-
 # ------------------------------------------------------------------------------------------------ specs and input
 def test_measure_specs_follow_the_papers_neighbourhoods():
     s = sr.measure_spec("samson_inf", "quick")
@@ -114,6 +96,11 @@ def test_measure_specs_follow_the_papers_neighbourhoods():
     k = sr.measure_spec("keskar", "quick")
     assert (k.max_samples, k.maxiter) == (500, 5)
     assert "ρ = 0.5, p = ∞, m = 128" in sr.axis_label("samson_inf")
+    w = sr.measure_spec("asam_w", "quick")
+    assert (w.method, w.adaptive) == ("asam", "weights_only") and sr.measure_spec("asam").adaptive is None
+    assert "weights only" in sr.axis_label("asam_w")
+    c = sr.measure_spec("curvature", "quick")
+    assert (c.probes, c.max_samples) == (16, 500) and "16 Hutchinson probes" in sr.axis_label("curvature")
 
 
 @pytest.mark.parametrize("m", [0, -3, 2.5])
@@ -138,6 +125,12 @@ def test_a_robustness_axis_that_was_not_computed_is_refused():
     assert row["gap"] == pytest.approx(45.0) and row["gap_std"] == pytest.approx(100 * math.sqrt(0.005))
     with pytest.raises(ValueError, match="high=0.3"):
         sr.metric_rows(cfgs, value, {sgd: curve}, high=0.3)
+    # against the AdaBS-calibrated clean accuracy: 0.88 - (0.5, 0.4) = (0.38, 0.48)
+    calib = dict(curve, adabs_applied=True)
+    row = sr.metric_rows(cfgs, value, {sgd: calib}, clean={sgd: {"accuracy": 0.88}})[0]
+    assert row["gap"] == pytest.approx(43.0) and row["clean_acc"] == pytest.approx(88.0)
+    with pytest.raises(ValueError, match="without AdaBS"):
+        sr.metric_rows(cfgs, value, {sgd: curve}, clean={sgd: {"accuracy": 0.88}})
 
 
 def test_population_holds_notebook_04s_runs_once():
@@ -163,6 +156,30 @@ def test_scatter_from_plain_rows():
     assert "robustness gap (points)" in axes[0].get_ylabel()
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["plain", "+ weight clipping", "SGD", "SAMSON_2"]
+    assert axes[0].get_xscale() == "log"
+    neg = _rows([(-0.1, 5.0), (0.2, 7.0)])
+    fig = plot_sharpness_robustness({"sam": neg}, xlabels={"sam": "x"})
+    assert fig.axes[0].get_xscale() == "linear" and "value ≤ 0" in fig.axes[0].get_xlabel()
+
+
+def test_legend_of_a_narrow_figure_stays_inside_it():
+    from samlab.plots import plot_sharpness_robustness
+
+    rows = [dict(r, method=m) for m, r in zip(["SGD", "SAM", "ASAM", "SAMSON_2", "SAMSON_inf"],
+                                               _rows([(0.1, 1), (0.2, 2), (0.3, 3), (0.4, 4), (0.5, 5)]))]
+    rows += _rows([(0.2, 3.0)], "noise") + _rows([(0.3, 1.0)], "clipping")
+    fig = plot_sharpness_robustness({"sam": rows}, ncols=1, panel_size=(5.0, 3.6))
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()                          # runs the constrained layout, as saving does
+    fig.savefig(io.BytesIO(), format="png")
+    box = fig.legends[0].get_window_extent()
+    width = fig.get_figwidth() * fig.dpi
+    assert box.x0 >= 0 and box.x1 <= width, (box, width)
+    for ax in fig.axes:   # never over the data
+        assert not box.overlaps(ax.get_window_extent())
     with pytest.raises(ValueError, match="keskar"):
         plot_sharpness_robustness({"samson_2": rows, "keskar": []})
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from ..checks import check_int, check_number
 
-__all__ = ["correlation", "correlation_table"]
+__all__ = ["correlation", "correlation_table", "spearman_resamples"]
 
 _STATS = ("spearman", "kendall", "pearson")
 
@@ -40,6 +40,18 @@ def _pearson_rows(a: Any, b: Any) -> Any:
     den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (a * b).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def spearman_resamples(xs: Any, ys: Any) -> Any:
+    """Spearman's rho of each row pair of ``xs``, ``ys`` (2-D, one resample per row; average ranks for ties, as
+    scipy): Pearson's r of the rows' ranks, NaN for a row with a constant coordinate."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if xs.ndim != 2 or xs.shape != ys.shape:
+        raise ValueError(f"xs and ys must be 2-D of the same shape; got {xs.shape} and {ys.shape}")
+    return _pearson_rows(rankdata(xs, axis=1), rankdata(ys, axis=1))
 
 
 def _bootstrap(xs: Any, ys: Any) -> dict[str, Any]:

@@ -7,14 +7,15 @@ this module.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import textwrap
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from .core import SamlabFigure
 
-__all__ = ["plot_landscape_contour", "plot_landscape_surface", "plot_landscape_1d"]
+__all__ = ["plot_landscape_contour", "plot_landscape_surface", "plot_landscape_1d", "landscape_figures"]
 
 
 def _as_list(results: Mapping | Sequence[Mapping], labels: Sequence[str] | None) -> tuple[list, list[str]]:
@@ -124,3 +125,21 @@ def plot_landscape_1d(results: Mapping | Sequence[Mapping], *, labels: Sequence[
     ax.set(xlabel=_axis_names(results[0])[0], ylabel="loss (cross-entropy)", title=title)
     ax.legend(frameon=False)
     return fig
+
+
+def landscape_figures(study: Mapping[str, Any]) -> dict[str, Figure]:
+    """Notebook 06's landscape figures (file stem -> figure) from
+    :func:`samlab.experiments.sharpness_robustness.landscape_study`: 1-D random slices, 2-D random contours on a
+    log colour scale (the rim's high loss would otherwise make the basin one blob) and surfaces, and 2-D
+    adversarial contours (ESAM A.5); every figure's panels share one colour scale, so models compare at a glance."""
+    labels, titles = study["labels"], study["titles"]
+    return {"06_landscape_1d": plot_landscape_1d(study["land1"], labels=labels, colors=study["colors"],
+                                                 title="1-D loss slices\n" + textwrap.fill(titles["random"], 60),
+                                                 panel_size=(6.0, 4.2)),
+            "06_landscape_contour": plot_landscape_contour(study["land2"], labels=labels, log=True,
+                                                           title="loss landscapes\n" + titles["random"]),
+            "06_landscape_surface": plot_landscape_surface(study["land2"], labels=labels,
+                                                           title="loss surfaces\n" + titles["random"]),
+            "06_landscape_adversarial": plot_landscape_contour(
+                study["adv2"], labels=labels, log=True,
+                title="adversarial loss landscapes\n" + titles["adversarial"])}

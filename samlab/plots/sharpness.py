@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from .core import finish_axes, new_figure, set_suptitle
 
@@ -48,21 +48,30 @@ def _panel(ax, rows: Sequence[Mapping], xlabel: str, ylabel: str | None, title: 
                     capsize=2.5, alpha=0.8, zorder=2)
         ax.scatter([r["sharpness"]], [r["gap"]], marker=METHOD_MARKERS.get(r["method"], "X"), s=42, color=color,
                    edgecolor="black", linewidth=0.5, zorder=3)
-    if log_x and all(r["sharpness"] > 0 for r in rows):
+    log = log_x and all(r["sharpness"] > 0 for r in rows)
+    if log:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())   # minor labels collide within a decade
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        if log_x:   # a value <= 0 has no place on a log axis: say why this panel is linear
+            xlabel = f"{xlabel}\n(linear axis: a value ≤ 0)"
     finish_axes(ax, xlabel=xlabel, ylabel=ylabel, title=title)
 
 
 def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabels: Mapping[str, str] | None = None,
                               ylabel: str = "robustness gap (points)\nacc(σ_c = 0) − acc(σ_c = 0.4)",
                               titles: Mapping[str, str] | None = None, title: str | None = None, ncols: int = 3,
-                              log_x: bool = False, panel_size: tuple[float, float] = (4.4, 3.4)) -> Figure:
+                              log_x: bool = True, panel_size: tuple[float, float] = (4.4, 3.4)) -> Figure:
     """One scatter panel per measure: sharpness (x) against the robustness gap (y, with its std over draws).
 
     ``panels``: measure name -> rows with ``sharpness``, ``gap``, ``gap_std`` (accuracy points), ``training``
     (plain/noise/clipping) and ``method`` (e.g. ``SAMSON_2``; the marker). ``xlabels``/``titles`` per panel name
     (the x label should say the measure's settings and unit); ``title``: the figure's (name the data set).
-    One legend below: colours for the configurations, markers for the methods present.
+    One legend below the panels (never over data), in as many columns as the figure's width holds.
+    ``log_x`` (default): a log x axis, where the configurations' sharpness levels differ by orders of magnitude
+    (clipped runs' m-sharpness is ten times the others'), so the runs of each configuration spread out instead of
+    collapsing into a sliver; a panel holding a value <= 0 stays linear and says so.
     """
     names = list(panels)
     if not names:
@@ -78,7 +87,6 @@ def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabel
     for k, (ax, name) in enumerate(zip(axes.flat, names)):
         _panel(ax, panels[name], (xlabels or {}).get(name, name), ylabel if k % ncols == 0 else None,
                (titles or {}).get(name), log_x)
-        ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.tick_params(labelleft=True)
     rows = [r for k in names for r in panels[k]]
     trainings = [t for t in _TRAININGS if any(r["training"] == t for r in rows)]
@@ -88,7 +96,8 @@ def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabel
     handles += [Line2D([], [], color="0.4", marker=METHOD_MARKERS.get(m, "X"), ls="", markersize=7,
                        markeredgecolor="black", markeredgewidth=0.5) for m in methods]
     labels += methods
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), fontsize="small")
+    ncols = max(1, min(len(labels), int(fig.get_figwidth() // 1.6)))
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small")
     set_suptitle(fig, title)
     return fig
 

@@ -19,12 +19,12 @@ from .hessian import HessianSpec, hessian_max_eigenvalue, hessian_vector_product
 from .keskar import KESKAR_PARAMETERS, KeskarSpec, box_maximum, keskar_sharpness
 from .landscape import (LANDSCAPE_KINDS, LandscapeSpec, adversarial_directions, filter_normalize,
                         grid_coordinates, landscape_grid, loss_landscape, random_directions)
-from .m_sharpness import MSharpnessSpec, m_sharpness, worst_case_loss
+from .m_sharpness import MSharpnessSpec, PerturbationShareSpec, m_sharpness, perturbation_shares, worst_case_loss
 from .noise_curvature import (NOISE_CURVATURE_SIGMAS, NoiseCurvatureSpec, noise_curvature, predicted_loss_rise,
                               rademacher_probes)
 
 __all__ = [
-    "MSharpnessSpec", "m_sharpness", "worst_case_loss",
+    "MSharpnessSpec", "m_sharpness", "worst_case_loss", "PerturbationShareSpec", "perturbation_shares",
     "KeskarSpec", "KESKAR_PARAMETERS", "box_maximum", "keskar_sharpness",
     "HessianSpec", "hessian_vector_product", "power_iteration", "hessian_max_eigenvalue",
     "LandscapeSpec", "LANDSCAPE_KINDS", "random_directions", "filter_normalize", "adversarial_directions",

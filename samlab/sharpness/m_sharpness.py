@@ -54,7 +54,7 @@ from ..weights import perturbed
 from ..evaluate import eval_mode
 from ._common import MeasureSpec, json_float, prepare_inputs, trainable_parameters
 
-__all__ = ["MSharpnessSpec", "worst_case_loss", "m_sharpness"]
+__all__ = ["MSharpnessSpec", "worst_case_loss", "m_sharpness", "perturbation_shares", "PerturbationShareSpec"]
 
 
 def _check_m(m: object, n: int) -> int:
@@ -216,3 +216,67 @@ class MSharpnessSpec(MeasureSpec):
                 progress: bool = False) -> dict:
         """:func:`m_sharpness` of ``model`` on this spec's data (an :class:`samlab.data.ImageData`)."""
         return self.measure_on(m_sharpness, model, data, device=device, progress=progress)
+
+
+def perturbation_shares(model: nn.Module, x: Tensor, y: Tensor, *, m: int = 128, method: str = "asam",
+                        rho: float | None = None, p: float = 2.0, eta: float = 0.0, adaptive: str | None = None,
+                        mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                        device: torch.device | str | None = None) -> dict:
+    """Where the first-order worst-case perturbation of each m-sharpness batch puts its size: the share of
+    ``||eps||_2^2`` on the Conv/Linear weights (``ndim > 1``: the tensors conductance noise acts on) and on the
+    rest (BatchNorm scales and shifts, biases), averaged over the ``len(y) // m`` batches (model in eval mode).
+
+    ASAM's ``T = |w| + eta`` applies to weights only (the ``"weights"`` rule), so a bias or BatchNorm tensor is
+    perturbed in SAM's plain ball while a weight's step is scaled by ``w^2``: small weights leave most of the
+    budget to the tensors that conductance noise never touches. Keys: ``weight_share`` and ``other_share``
+    (means over batches of each batch's ``sum eps^2`` share), ``weight_share_min``/``max``, ``n_batches``."""
+    method = check_choice("method", method, GEOMETRIES)
+    method, rho, p, eta = check_method_args(method, DEFAULT_RHO[method] if rho is None else rho, p, eta)
+    m = _check_m(m, len(y))
+    names, params = trainable_parameters(model)
+    rule = adaptive or DEFAULT_ADAPTIVE[method]
+    flags, keep = adaptive_flags(params, rule, names), perturbed_flags(params, rule)
+    dev = device if device is not None else params[0].device
+    is_weight = [q.ndim > 1 for q in params]
+    shares = []
+    with eval_mode(model):
+        for b in range(len(y) // m):
+            xb, yb = prepare_inputs(x[b * m:(b + 1) * m], y[b * m:(b + 1) * m], mean=mean, std=std, device=dev)
+            live = [q for q, k in zip(params, keep) if k]
+            gs = iter(torch.autograd.grad(F.cross_entropy(model(xb), yb), live, allow_unused=True))
+            grads = [next(gs) if k else None for k in keep]
+            eps = worst_case_perturbation([q.detach() for q in params], grads, method=method, rho=rho, p=p, eta=eta,
+                                          adaptive=flags)
+            sq = [0.0 if e is None else float(e.double().pow(2).sum()) for e in eps]
+            total = math.fsum(sq)
+            shares.append(math.fsum(v for v, w in zip(sq, is_weight) if w) / total if total > 0 else math.nan)
+    share = sum(shares) / len(shares)
+    return {"weight_share": share, "other_share": 1.0 - share, "weight_share_min": min(shares),
+            "weight_share_max": max(shares), "n_batches": len(shares), "m": m, "method": method, "rho": rho,
+            "eta": eta, "adaptive": rule}
+
+
+@dataclass(frozen=True)
+class PerturbationShareSpec(MeasureSpec):
+    """Settings of :func:`perturbation_shares` and its data (default: ASAM's m-sharpness neighbourhood of Fig. 8)."""
+
+    method: str = "asam"
+    rho: float | None = None
+    p: float = 2.0
+    eta: float = 0.0
+    m: int = 128
+    adaptive: str | None = None
+    split: str = "train"
+    max_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        check_method_args(self.method, self.rho, self.p, self.eta)
+        check_int("m", self.m, low=1)
+        if self.adaptive is not None:
+            check_choice("adaptive", self.adaptive, ADAPTIVE_PARAMS)
+        self.check_data_fields()
+
+    def compute(self, model: nn.Module, data: Any, *, device: torch.device | str | None = None,
+                progress: bool = False) -> dict:
+        """:func:`perturbation_shares` of ``model`` on this spec's data."""
+        return self.measure_on(perturbation_shares, model, data, device=device)

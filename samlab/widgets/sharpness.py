@@ -1,6 +1,6 @@
 """Notebook 06's explorer: one sharpness measure against the robustness gap, with its correlation table.
 
-Controls: the measure (the paper's five), rho and p of the m-sharpness neighbourhood, m, and which training
+Controls: the measure (the paper's five and samlab's two), rho and p of the m-sharpness neighbourhood, m, and which training
 configurations to include. A setting whose values are all stored answers at once; one that is not shows what
 a Run click would compute (which measure, on how many runs) and waits for the button. Noise curves are never
 computed here: the runs without a stored curve are left out and named.
@@ -26,11 +26,13 @@ M_CHOICES = (16, 32, 64, 128, 256)
 
 def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, Mapping], scale: str = "quick", *,
                        store: Any = None, title: str = "", n_boot: int = 1000, seed: int = 0,
-                       dpi: int = 80) -> tuple[Explorer, Any]:
+                       dpi: int = 80, clean: Mapping[Setting, Mapping] | None = None) -> tuple[Explorer, Any]:
     """Choose a measure, its neighbourhood (rho, p, m) and the configurations; draw the scatter and the table.
 
     ``configs``: setting -> finished training config; ``curves``: setting -> stored noise curve (runs without one are
-    left out). Bootstrap intervals use ``n_boot`` resamples seeded with ``seed``.
+    left out). Bootstrap intervals use ``n_boot`` resamples seeded with ``seed``. ``clean``: setting -> AdaBS-calibrated
+    clean accuracy (:func:`samlab.experiments.sharpness_robustness.calibrated_cleans`): the gap starts from it, as
+    in notebook 06's figure (None: from the uncalibrated accuracy at sigma_c = 0).
     """
     if not configs:
         raise ValueError("configs is empty: no run to measure")
@@ -68,7 +70,7 @@ def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, 
         return {k: c for k, c in named.items() if k.training in include}
 
     def args(measure: str, rho: float, p: float, m: int) -> dict[str, Any]:
-        if study.MEASURES[measure]["kind"] == "keskar":
+        if study.MEASURES[measure]["kind"] != "m":
             return {}
         if rho <= 0:
             raise ValueError(f"rho={rho!r} must be > 0 for an m-sharpness neighbourhood")
@@ -98,7 +100,7 @@ def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, 
         if key not in memo:
             runs = chosen(include)
             values = study.sharpness_values(runs, measure, scale, store=store, loaded=loaded, **kw)
-            rows = study.metric_rows(runs, values, curves)
+            rows = study.metric_rows(runs, values, curves, clean=clean)
             memo[key] = (rows, correlation_table(rows, n_boot=n_boot, seed=seed))
         rows, table = memo[key]
         label = study.axis_label(measure, scale=scale, **kw)
