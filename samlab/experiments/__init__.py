@@ -10,7 +10,8 @@
   :mod:`~samlab.experiments.noise_taylor`: the predicted (second-order) against the measured loss rise, and
   :mod:`~samlab.experiments.seeds`: runs that differ only in their seed, named and their curves merged;
 * :mod:`~samlab.experiments.sharpness_robustness`: sharpness measures against robustness (notebook 06), with
-  :mod:`~samlab.experiments.correlation`: rank and linear correlations with bootstrap intervals.
+  :mod:`~samlab.experiments.correlation`: rank and linear correlations with bootstrap intervals, and
+  :mod:`~samlab.experiments.sharpness_claims`: the paper's correlation claims as ledger findings.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import importlib
 from typing import Any
 
 _SUBMODULES = ("scale_invariance", "perturbation_profiles", "variance_generalization", "cifar", "mnist1d",
-               "robustness", "robustness_claims", "noise_taylor", "seeds", "sharpness_robustness", "correlation")
+               "robustness", "robustness_claims", "noise_taylor", "seeds", "sharpness_robustness", "correlation",
+               "sharpness_claims")
 __all__ = list(_SUBMODULES)
 
 
