@@ -266,15 +266,17 @@ def findings(summary: Sequence[dict], rows: Sequence[dict], scale: str) -> list[
     """Notebook 04b's ledger rows (:mod:`samlab.ledger`): each test of :data:`CLAIM_TESTS` on each network,
     paired by seed, Holm-adjusted together (:func:`samlab.ledger.adjust`)."""
     out = []
-    for model in dict.fromkeys(e["model"] for e in select_rho(summary)):
-        chosen = {e["method"]: e["rho"] for e in select_rho(summary) if e["model"] == model}
-        for key, method, ref in CLAIM_TESTS:
-            c = compare(rows, summary, model, method, ref)
-            if c is None:
-                continue
-            rho = "" if chosen[method] == 0 else f" (rho {chosen[method]:g})"
-            out.append(ledger.finding(key, c, subject=f"{model}: {method}{rho} - {ref}", scale=scale, factor=1.0,
-                                      note=f"{DATASET_NAME}, rho chosen on calibration"))
+    models = list(dict.fromkeys(e["model"] for e in select_rho(summary)))
+    for claim_key in dict.fromkeys(k for k, _, _ in CLAIM_TESTS):     # rows grouped by claim, then network
+        for model in models:
+            chosen = {e["method"]: e["rho"] for e in select_rho(summary) if e["model"] == model}
+            for key, method, ref in CLAIM_TESTS:
+                c = compare(rows, summary, model, method, ref) if key == claim_key else None
+                if c is None:
+                    continue
+                rho = "" if chosen[method] == 0 else f" (rho {chosen[method]:g})"
+                out.append(ledger.finding(key, c, subject=f"{model}: {method}{rho} - {ref}", scale=scale,
+                                          factor=1.0, note=f"{DATASET_NAME}, rho chosen on calibration"))
     return ledger.adjust(out)
 
 

@@ -71,8 +71,9 @@ def _zoom(ax: Any, entries: Sequence[dict], key: str) -> list[dict]:
         x = e["rho"] * _NUDGE.get(e["method"], 1.0)
         ax.plot([x], [bottom], marker="v", markersize=7, color=_color(e["method"]), clip_on=False, zorder=5)
         ax.annotate(f"{_label(e['method'], plain=True)} at {e['rho']:g}: {e[key]:.0f} ± {_ci(e, key):.0f} (off scale)",
-                    (x, bottom), xytext=(-6, 2), textcoords="offset points", ha="right", va="bottom",
-                    fontsize="x-small", color=_color(e["method"]))
+                    (x, bottom), xytext=(-8, 3), textcoords="offset points", ha="right", va="bottom",
+                    fontsize="x-small", color=_color(e["method"]), zorder=6,
+                    bbox=dict(facecolor="white", edgecolor="none", alpha=0.9, pad=1.0))  # over the line it ends
     return off
 
 
