@@ -354,7 +354,7 @@ def findings(results: dict[str, Any], *, speeds: Any = None, scale: str = "quick
     c = rows["ESAM"].get("comparison") if "ESAM" in rows else None
     if c is not None:
         out.append(ledger.finding("esam_speed", c, subject="ESAM images/s over SAM's - 1", scale=scale,
-                                  units="% faster", note="n counts interleaved timing rounds, not seeds"))
+                                  units="% faster", note="n and the seeds to resolve count interleaved timing rounds, not seeds"))
     elif "ESAM" in rows:
         out.append(ledger.exact_finding("esam_speed", subject="ESAM images/s over SAM's", scale=scale,
                                         verdict="unresolved", estimate=100 * (rows["ESAM"]["ratio"] - 1),
