@@ -229,20 +229,28 @@ def _entry(model, method, rho, test, ci, calib, train=99.0):
             "calib_acc_ci": 1.0, "train_time_s": 1.0}
 
 
-def test_rho_is_chosen_on_calibration_and_takeaways_respect_the_spread():
-    from samlab.experiments.mnist1d import select_rho, takeaways
+def _rows(model, method, rho, tests, calib, train=99.0):
+    """One run row per seed (seed = position), as :func:`run_rows` writes them."""
+    return [{"model": model, "method": method, "rho": rho, "seed": s, "test_acc": t, "train_acc": train,
+             "gap": train - t, "calib_acc": calib, "train_time_s": 1.0} for s, t in enumerate(tests)]
 
-    summary = [_entry("m", "SGD", 0.0, 60.0, 1.0, 60.0), _entry("m", "Adam", 0.0, 59.0, 1.0, 59.0),
-               _entry("m", "SAM", 0.05, 70.0, 1.0, 55.0),   # best on test, worst on calibration: not chosen
-               _entry("m", "SAM", 0.1, 64.0, 1.0, 65.0),    # chosen: intervals [63, 65] vs SGD [59, 61]
-               _entry("m", "ASAM", 0.5, 61.5, 1.0, 61.0)]   # overlaps SGD's interval: no claim
+
+def test_rho_is_chosen_on_calibration_and_takeaways_rest_on_the_paired_interval():
+    from samlab.experiments.mnist1d import select_rho, summarize, takeaways
+
+    rows = (_rows("m", "SGD", 0.0, [59.0, 60.0, 61.0], 60.0) + _rows("m", "Adam", 0.0, [58.0, 59.0, 60.0], 59.0)
+            + _rows("m", "SAM", 0.05, [70.0, 71.0, 72.0], 55.0)   # best on test, worst on calibration: not chosen
+            + _rows("m", "SAM", 0.1, [63.0, 64.5, 64.5], 65.0)    # chosen: per-seed +4, +4.5, +3.5 over SGD
+            + _rows("m", "ASAM", 0.5, [62.0, 59.0, 60.5], 61.0))  # per-seed +3, -1, -0.5: straddles 0
+    summary = summarize(rows)
     chosen = {e["method"]: e["rho"] for e in select_rho(summary)}
     assert chosen == {"SGD": 0.0, "Adam": 0.0, "SAM": 0.1, "ASAM": 0.5}
-    text = "\n".join(takeaways(summary))
-    assert "SAM (rho 0.1" in text and "higher than SGD by 4.0 points" in text
-    assert "ASAM (rho 0.5" in text and "within the seed spread of SGD (+1.5)" in text
-    assert "SAM (rho 0.1, chosen on calibration among 2)" in text and "ASAM (rho 0.5, the only rho run)" in text
     assert {e["method"]: e["n_rho"] for e in select_rho(summary)}["SAM"] == 2
+    text = "\n".join(takeaways(summary, rows))
+    # by hand: mean 4, sd 0.5, t_{0.975,2} = 4.3027 -> half-width 4.3027 * 0.5 / sqrt(3) = 1.242
+    assert "SAM (rho 0.1, chosen on calibration among 2)" in text
+    assert "above SGD (+4.0 points, 95 % interval +2.8 to +5.2)" in text
+    assert "ASAM (rho 0.5, the only rho run)" in text and "not resolved from SGD (+0.5 points" in text
     assert "MNIST-1D" in text
 
 
@@ -260,22 +268,65 @@ def test_study_figures_name_the_data_set():
         plot_rho_sweep(summary, "other")
 
 
-def test_paired_difference_pairs_runs_by_seed():
-    from samlab.experiments.mnist1d import paired_difference, takeaways
+def test_rho_sweep_zooms_past_a_collapsed_run_and_marks_it():
+    from samlab.plots import plot_rho_sweep
 
-    rows = [{"model": "m", "method": "SGD", "rho": 0.0, "seed": s, "test_acc": a} for s, a in enumerate([50, 60, 70])]
-    rows += [{"model": "m", "method": "SAM", "rho": 0.1, "seed": s, "test_acc": a} for s, a in enumerate([51, 61, 71])]
-    rows += [{"model": "m", "method": "SAM", "rho": 0.2, "seed": 0, "test_acc": 99.0}]  # another rho: left out
-    assert paired_difference(rows, "m", "SAM", 0.1, "SGD") == (1.0, 0.0)  # the seed spread cancels
-    summary = [_entry("m", "SGD", 0.0, 60.0, 24.8, 60.0), _entry("m", "SAM", 0.1, 61.0, 24.8, 61.0)]
-    text = "\n".join(takeaways(summary, rows))
-    assert "within the seed spread of SGD (+1.0) [paired by seed: +1.0 +- 0.0]" in text
+    summary = [_entry("m", "SGD", 0.0, 90.8, 1.8, 90.0), _entry("m", "Adam", 0.0, 85.6, 1.9, 85.0),
+               _entry("m", "SAM", 0.05, 90.5, 1.6, 90.0), _entry("m", "ASAM", 0.2, 90.1, 1.5, 90.0),
+               _entry("m", "SAMSON_inf", 0.2, 90.7, 0.4, 90.0),
+               _entry("m", "SAMSON_inf", 0.5, 42.0, 42.0, 40.0)]    # failed to train in some seeds
+    ax = plot_rho_sweep(summary, "m").axes[0]
+    lo, hi = ax.get_ylim()
+    assert 80.0 < lo < 85.6 - 1.9 and 90.8 + 1.8 < hi < 95.0      # the populated range, not 0-95
+    marks = [t.get_text() for t in ax.texts]
+    assert any("off scale" in t and "42" in t and "0.5" in t for t in marks)
+    healthy = plot_rho_sweep(summary[:-1], "m").axes[0]              # nothing collapsed: nothing marked
+    assert not any("off scale" in t.get_text() for t in healthy.texts)
+    assert healthy.get_ylim()[0] < 85.6 - 1.9
+
+
+def test_pairing_by_seed_cancels_the_seed_spread():
+    from samlab import evidence
+    from samlab.experiments.mnist1d import compare, paired_rows, summarize, takeaways
+
+    rows = _rows("m", "SGD", 0.0, [50.0, 60.0, 70.0], 60.0) + _rows("m", "SAM", 0.1, [51.0, 61.0, 71.0], 61.0)
+    rows += [{**_rows("m", "SAM", 0.2, [99.0], 10.0)[0]}]   # another rho (worse on calibration): left out
+    a, b = paired_rows(rows, "m", ("SAM", 0.1), ("SGD", 0.0))
+    assert a.tolist() == [51.0, 61.0, 71.0] and b.tolist() == [50.0, 60.0, 70.0]
+    summary = summarize(rows)
+    c = compare(rows, summary, "m", "SAM", "SGD")
+    assert (c.difference, c.low, c.high, c.verdict) == (1.0, 1.0, 1.0, "supported")  # +1 on every seed
+    assert evidence.unpaired_difference(a, b).verdict == "unresolved"   # side by side, the seed spread hides it
+    assert "above SGD (+1.0 points, 95 % interval +1.0 to +1.0)" in "\n".join(takeaways(summary, rows))
+    assert compare(rows, summary, "m", "SAM", "Adam") is None           # no Adam runs
+
+
+def test_findings_test_each_claim_per_network_with_holm():
+    from samlab.experiments.mnist1d import CLAIM_TESTS, findings, summarize
+
+    seeds = 5
+    base = [60.0, 62.0, 58.0, 61.0, 59.0]
+    shift = {"SGD": 0.0, "Adam": -3.0, "SAM": 2.0, "ASAM": 2.0, "SAMSON_2": 2.0, "SAMSON_inf": -2.0}
+    wobble = [0.1, -0.1, 0.05, -0.05, 0.0]
+    rows = []
+    for m, d in shift.items():
+        rows += _rows("m", m, 0.0 if m in ("SGD", "Adam") else 0.5,
+                      [b + d + (w if m != "SGD" else 0.0) for b, w in zip(base, wobble)], 60.0 + d)
+    rows = [r for r in rows if r["seed"] < seeds]
+    out = findings(summarize(rows), rows, "smoke")
+    assert len(out) == len(CLAIM_TESTS)
+    got = {f.subject.split(": ")[1]: f.verdict for f in out}
+    assert got["SAM (rho 0.5) - SGD"] == "supported" and got["SAM (rho 0.5) - Adam"] == "supported"
+    assert got["ASAM (rho 0.5) - SAM"] == "unresolved"                 # same shift: the difference is 0 +- noise
+    assert got["SAMSON_inf (rho 0.5) - SGD"] == "contradicted"
+    assert all(f.p_adjusted >= f.p_value for f in out)                 # Holm over the notebook's tests
+    assert all(f.units == "points" and f.n == seeds for f in out)
 
 
 def test_takeaways_warn_when_the_baseline_has_not_fitted():
-    from samlab.experiments.mnist1d import takeaways
+    from samlab.experiments.mnist1d import summarize, takeaways
 
-    fitted = [_entry("m", "SGD", 0.0, 60.0, 1.0, 60.0, train=99.0)]
-    unfitted = [_entry("m", "SGD", 0.0, 60.0, 1.0, 60.0, train=90.0)]
-    assert not any("Caveat" in line for line in takeaways(fitted))
-    assert any("Caveat" in line and "90.0%" in line for line in takeaways(unfitted))
+    fitted = _rows("m", "SGD", 0.0, [60.0, 61.0], 60.0, train=99.0)
+    unfitted = _rows("m", "SGD", 0.0, [60.0, 60.0], 60.0, train=90.0)
+    assert not any("Caveat" in line for line in takeaways(summarize(fitted), fitted))
+    assert any("Caveat" in line and "90.0%" in line for line in takeaways(summarize(unfitted), unfitted))

@@ -104,47 +104,73 @@ def test_tables_and_figures(stored, tmp_path, monkeypatch):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
 
 
-def test_binomial_standard_error_by_hand():
-    # 80 % right on 400 images: sqrt(0.8 * 0.2 / 400) = sqrt(0.0004) = 0.02, i.e. 2 points
-    assert sl.experiments.cifar.binomial_standard_error(0.8, 400) == pytest.approx(0.02, rel=1e-12)
-    assert sl.experiments.cifar.binomial_standard_error(0.5, 100) == pytest.approx(0.05, rel=1e-12)
-    assert sl.experiments.cifar.binomial_standard_error(1.0, 10) == 0.0      # no spread at a perfect score
-    with pytest.raises(ValueError, match="acc"):
-        sl.experiments.cifar.binomial_standard_error(80, 400)                # a fraction, not a percentage
-    with pytest.raises(ValueError, match="n"):
-        sl.experiments.cifar.binomial_standard_error(0.8, 0)
+def test_speed_comparison_is_the_geometric_mean_ratio_with_a_paired_interval():
+    from scipy import stats
+    cifar = sl.experiments.cifar
+    # ratios to SAM per round 1.2, 0.9, 1.05: geometric mean (1.2 * 0.9 * 1.05) ** (1/3) = 1.134 ** (1/3)
+    c = cifar.speed_comparison([120.0, 90.0, 84.0], [100.0, 100.0, 80.0])
+    assert c.difference == pytest.approx(1.134 ** (1 / 3) - 1, rel=1e-12) and c.n == 3 and c.paired
+    logs = [math.log(1.2), math.log(0.9), math.log(1.05)]
+    m, sd = sum(logs) / 3, math.sqrt(sum((x - sum(logs) / 3) ** 2 for x in logs) / 2)
+    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert (c.low, c.high) == pytest.approx((math.exp(m - half) - 1, math.exp(m + half) - 1), rel=1e-9)
+    assert c.verdict == "unresolved" and "rounds" in c.method
+    # the load of a round cancels: every round 1.5 times SAM's speed, under loads that halve the speed
+    steady = cifar.speed_comparison([150.0, 75.0, 150.0, 30.0], [100.0, 50.0, 100.0, 20.0])
+    assert (steady.difference, steady.low, steady.high) == pytest.approx((0.5, 0.5, 0.5)) and steady.verdict == "supported"
+    assert cifar.speed_comparison([100.0], [90.0]) is None                   # one round: no interval
+    with pytest.raises(ValueError, match="matched"):
+        cifar.speed_comparison([1.0, 2.0], [1.0, 2.0, 3.0])
 
 
-def test_takeaway_numbers_put_each_accuracy_next_to_its_noise(stored):
+def _speeds(results, factors):
+    """Per-round images/s: SAM 100, 50, 100 (a loaded second round), the others SAM's times their factor."""
+    from samlab.train.throughput import Speeds
+    sam = [100.0, 50.0, 100.0]
+    return Speeds({r.config: [f * v for f, v in zip(factors.get(k, (1.0, 1.0, 1.0)), sam)]
+                   for k, r in results.items()})
+
+
+def test_speed_summary_never_compares_sam_with_itself(stored):
+    # issue 19: the reference's own line read "differs from SAM"
+    results = {k: stored[k] for k in ("SGD", "SAM", "ESAM")}
+    speeds = _speeds(results, {"SGD": (2.0, 2.1, 1.9), "ESAM": (1.3, 0.8, 1.05)})
+    lines = sl.experiments.cifar.takeaway_numbers(results, {}, speeds=speeds)
+    sam = next(line for line in lines if line.startswith("  SAM ") and "%" in line)
+    assert "the reference" in sam and "differs" not in sam and "than SAM" not in sam
+    sgd = next(line for line in lines if line.startswith("  SGD ") and "%" in line)
+    assert "faster than SAM" in sgd and "3 rounds" in sgd
+    esam = next(line for line in lines if line.startswith("  ESAM ") and "%" in line)
+    assert "not resolved from SAM" in esam
+
+
+def test_findings_of_notebook_04(stored):
+    results = {k: stored[k] for k in ("SGD", "SAM", "ESAM")}
+    rows = sl.experiments.cifar.findings(results, speeds=_speeds(results, {"ESAM": (1.4, 1.4, 1.4)}), scale="smoke")
+    got = {f.key: f for f in rows}
+    assert got["esam_speed"].verdict == "supported" and got["esam_speed"].estimate == pytest.approx(40.0)
+    acc = got["esam_accuracy"]                                   # one seed: said, and unresolved
+    assert acc.verdict == "unresolved" and "n = 1 seed" in acc.note and acc.seeds_needed is None
+    assert acc.estimate == pytest.approx(100 * (stored["ESAM"].summary["test_acc"] - stored["SAM"].summary["test_acc"]))
+    # several seeds of each: paired by seed (the SGD runs of seeds 0 and 1 stand in for two seeds of a method)
+    two = {"ESAM": [stored["SGD"], stored["SGD seed 1"]], "SAM": [stored["SGD"], stored["SGD seed 1"]]}
+    paired = {f.key: f for f in sl.experiments.cifar.findings(results, scale="smoke", seed_runs=two)}
+    assert paired["esam_accuracy"].n == 2 and paired["esam_accuracy"].estimate == 0.0
+    assert paired["esam_speed"].verdict == "unresolved" and "no per-round" in paired["esam_speed"].note
+
+
+def test_takeaway_numbers_say_one_seed_gives_no_verdict(stored):
     results = {k: stored[k] for k in ("SGD", "SAM", "SAMSON_2", "SAMSON_inf", "ESAM")}
     study = sl.experiments.cifar.esam_study({"SWP": [stored["ESAM-SWP"]], "SDS": [stored["ESAM-SDS"]]},
                                            sam=stored["SAM"])
     lines = sl.experiments.cifar.takeaway_numbers(results, study)
     n = results["SGD"].summary["data"]["n_test"]
     sgd, sam = (100 * results[k].summary["test_acc"] for k in ("SGD", "SAM"))
-    se = {k: 100 * math.sqrt(a / 100 * (1 - a / 100) / n) for k, a in (("SGD", sgd), ("SAM", sam))}
     assert lines[0].startswith(f"test accuracy on {n} test images, 1 seed(s); one image = {100 / n:.2f} points")
-    assert lines[1] == f"  SGD         {sgd:6.2f} ± {se['SGD']:.2f}"
-    noise = 2 * math.hypot(se["SAM"], se["SGD"])
-    verdict = "larger than" if abs(sam - sgd) > noise else "within"
-    assert lines[2] == (f"  SAM         {sam:6.2f} ± {se['SAM']:.2f}   vs SGD {sam - sgd:+.2f} points: {verdict} "
-                        f"the noise (±{noise:.2f})")
+    assert "no interval over seeds" in lines[0]
+    assert lines[1] == f"  SGD         {sgd:6.2f}"
+    assert lines[2] == f"  SAM         {sam:6.2f}   minus SGD {sam - sgd:+.2f} points"
     swp = 100 * stored["ESAM-SWP"].summary["test_acc"] - sam
     assert f"ESAM SWP test accuracy minus SAM's, per β: 0.3: {swp:+.2f} points" in lines[7]
-    assert lines[9] == "speed, % of SAM's images/s:" and lines[-1].startswith("  ")
-
-
-def test_protocol_runs_are_the_finished_runs_of_the_same_protocol(stored, tmp_path):
-    store = RunStore(next(iter(stored.values())).path.parent)
-    runs = sl.experiments.cifar.protocol_runs(stored["SGD"].config, store)
-    assert {r.key for r in runs} == {r.key for r in stored.values()}      # all ten share the protocol
-    other = TrainConfig(model="small_cnn", dataset="digits", epochs=2)
-    assert sl.experiments.cifar.protocol_runs(other, store) == []
-    assert sl.experiments.cifar.protocol_runs(other, RunStore(tmp_path)) == []
-
-
-def test_format_esam_study_one_line_per_study():
-    study = {"SWP": {"x": [0.5, 1.0], "acc": [0.1094, 0.25], "images_per_s": [93.6, 90.0]},
-             "SDS": {"x": [0.3], "acc": [0.5], "images_per_s": [100.4]}}
-    assert sl.experiments.cifar.format_esam_study(study) == ("SWP 0.5: 10.9% 94 img/s  1: 25.0% 90 img/s\n"
-                                                            "SDS 0.3: 50.0% 100 img/s")
+    assert lines[9] == "speed, % of SAM's images/s (median over rounds):" and lines[-1].startswith("  ")
+    assert "no per-round timings" in lines[10]

@@ -238,3 +238,15 @@ def test_describe_clipped_layers_counts_the_weights_at_the_range():
     assert len(lines) == 2 and lines[0].startswith(f"c = 0.1   clipped: {share:4.1f} %")
     assert 25 < share < 40        # P(|N(0, 0.1^2)| >= 0.1) = 31.7 %
     assert float(lines[1].rsplit("= ", 1)[1]) <= 0.2   # ||W||_inf of the layer clipped to [-0.2, 0.2]
+
+
+def test_findings_rule_is_the_float64_roundoff_level():
+    from samlab.experiments import scale_invariance as si
+
+    assert si.ROUNDOFF == 2.0 ** -26                      # sqrt(2^-52), float64's machine epsilon
+    fake = lambda sam, asam: {"logits": [0] * 50, "spread": {"sam": sam, "asam": asam}}  # noqa: E731
+    rows = {f.key: f for f in si.findings(fake(0.3, 1e-13), fake(0.3, 0.01), scale="smoke")}
+    assert [rows[k].verdict for k in ("asam_invariant", "sam_varies", "bias_caveat")] == ["supported"] * 3
+    assert rows["sam_varies"].estimate == pytest.approx(30.0) and "50 scalings" in rows["sam_varies"].subject
+    flat = {f.key: f.verdict for f in si.findings(fake(1e-12, 1e-6), fake(0.3, 1e-14), scale="smoke")}
+    assert flat == {"asam_invariant": "contradicted", "sam_varies": "contradicted", "bias_caveat": "contradicted"}

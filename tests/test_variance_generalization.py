@@ -94,33 +94,50 @@ def test_variance_study_retrain_recomputes(tmp_path, monkeypatch):
     assert len(calls) == 4, "retrain trains each run once per session, then uses memory"
 
 
-def test_compare_methods_names_the_best_and_says_whether_seeds_separate_it():
-    curves = {"adam": np.array([[0.10, 0.30], [0.12, 0.31]]), "sam": np.array([[0.20, 0.20], [0.21, 0.32]])}
-    text = vs.compare_methods(curves, [1.0, 50.0], labels={"adam": "Adam", "sam": "SAM"})
-    rows = text.splitlines()[1:]
-    assert rows[0].split()[1] == "Adam" and rows[0].endswith("yes")
-    assert rows[1].split()[1] == "SAM" and "overlap" in rows[1]
-    one_seed = vs.compare_methods({k: v[:1] for k, v in curves.items()}, [1.0, 50.0])
-    assert "one seed" in one_seed
+_ADAM = np.array([[0.10, 0.30], [0.12, 0.31], [0.11, 0.29]])
+# per seed, SAM - Adam: at sigma^2 = 1: -0.05, -0.06, -0.04 (mean -0.05, sd 0.01); at 50: +0.02, -0.03, +0.01
+_SAM = _ADAM + np.array([[-0.05, 0.02], [-0.06, -0.03], [-0.04, 0.01]])
+_HALF = 4.302653 * 0.01 / math.sqrt(3)          # t_{0.975, 2} * sd / sqrt(n), a fraction
 
 
-def test_gaps_to_reference_by_hand():
-    curves = {"adam": np.array([[0.10, 0.20], [0.12, 0.22]]), "sam": np.array([[0.05, 0.21], [0.06, 0.23]])}
-    g = vs.gaps_to_reference(curves)["sam"]
-    np.testing.assert_allclose(g["gap"], [0.055 - 0.11, 0.22 - 0.21])   # mean(sam) - mean(adam)
-    np.testing.assert_allclose(g["spread"], [0.02, 0.02])               # the larger min-max range
+def test_compare_methods_pairs_the_seeds_by_hand():
+    text = vs.compare_methods({"adam": _ADAM, "sam": _SAM}, [1.0, 50.0], labels={"adam": "Adam", "sam": "SAM"})
+    rows = text.splitlines()
+    assert "paired by seed" in rows[0]
+    assert f"-5.00 [{100 * (-0.05 - _HALF):+.2f}, {100 * (-0.05 + _HALF):+.2f}] fewer errors" in rows[2]
+    assert "not resolved" in rows[3]                                    # mean 0, the interval straddles it
+    one_seed = vs.compare_methods({k: v[:1] for k, v in {"adam": _ADAM, "sam": _SAM}.items()}, [1.0, 50.0])
+    assert "one seed: no interval" in one_seed
     with pytest.raises(ValueError, match="reference"):
-        vs.gaps_to_reference(curves, reference="sgd")
+        vs.compare_methods({"sam": _SAM}, [1.0, 50.0])
 
 
-def test_describe_gaps_only_claims_differences_larger_than_the_seed_spread():
-    curves = {0.5: {"adam": np.array([[0.10, 0.20], [0.12, 0.22]]), "sam": np.array([[0.05, 0.21], [0.06, 0.23]])},
-              30.0: {"adam": np.array([[0.1, 0.2]]), "sam": np.array([[0.0, 0.0]])}}
+def test_pairing_resolves_what_the_seed_spread_hides():
+    # seeds differ by 10 points, SAM is 1 point better on every seed: paired, the difference is resolved
+    adam = np.array([[0.10], [0.20], [0.30]])
+    text = vs.describe_gaps({0.5: {"adam": adam, "sam": adam - 0.01}}, (1.0,))
+    assert "-1.00 points [-1.00, -1.00], n = 3 seeds: fewer errors" in text
+
+
+def test_describe_gaps_averages_past_the_training_variance_and_pairs_by_seed():
+    curves = {0.5: {"adam": _ADAM, "sam": _SAM}, 30.0: {"adam": _ADAM, "sam": _SAM}}
     text = vs.describe_gaps(curves, (1.0, 30.0), labels={"sam": "SAM"}, bayes=(0.0, 0.2))
     sam = [ln for ln in text.splitlines() if ln.strip().startswith("SAM")]
     assert len(sam) == 1                                                 # nothing is larger than 30: no line
-    assert "-2.25 points on average" in sam[0]                          # (-5.5 + 1.0) / 2
-    assert "within the seed spread at 1 of 2 (clearly fewer errors at 1, more at 0)" in sam[0]
+    # per seed, the mean over both test variances: -0.015, -0.045, -0.015 -> mean -0.025, sd 0.01732
+    half = 4.302653 * math.sqrt(3e-4) / math.sqrt(3)
+    assert f"-2.50 points [{100 * (-0.025 - half):+.2f}, {100 * (-0.025 + half):+.2f}], n = 3 seeds" in sam[0]
     assert "within 11.00 points of the Bayes error" in text             # Adam: |11 - 0| at sigma^2 = 1
-    one_seed = vs.describe_gaps({0.5: curves[30.0]}, (1.0, 30.0))
-    assert "one seed" in one_seed and "fewer errors by more" not in one_seed
+    one_seed = vs.describe_gaps({0.5: {k: v[:1] for k, v in curves[0.5].items()}}, (1.0, 30.0))
+    assert "one seed" in one_seed and "fewer errors" not in one_seed
+
+
+def test_findings_test_the_report_claim_per_training_variance():
+    curves = {0.5: {"adam": _ADAM, "sam": _SAM, "asam": _ADAM + 0.02},
+              20.0: {"adam": _ADAM[:1], "sam": _SAM[:1], "asam": _ADAM[:1]}}
+    rows = vs.findings(curves, (1.0, 30.0), scale="smoke")
+    by = {(f.subject.split(":")[0], f.subject.split(": ")[1].split(" -")[0]): f for f in rows}
+    assert len(rows) == 4 and all(f.key == "variance_sam_asam_adam" for f in rows)
+    assert by["trained on sigma^2 = 0.5", "asam"].verdict == "contradicted"   # 2 more points on every seed
+    assert by["trained on sigma^2 = 0.5", "asam"].estimate == pytest.approx(2.0)
+    assert by["trained on sigma^2 = 20", "sam"].verdict == "unresolved" and "1 seed" in by["trained on sigma^2 = 20", "sam"].note

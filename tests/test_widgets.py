@@ -202,7 +202,7 @@ def test_notebook03_explorer_runs_on_click_and_recalls_from_cache(tmp_path):
     ctl = _controls(ui)
     assert "not computed yet" in _texts(out) and "a few seconds" in _texts(out) and not _pngs(out)
     ui.button.click()
-    assert len(_pngs(out)) == 1 and "best (mean over seeds)" in _texts(out) and "trained 5 runs in" in _texts(out)
+    assert len(_pngs(out)) == 1 and "paired by seed" in _texts(out) and "trained 5 runs in" in _texts(out)
     assert _png_width(_pngs(out)[0]) >= 560
     assert ui.progress.outputs == ()                      # the progress bars are gone, the figure stays
     ctl["training σ²"].value = 5.0

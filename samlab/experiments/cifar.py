@@ -7,16 +7,20 @@ import math
 from dataclasses import replace
 from typing import Any, Sequence
 
-from ..checks import check_choice, check_int, check_number, check_scale
+import numpy as np
+
+from .. import ledger
+from ..checks import check_choice, check_scale
 from ..data import IMAGE_DATASETS, available_dataset
+from ..evidence import Comparison, paired_difference
 from ..methods import ESAM_BETA, ESAM_GAMMA, method_key, method_name, run_label, same_protocol
 from ..papers import paper_results, preset
 from ..runs import RunStore
 from ..train import TrainConfig
 
 __all__ = ["notebook_configs", "esam_grid_configs", "throughput_settings", "learning_curve", "accuracy_table",
-           "throughput_rows", "throughput_table", "summary_points", "esam_study", "format_esam_study", "protocol_runs", "binomial_standard_error",
-           "takeaway_numbers", "REFERENCE_COLUMNS"]
+           "throughput_rows", "throughput_table", "summary_points", "esam_study", "format_esam_study", "protocol_runs", "speed_comparison",
+           "takeaway_numbers", "findings", "REFERENCE_COLUMNS"]
 
 
 # ------------------------------------------------------------------------------------------------ scales
@@ -184,8 +188,10 @@ def throughput_rows(results: dict[str, Any], *, speeds: Any = None, reference: s
     Our images/s: ``speeds[config]`` (from :func:`samlab.train.measure_throughput`, the median over interleaved
     rounds) or, without it, the run's median over epochs of its training loop. With per-round values (a
     :class:`samlab.train.Speeds`) each row also gives ``images_per_s_min/max`` and the per-round ratio to the
-    reference (``ratio`` its median, ``ratio_min``/``ratio_max`` its range) and ``clear``: whether the whole range
-    lies on one side of 1, i.e. the difference is larger than the spread; else these are None. The paper's numbers
+    reference (``ratio`` its median, ``ratio_min``/``ratio_max`` its range), ``comparison``: the ratio paired by
+    round with its interval (:func:`speed_comparison`; None for the reference) and ``clear``: whether that
+    interval excludes a ratio of 1 (True for the reference itself, whose ratio is 1 by definition); else these are
+    None. The paper's numbers
     are ResNet-18 on the authors' GPUs: compare the ratios, not the absolute numbers.
     """
     results = _finished(results)
@@ -201,15 +207,16 @@ def throughput_rows(results: dict[str, Any], *, speeds: Any = None, reference: s
         p = paper.get(method_name(r.config))
         row = {"name": label, "label": run_label(r.config), "key": method_key(r.config), "images_per_s": ips,
                "ratio": ips / ref_ips, "images_per_s_min": None, "images_per_s_max": None,
-               "ratio_min": None, "ratio_max": None, "rounds": 1, "clear": None, "paper_images_per_s": p,
+               "ratio_min": None, "ratio_max": None, "rounds": 1, "clear": None, "comparison": None, "paper_images_per_s": p,
                "paper_ratio": p / paper_ref if p is not None and paper_ref else None}
         if rounds and ref_rounds and len(rounds) == len(ref_rounds):
             ratios = sorted(a / b for a, b in zip(rounds, ref_rounds))
             mid = len(ratios) // 2
             median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+            comp = None if label == reference else speed_comparison(rounds, ref_rounds)
             row.update(images_per_s_min=min(rounds), images_per_s_max=max(rounds), ratio=median,
-                       ratio_min=ratios[0], ratio_max=ratios[-1], rounds=len(rounds),
-                       clear=label == reference or ratios[0] > 1 or ratios[-1] < 1)
+                       ratio_min=ratios[0], ratio_max=ratios[-1], rounds=len(rounds), comparison=comp,
+                       clear=label == reference or (comp is not None and comp.verdict != "unresolved"))
         rows.append(row)
     return rows
 
@@ -218,7 +225,8 @@ def throughput_table(results: dict[str, Any], *, speeds: Any = None, reference: 
                      paper_dataset: str = "cifar10") -> Any:
     """:func:`throughput_rows` as a table: images/s (min-max over rounds) and % of ``reference`` with its range over
     rounds (ESAM Table 1's "(140.3%)"), ours and the paper's. "beyond spread" says whether a difference to
-    ``reference`` exceeds the spread of the rounds (only those are worth stating)."""
+    ``reference`` is resolved by its interval paired over rounds (:func:`speed_comparison`; only those are worth
+    stating)."""
     import pandas as pd
 
     def span(lo: Any, hi: Any, scale: float = 1.0, digits: int = 0) -> str:
@@ -229,7 +237,7 @@ def throughput_table(results: dict[str, Any], *, speeds: Any = None, reference: 
         "images/s": round(r["images_per_s"]), "images/s range": span(r["images_per_s_min"], r["images_per_s_max"]),
         f"% of {reference}": round(100 * r["ratio"], 1),
         f"% of {reference} range": span(r["ratio_min"], r["ratio_max"], 100, 1),
-        "beyond spread": "-" if r["clear"] is None else ("yes" if r["clear"] else "no"),
+        "beyond spread": ("-" if r["clear"] is None or r["name"] == reference else ("yes" if r["clear"] else "no")),
         "paper images/s (ESAM T1, ResNet-18, GPU)": r["paper_images_per_s"] if r["paper_images_per_s"] else "-",
         f"paper % of {reference}": round(100 * r["paper_ratio"], 1) if r["paper_ratio"] else "-"}
         for r in rows}, orient="index")
@@ -272,52 +280,60 @@ def format_esam_study(study: dict[str, dict[str, list[float]]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ takeaways
-def binomial_standard_error(acc: float, n: int) -> float:
-    """One binomial standard error of an accuracy ``acc`` (a fraction) measured on ``n`` test images:
-    ``sqrt(acc (1 - acc) / n)``, the test-set noise of one run (a lower bound: seed-to-seed spread comes on top)."""
-    check_number("acc", acc, low=0.0, high=1.0)
-    check_int("n", n, low=1)
-    return math.sqrt(acc * (1 - acc) / n)
+def speed_comparison(rounds: Sequence[float], reference_rounds: Sequence[float]) -> Comparison | None:
+    """Images/s of one run over the ``reference``'s, minus 1, from interleaved timing rounds (``None`` with fewer
+    than 2 rounds): the rounds are paired (round k timed every run in turn, under the same load), so the per-round
+    log ratio gets a t-interval over rounds (:func:`samlab.evidence.paired_difference`); the estimate is the
+    geometric mean ratio minus 1 and the interval its image (``+0.40``: 40 % faster). ``n`` counts rounds."""
+    a, b = np.asarray(rounds, dtype=float), np.asarray(reference_rounds, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"rounds and reference_rounds must be matched; got {a.shape} and {b.shape}")
+    if a.size < 2:
+        return None
+    if (a <= 0).any() or (b <= 0).any():
+        raise ValueError("images/s must be positive")
+    c = paired_difference(np.log(a), np.log(b))
+    return Comparison(math.expm1(c.difference), math.expm1(c.low), math.expm1(c.high), c.p_value, c.effect_size,
+                      c.n, True, "paired t over interleaved timing rounds (log ratio)", c.level)
 
 
-def _speed_verdict(row: dict[str, Any]) -> str:
-    """Whether a run's speed differs from the reference's: outside the spread over rounds, else outside ±10 %."""
-    lo, hi = row.get("ratio_min"), row.get("ratio_max")
-    if lo is not None and hi is not None:        # spread over measurement rounds
-        clear = row.get("clear", lo > 1 or hi < 1)
-        return f"range {100 * lo:.0f}-{100 * hi:.0f} %: " + ("differs from SAM" if clear else "within the spread")
-    return ("differs from SAM" if abs(row["ratio"] - 1) > 0.1 else "within ±10 %, "   # no spread: only 0.9-1.1 counts
-            "the run-to-run spread seen on an idle machine") + " (no spread over rounds reported)"
+def _speed_line(row: dict[str, Any], reference: str) -> str:
+    if row["name"] == reference:
+        return "the reference"
+    c = row.get("comparison")
+    if c is None:
+        return "no per-round timings: no interval, no verdict"
+    say = {"supported": f"faster than {reference}", "contradicted": f"slower than {reference}",
+           "unresolved": f"not resolved from {reference}"}[c.verdict]
+    return f"{say} ({100 * c.difference:+.0f} %, 95 % interval {100 * c.low:+.0f} to {100 * c.high:+.0f} %, " \
+           f"{c.n} rounds)"
 
 
 def takeaway_numbers(results: dict[str, Any], study: dict[str, dict[str, list[float]]], *, speeds: Any = None,
                      paper_dataset: str = "cifar10") -> list[str]:
-    """Notebook 04's takeaways as lines: each test accuracy ± one binomial standard error
-    (:func:`binomial_standard_error`), each method against SGD and each ESAM fraction against SAM next to twice the
-    combined error, the train-test gaps, each run's speed as % of SAM's, and the papers' differences to SGD."""
+    """Notebook 04's takeaways as lines: each test accuracy and its difference to SGD (one run per method: no
+    interval over seeds, so no verdict), the train-test gaps, each ESAM fraction against SAM, each run's speed as
+    % of SAM's with its paired interval over timing rounds (:func:`speed_comparison`), and the papers'
+    differences to SGD."""
     n_test = results["SGD"].summary["data"]["n_test"]
     acc = {name: 100 * r.summary["test_acc"] for name, r in results.items()}
-    err = {name: 100 * binomial_standard_error(a / 100, n_test) for name, a in acc.items()}
     seeds = {r.config.seed for r in results.values()}
-    lines = [f"test accuracy on {n_test} test images, {len(seeds)} seed(s); one image = {100 / n_test:.2f} points; "
-             "± one binomial standard error (a lower bound on the noise: the seed-to-seed spread is not measured)"]
+    lines = [f"test accuracy on {n_test} test images, {len(seeds)} seed(s); one image = {100 / n_test:.2f} points"
+             + ("; one run per method: no interval over seeds, so none of these differences is a finding"
+                if len(seeds) < 2 else "")]
     for name in acc:
-        line = f"  {name:<11} {acc[name]:6.2f} ± {err[name]:.2f}"
-        if name != "SGD":
-            d, noise = acc[name] - acc["SGD"], 2 * math.hypot(err[name], err["SGD"])
-            line += (f"   vs SGD {d:+.2f} points: " + ("larger than" if abs(d) > noise else "within")
-                     + f" the noise (±{noise:.2f})")
-        lines.append(line)
+        lines.append(f"  {name:<11} {acc[name]:6.2f}" + ("" if name == "SGD" else
+                                                         f"   minus SGD {acc[name] - acc['SGD']:+.2f} points"))
     gaps = accuracy_table(results, paper_dataset=paper_dataset)["gap (train - test)"]
     lines.append(f"train-test gap: {gaps.min():.2f} to {gaps.max():.2f} points (SGD {gaps['SGD']:.2f})")
     for name, st in study.items():
         parts = [f"{x:g}: {100 * a - acc['SAM']:+.2f}" for x, a in zip(st["x"], st["acc"]) if x < 1]
         lines.append(f"ESAM {name} test accuracy minus SAM's, per {st['xlabel'].split()[0]}: {', '.join(parts)} points "
-                     f"(noise ±{2 * math.hypot(err['SAM'], err['SAM']):.2f})")
-    lines.append("speed, % of SAM's images/s:")
+                     "(one run each: no interval)")
+    lines.append("speed, % of SAM's images/s (median over rounds):")
     for row in throughput_rows(results, speeds=speeds, paper_dataset=paper_dataset):
         paper = row.get("paper_ratio")
-        lines.append(f"  {row['name']:<11} {100 * row['ratio']:5.0f} %  {_speed_verdict(row)}"
+        lines.append(f"  {row['name']:<11} {100 * row['ratio']:5.0f} %  {_speed_line(row, 'SAM')}"
                      + (f"; paper {100 * paper:.0f} %" if paper else ""))
     lines.append(f"the papers' accuracy differences to SGD on {paper_dataset} (mean over their runs):")
     for source, model in REFERENCE_COLUMNS[paper_dataset]:
@@ -326,3 +342,39 @@ def takeaway_numbers(results: dict[str, Any], study: dict[str, dict[str, list[fl
             lines.append(f"  {source}, {model}: "
                          + ", ".join(f"{m} {a - rows['SGD']:+.2f}" for m, a in rows.items() if m != "SGD"))
     return lines
+
+
+def findings(results: dict[str, Any], *, speeds: Any = None, scale: str = "quick",
+             seed_runs: dict[str, Sequence[Any]] | None = None) -> list[Any]:
+    """Notebook 04's ledger rows: ESAM's speed over SAM's (paired by timing round) and ESAM's accuracy minus SAM's
+    (paired by seed when ``seed_runs`` gives several seeds of each, ``{"ESAM": [...], "SAM": [...]}``; with one
+    seed the row says so and stays unresolved, the seeds needed unknown), Holm-adjusted together."""
+    rows = {r["name"]: r for r in throughput_rows(results, speeds=speeds)}
+    out = []
+    c = rows["ESAM"].get("comparison") if "ESAM" in rows else None
+    if c is not None:
+        out.append(ledger.finding("esam_speed", c, subject="ESAM images/s over SAM's - 1", scale=scale,
+                                  units="% faster", note="n and the seeds to resolve count interleaved timing rounds, not seeds"))
+    elif "ESAM" in rows:
+        out.append(ledger.exact_finding("esam_speed", subject="ESAM images/s over SAM's", scale=scale,
+                                        verdict="unresolved", estimate=100 * (rows["ESAM"]["ratio"] - 1),
+                                        units="% faster", method="one timing: no interval",
+                                        note="no per-round timings stored: no interval, no verdict"))
+    esam, sam = (list((seed_runs or {}).get(k, ())) for k in ("ESAM", "SAM"))
+    if esam and sam:
+        by = lambda runs: {r.config.seed: 100 * r.summary["test_acc"] for r in runs}  # noqa: E731
+        e, s = by(esam), by(sam)
+        shared = sorted(set(e) & set(s))
+        if len(shared) >= 2:
+            comp = paired_difference([e[k] for k in shared], [s[k] for k in shared])
+            out.append(ledger.finding("esam_accuracy", comp, subject="ESAM - SAM test accuracy", scale=scale,
+                                      factor=1.0))
+            return ledger.adjust(out)
+    if "ESAM" in results and "SAM" in results:
+        d = 100 * (results["ESAM"].summary["test_acc"] - results["SAM"].summary["test_acc"])
+        out.append(ledger.exact_finding("esam_accuracy", subject="ESAM - SAM test accuracy", scale=scale,
+                                        verdict="unresolved", estimate=d, units="points",
+                                        method="one seed: no interval over seeds",
+                                        note="n = 1 seed: no verdict; seeds needed unknown (no seed-to-seed "
+                                             "spread measured)"))
+    return ledger.adjust(out)

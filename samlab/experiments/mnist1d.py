@@ -2,7 +2,7 @@
 
 MNIST-1D (:func:`samlab.data.load_mnist1d`) is small enough for seconds per run on a CPU and, unlike the digits
 stand-in for CIFAR, does not saturate: the paper's MLP fits its 3600 training signals and stays near 65 % test
-accuracy, the CNN near 90 %. The study asks where sharpness-aware training closes part of that gap.
+accuracy, the CNN near 90 %. The study asks whether sharpness-aware training closes part of that gap.
 
 Choices (ours, the MNIST-1D paper has no sharpness-aware protocol):
 
@@ -11,7 +11,9 @@ Choices (ours, the MNIST-1D paper has no sharpness-aware protocol):
   (:data:`samlab.papers.MNIST1D_PROTOCOL`; epochs per scale below, 200 at paper scale).
 * rho is chosen per (model, method) on the 400 calibration signals (cut from train, never trained on), never on
   test: :func:`select_rho`. Test accuracy is then reported at that rho, mean and a t-based 95 % interval over seeds.
-* A difference is claimed only when the two 95 % intervals do not overlap (:func:`takeaways`).
+* Methods are compared through their test accuracy paired by seed (every method is trained with the same seeds:
+  same initial weights, same batch order), with :func:`samlab.evidence.paired_difference` (:func:`compare`);
+  the per-setting intervals of :func:`summarize` only draw the figures' error bars, never a verdict.
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ import numpy as np
 import torch
 
 from ..checks import check_scale
+from .. import ledger
 from ..data import load_mnist1d
+from ..evidence import Comparison, paired_difference
 from ..evaluate import evaluate
 from ..methods import method_name, variant_fields
 from ..models import create_model
@@ -33,7 +37,7 @@ from ..sweep import train_local
 from ..train import TrainConfig
 
 __all__ = ["StudyScale", "study_scale", "study_configs", "run_study", "run_rows", "summarize", "select_rho",
-           "selected_table", "takeaways", "paired_difference", "timing", "mean_ci", "DATASET_NAME", "METHOD_ORDER"]
+           "selected_table", "takeaways", "paired_rows", "compare", "findings", "CLAIM_TESTS", "timing", "mean_ci", "DATASET_NAME", "METHOD_ORDER"]
 
 #: What every figure and table of this study says it used.
 DATASET_NAME = "MNIST-1D"
@@ -134,7 +138,8 @@ def run_rows(results: Iterable[Any]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------------ statistics
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Mean and the half-width of its two-sided t interval over seeds (nan half-width for a single value)."""
+    """Mean and the half-width of its two-sided t interval over seeds (nan half-width for a single value): one
+    setting's error bar in the figures and tables; comparisons between settings use :func:`compare`."""
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
@@ -186,33 +191,46 @@ def selected_table(summary: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def _interval(e: dict, key: str = "test_acc") -> tuple[float, float]:
-    half = 0.0 if math.isnan(e[f"{key}_ci"]) else e[f"{key}_ci"]
-    return e[key] - half, e[key] + half
+def paired_rows(rows: Sequence[dict], model: str, a: tuple[str, float], b: tuple[str, float],
+                key: str = "test_acc") -> tuple[np.ndarray, np.ndarray]:
+    """``key`` of ``(method, rho)`` ``a`` and ``b`` on ``model``, matched by training seed: two arrays [seeds].
+
+    Every method of the study is trained with the same seeds (same initial weights, same batch order), so the
+    runs are paired by seed; seeds that only one side has are left out."""
+    def by_seed(name: str, rho: float) -> dict[int, float]:
+        return {r["seed"]: r[key] for r in rows if r["model"] == model and r["method"] == name and r["rho"] == rho}
+    first, second = by_seed(*a), by_seed(*b)
+    seeds = sorted(set(first) & set(second))
+    return np.array([first[s] for s in seeds]), np.array([second[s] for s in seeds])
 
 
-def paired_difference(rows: Sequence[dict], model: str, method: str, rho: float, reference: str) -> tuple[float, float]:
-    """Test accuracy of ``method`` at ``rho`` minus ``reference``'s, paired by seed: mean and 95 % half-width.
-
-    Runs with the same seed share the initial weights and the batch order, so the paired interval is usually
-    narrower than the two intervals side by side; it is reported, but claims use the stricter non-overlap rule.
-    """
-    ref = {r["seed"]: r["test_acc"] for r in rows if r["model"] == model and r["method"] == reference}
-    diffs = [r["test_acc"] - ref[r["seed"]] for r in rows
-             if r["model"] == model and r["method"] == method and r["rho"] == rho and r["seed"] in ref]
-    return mean_ci(diffs)
+def compare(rows: Sequence[dict], summary: Sequence[dict], model: str, method: str, reference: str,
+            key: str = "test_acc") -> Comparison | None:
+    """``method`` minus ``reference`` on ``model``, each at its rho chosen on calibration (:func:`select_rho`),
+    paired by seed (:func:`samlab.evidence.paired_difference`, in the units of ``key``: points); None when
+    fewer than 2 seeds are shared."""
+    chosen = {e["method"]: e["rho"] for e in select_rho(summary) if e["model"] == model}
+    if method not in chosen or reference not in chosen:
+        return None
+    a, b = paired_rows(rows, model, (method, chosen[method]), (reference, chosen[reference]), key)
+    return paired_difference(a, b) if a.size >= 2 else None
 
 
 #: Train accuracy (%) below which a network has not fitted its training set (a takeaways caveat).
 _FITTED = 97.0
 
 
-def takeaways(summary: Sequence[dict], rows: Sequence[dict] | None = None) -> list[str]:
-    """Sentences computed from the results: each SAM variant (at its selected rho) against SGD and Adam.
+def _words(c: Comparison | None, ref: str) -> str:
+    if c is None:
+        return f"vs {ref}: fewer than 2 shared seeds, no interval"
+    say = {"supported": f"above {ref}", "contradicted": f"below {ref}", "unresolved": f"not resolved from {ref}"}
+    return f"{say[c.verdict]} ({c.difference:+.1f} points, 95 % interval {c.low:+.1f} to {c.high:+.1f})"
 
-    "higher"/"lower" only when the 95 % intervals over seeds do not overlap; otherwise "within the seed spread".
-    With ``rows`` (:func:`run_rows`), the seed-paired difference and its interval are added in brackets.
-    """
+
+def takeaways(summary: Sequence[dict], rows: Sequence[dict]) -> list[str]:
+    """Sentences computed from the results: each SAM variant (at its selected rho) against SGD and Adam, test
+    accuracy paired by seed (:func:`compare`): "above"/"below" only when the 95 % interval of the paired
+    difference excludes 0 (:func:`samlab.evidence.verdict`), else "not resolved"."""
     chosen = select_rho(summary)
     lines = []
     for model in dict.fromkeys(e["model"] for e in chosen):
@@ -228,28 +246,38 @@ def takeaways(summary: Sequence[dict], rows: Sequence[dict] | None = None) -> li
             if name not in by:
                 continue
             e = by[name]
-            parts = []
-            for ref in ("SGD", "Adam"):
-                if ref not in by:
-                    continue
-                lo, hi = _interval(e)
-                rlo, rhi = _interval(by[ref])
-                diff = e["test_acc"] - by[ref]["test_acc"]
-                if lo > rhi:
-                    part = f"higher than {ref} by {diff:.1f} points"
-                elif hi < rlo:
-                    part = f"lower than {ref} by {-diff:.1f} points"
-                else:
-                    part = f"within the seed spread of {ref} ({diff:+.1f})"
-                if rows is not None:
-                    pm, ph = paired_difference(rows, model, name, e["rho"], ref)
-                    part += f" [paired by seed: {pm:+.1f} +- {ph:.1f}]"
-                parts.append(part)
-            gap = e["gap"] - by["SGD"]["gap"] if "SGD" in by else math.nan
+            parts = [_words(compare(rows, summary, model, name, ref), ref) for ref in ("SGD", "Adam") if ref in by]
+            gap = compare(rows, summary, model, name, "SGD", key="gap") if "SGD" in by else None
             how = (f"chosen on calibration among {e['n_rho']}" if e.get("n_rho", 1) > 1 else "the only rho run")
+            gap_text = "" if gap is None else (f"; train-test gap minus SGD's {gap.difference:+.1f} points "
+                                               f"[{gap.low:+.1f}, {gap.high:+.1f}]")
             lines.append(f"  {name} (rho {e['rho']:g}, {how}): {e['test_acc']:.1f}% test, "
-                         f"{'; '.join(parts)}; train-test gap {gap:+.1f} points against SGD.")
+                         f"{'; '.join(parts)}{gap_text}.")
     return lines
+
+
+#: The claims notebook 04b tests: (claim key, method, reference), each on every network of the study.
+CLAIM_TESTS = (("sam_better_test", "SAM", "SGD"), ("sam_better_test", "SAM", "Adam"),
+               ("asam_over_sam", "ASAM", "SAM"),
+               *(("samson_best", v, ref) for v in ("SAMSON_2", "SAMSON_inf") for ref in ("SGD", "SAM", "ASAM")))
+
+
+def findings(summary: Sequence[dict], rows: Sequence[dict], scale: str) -> list[Any]:
+    """Notebook 04b's ledger rows (:mod:`samlab.ledger`): each test of :data:`CLAIM_TESTS` on each network,
+    paired by seed, Holm-adjusted together (:func:`samlab.ledger.adjust`)."""
+    out = []
+    models = list(dict.fromkeys(e["model"] for e in select_rho(summary)))
+    for claim_key in dict.fromkeys(k for k, _, _ in CLAIM_TESTS):     # rows grouped by claim, then network
+        for model in models:
+            chosen = {e["method"]: e["rho"] for e in select_rho(summary) if e["model"] == model}
+            for key, method, ref in CLAIM_TESTS:
+                c = compare(rows, summary, model, method, ref) if key == claim_key else None
+                if c is None:
+                    continue
+                rho = "" if chosen[method] == 0 else f" (rho {chosen[method]:g})"
+                out.append(ledger.finding(key, c, subject=f"{model}: {method}{rho} - {ref}", scale=scale,
+                                          factor=1.0, note=f"{DATASET_NAME}, rho chosen on calibration"))
+    return ledger.adjust(out)
 
 
 def timing(rows: Sequence[dict]) -> dict[str, Any]:

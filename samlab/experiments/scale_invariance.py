@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import ledger
 from ..checks import check_choice, check_number
 from ..data.variance2d import make_variance2d
 from ..methods import method_color, method_label
@@ -24,6 +25,7 @@ from ..perturbation import worst_case_perturbation
 __all__ = [
     "toy_relu_net", "hidden_linears", "random_taus", "positive_scaling", "sharpness", "spread",
     "SCALINGS", "scale_invariance_study", "format_spreads", "scaling_comparison", "format_scaling_table",
+    "ROUNDOFF", "findings",
 ]
 
 _HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU, nn.Identity)
@@ -227,3 +229,36 @@ def format_scaling_table(results: dict[tuple[str, str], dict[str, Any]]) -> str:
         lines.append(f"{scaling:<14}{adaptive:<13}{logit_change:17.2g}"
                      + "".join(f"{100 * r['spread'][n]:12.3g}%" for n in names))
     return "\n".join(lines)
+
+
+#: Relative spread below which a sharpness counts as constant: sqrt(float64 epsilon) ~ 1.5e-8. A sharpness is a
+#: difference of two losses, so its relative round-off can exceed epsilon by the ratio loss / sharpness; the
+#: square root of epsilon is the usual bound for "equal up to round-off" after such a cancellation, and lies many
+#: orders of magnitude below any effect of the scaling itself (SAM's spread is tens of percent).
+ROUNDOFF = math.sqrt(float(np.finfo(np.float64).eps))
+
+
+def findings(plain: dict[str, Any], caveat: dict[str, Any], *, scale: str) -> list[Any]:
+    """Notebook 01's ledger rows (exact checks, no sampling: the 50 scalings are a deterministic sweep, each
+    sharpness computed in double precision): ASAM constant and SAM varying on the bias-free net ``plain``
+    (:func:`scale_invariance_study`, ``scaling="no biases"``), weights-only ASAM varying when the biases are
+    scaled (``caveat``: ``scaling="biases scaled"``, ``asam_adaptive="weights"``). The rule: a relative spread
+    (max/min - 1) below :data:`ROUNDOFF` is constant, above it varies."""
+    k = len(plain["logits"])
+    rule = f"constant below sqrt(float64 eps) = {ROUNDOFF:.1e}"
+    spread_of = (lambda r, n: r["spread"][n])  # noqa: E731
+    sam, asam, biased = spread_of(plain, "sam"), spread_of(plain, "asam"), spread_of(caveat, "asam")
+    units = "% spread (max/min - 1)"
+    ok = (lambda holds: "supported" if holds else "contradicted")  # noqa: E731
+    return [
+        ledger.exact_finding("asam_invariant", subject=f"ASAM sharpness, bias-free net, {k} scalings", scale=scale,
+                             verdict=ok(asam < ROUNDOFF), estimate=100 * asam, units=units,
+                             note=f"relative spread {asam:.2g}; {rule}"),
+        ledger.exact_finding("sam_varies", subject=f"SAM sharpness, bias-free net, {k} scalings", scale=scale,
+                             verdict=ok(sam > ROUNDOFF), estimate=100 * sam, units=units,
+                             note=f"relative spread {sam:.2g}; {rule}"),
+        ledger.exact_finding("bias_caveat", subject=f"weights-only ASAM, biases scaled with their neuron, {k} "
+                             "scalings", scale=scale, verdict=ok(biased > ROUNDOFF), estimate=100 * biased,
+                             units=units, note=f"relative spread {biased:.2g} against SAM's {sam:.2g} on the "
+                             f"bias-free net ('dramatically' is the report's word, not a measure); {rule}"),
+    ]

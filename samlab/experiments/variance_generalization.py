@@ -5,7 +5,8 @@
 * :func:`train_toy`: the Table II network trained with Adam, SAM, ASAM or SAMSON on the 2-D variance data
   set, a pure function of its config.
 * :class:`VarianceStudy`: the grid methods x training variances x seeds, each run cached in memory and in the
-  store; :func:`compare_methods` says which method is best per test variance and whether the seeds separate it.
+  store; :func:`compare_methods`, :func:`describe_gaps` and :func:`findings` compare each
+  method with Adam through test errors paired by seed (:mod:`samlab.evidence`).
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .. import ledger
 from ..checks import check_choice, check_number, check_scale
 from ..data.variance2d import VARIANCE2D_OFFSET, make_variance2d
+from ..evidence import Comparison, paired_difference
 from ..methods import method_color, method_label
 from ..models import create_model
 from ..optim import SAM
@@ -30,7 +33,7 @@ from ..runs import RunStore
 
 __all__ = [
     "TEST_VARIANCES", "TRAIN_VARIANCES", "ToyRunConfig", "toy_run_config", "train_toy",
-    "variance_study_preset", "VarianceStudy", "compare_methods", "gaps_to_reference", "describe_gaps",
+    "variance_study_preset", "VarianceStudy", "compare_methods", "describe_gaps", "findings",
 ]
 
 #: The report's training variances (Fig. 5a-e) and samlab's test sweep (increasing variances, Fig. 6 range).
@@ -259,51 +262,39 @@ class VarianceStudy:
         return {tv: {name: np.asarray(v) for name, v in d.items()} for tv, d in out.items()}
 
 
-def compare_methods(curves: dict[str, np.ndarray], test_variances: Sequence[float], *,
+def _paired(errs: np.ndarray, ref: np.ndarray, columns: Any = slice(None)) -> Comparison | None:
+    """``errs - ref`` paired by seed (rows) over the chosen test-variance ``columns``; None with one seed."""
+    a, b = np.atleast_2d(np.asarray(errs, dtype=float))[:, columns], np.atleast_2d(np.asarray(ref, dtype=float))[:, columns]
+    if a.shape[0] < 2 or a.shape != b.shape:
+        return None
+    return paired_difference(a, b)
+
+
+_SAY = {"supported": "more errors", "contradicted": "fewer errors", "unresolved": "not resolved"}
+
+
+def compare_methods(curves: dict[str, np.ndarray], test_variances: Sequence[float], *, reference: str = "adam",
                     labels: dict[str, str] | None = None) -> str:
-    """Per test variance, the method with the lowest mean test error and whether seeds separate it.
+    """Per test variance, each method's test error minus ``reference``'s, paired by seed.
 
-    ``curves``: method name -> errors (seeds, test variances). "yes" means the best method's worst seed
-    beats the runner-up's best seed (their min-max bands do not overlap); "no" means the lead is within
-    the spread between seeds.
-    """
-    names = list(curves)
-    if not names:
-        raise ValueError("curves is empty")
-    lines = [f"{'test var':>8}  {'best (mean over seeds)':<24} {'lead over 2nd':>13}  separated by the seeds?"]
-    for j, v in enumerate(test_variances):
-        means = {n: float(np.mean(curves[n][:, j])) for n in names}
-        order = sorted(names, key=means.get)
-        best, second = order[0], order[1] if len(order) > 1 else order[0]
-        lead = means[second] - means[best]
-        clear = float(np.max(curves[best][:, j])) < float(np.min(curves[second][:, j]))
-        seeds = min(curves[best].shape[0], curves[second].shape[0])
-        verdict = ("tie" if lead == 0.0 else "n/a (one seed)" if seeds < 2
-                   else "yes" if clear else "no (bands overlap)")
-        name = (labels or {}).get(best, best)
-        lines.append(f"{v:8g}  {name + f' {100 * means[best]:.2f} %':<24} {100 * lead:11.2f} pp  {verdict}")
-    return "\n".join(lines)
-
-
-def gaps_to_reference(curves: dict[str, np.ndarray], *, reference: str = "adam") -> dict[str, dict[str, np.ndarray]]:
-    """Per method: its mean test error minus ``reference``'s, and the seed spread that difference must beat.
-
-    ``curves``: method name -> errors (seeds, test variances). Returns ``{method: {"gap": (V,), "spread": (V,)}}``
-    in the units of ``curves``; ``spread`` is the larger of the two methods' min-max ranges over the seeds
-    (0 with one seed each: nothing can then be separated from seed noise).
+    ``curves``: method name -> errors (seeds, test variances); the runs of one seed share their training set,
+    initial weights and batch order, so the difference is taken per seed and gets a t-interval over seeds
+    (:func:`samlab.evidence.paired_difference`): "fewer errors"/"more errors" only when that interval excludes 0.
     """
     if reference not in curves:
         raise ValueError(f"reference={reference!r} is not one of the methods {list(curves)}")
-    ref = np.atleast_2d(np.asarray(curves[reference], dtype=float))
-    out = {}
-    for name, errs in curves.items():
-        if name == reference:
-            continue
-        errs = np.atleast_2d(np.asarray(errs, dtype=float))
-        spread = np.maximum(np.ptp(errs, axis=0), np.ptp(ref, axis=0))
-        out[name] = {"gap": errs.mean(axis=0) - ref.mean(axis=0), "spread": spread,
-                     "seeds": min(errs.shape[0], ref.shape[0])}
-    return out
+    name = (lambda m: (labels or {}).get(m, m))
+    others = [m for m in curves if m != reference]
+    lines = [f"test error minus {name(reference)}'s, points, paired by seed (95 % interval over seeds):",
+             f"{'test var':>8}  " + "".join(f"{name(m):<30}" for m in others)]
+    for j, v in enumerate(test_variances):
+        cells = []
+        for m in others:
+            c = _paired(curves[m], curves[reference], [j])
+            cells.append("one seed: no interval" if c is None else
+                         f"{100 * c.difference:+.2f} [{100 * c.low:+.2f}, {100 * c.high:+.2f}] {_SAY[c.verdict]}")
+        lines.append(f"{v:8g}  " + "".join(f"{cell:<30}" for cell in cells))
+    return "\n".join(lines)
 
 
 def describe_gaps(curves: dict[float, dict[str, np.ndarray]], test_variances: Sequence[float], *,
@@ -311,10 +302,10 @@ def describe_gaps(curves: dict[float, dict[str, np.ndarray]], test_variances: Se
                   bayes: Sequence[float] | None = None) -> str:
     """Notebook 03's takeaways, computed: per training variance, each method against ``reference`` past it.
 
-    For the test variances above the training variance: the mean gap in points (negative = fewer errors than
-    ``reference``), its range, and at how many of them the gap is larger than the seed spread
-    (:func:`gaps_to_reference`) below or above; a difference is only called one when it beats the spread.
-    With ``bayes`` (one Bayes error per test variance), also how far the means lie from it at worst.
+    For the test variances above the training variance: the test error minus ``reference``'s averaged over them,
+    paired by seed (negative = fewer errors), with its 95 % t-interval over seeds and the verdict of
+    :func:`samlab.evidence.verdict`. With ``bayes`` (one Bayes error per test variance), also how far the means
+    lie from it at worst.
     """
     tvs = np.asarray(test_variances, dtype=float)
     name = (lambda m: (labels or {}).get(m, m))
@@ -325,23 +316,44 @@ def describe_gaps(curves: dict[float, dict[str, np.ndarray]], test_variances: Se
             continue
         n = int(past.sum())
         lines.append(f"trained on sigma^2 = {train_var:g}, tested on the {n} larger variances "
-                     f"({tvs[past].min():g}-{tvs[past].max():g}), against {name(reference)}:")
-        for m, g in gaps_to_reference(per_method, reference=reference).items():
-            gap, spread = 100 * g["gap"][past], 100 * g["spread"][past]
-            below, above = int(np.sum(gap < -spread)), int(np.sum(gap > spread))
-            if g["seeds"] < 2:
-                verdict = "one seed: no seed spread, so no difference can be claimed"
-            elif below > n / 2:
-                verdict = f"fewer errors by more than the seed spread at {below} of {n}"
-            elif above > n / 2:
-                verdict = f"more errors by more than the seed spread at {above} of {n}"
-            else:
-                verdict = (f"within the seed spread at {n - below - above} of {n} "
-                           f"(clearly fewer errors at {below}, more at {above})")
-            lines.append(f"  {name(m):<11} gap {gap.mean():+6.2f} points on average ({gap.min():+.2f} to "
-                         f"{gap.max():+.2f}; seed spread up to {spread.max():.2f}): {verdict}")
+                     f"({tvs[past].min():g}-{tvs[past].max():g}), against {name(reference)}, paired by seed:")
+        for m, errs in per_method.items():
+            if m == reference:
+                continue
+            c = _paired(errs, per_method[reference], past)
+            if c is None:
+                lines.append(f"  {name(m):<11} one seed: no interval over seeds, so no difference can be claimed")
+                continue
+            lines.append(f"  {name(m):<11} {100 * c.difference:+6.2f} points [{100 * c.low:+.2f}, "
+                         f"{100 * c.high:+.2f}], n = {c.n} seeds: {_SAY[c.verdict]}")
         if bayes is not None:
             means = np.array([np.atleast_2d(e).mean(axis=0) for e in per_method.values()])
             worst = 100 * float(np.max(np.abs(means - np.asarray(bayes, dtype=float)[None, :])[:, past]))
             lines.append(f"  every method's mean lies within {worst:.2f} points of the Bayes error there")
     return "\n".join(lines)
+
+
+def findings(curves: dict[float, dict[str, np.ndarray]], test_variances: Sequence[float], *, scale: str,
+             methods: Sequence[str] = ("sam", "asam"), reference: str = "adam",
+             labels: dict[str, str] | None = None) -> list[Any]:
+    """Notebook 03's ledger rows: the report's "SAM and ASAM generalize better than ADAM", tested per training
+    variance as the test error past it minus Adam's, paired by seed (fewer errors support the claim), Holm-adjusted
+    together. A training variance with one seed gives an unresolved row that says so."""
+    tvs = np.asarray(test_variances, dtype=float)
+    name = (lambda m: (labels or {}).get(m, m))
+    rows = []
+    for train_var, per_method in curves.items():
+        past = tvs > train_var
+        for m in methods:
+            if not past.any() or m not in per_method or reference not in per_method:
+                continue
+            subject = f"trained on sigma^2 = {train_var:g}: {name(m)} - {name(reference)}, test error"
+            c = _paired(per_method[m], per_method[reference], past)
+            if c is None:
+                rows.append(ledger.exact_finding("variance_sam_asam_adam", subject=subject, scale=scale,
+                                                 verdict="unresolved", method="one seed: no interval",
+                                                 note="n = 1 seed: no verdict"))
+                continue
+            rows.append(ledger.finding("variance_sam_asam_adam", c, subject=subject, scale=scale, direction=-1,
+                                       note=f"averaged over the {int(past.sum())} test variances above {train_var:g}"))
+    return ledger.adjust(rows)
