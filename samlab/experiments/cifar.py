@@ -190,7 +190,7 @@ def throughput_rows(results: dict[str, Any], *, speeds: Any = None, reference: s
     :class:`samlab.train.Speeds`) each row also gives ``images_per_s_min/max`` and the per-round ratio to the
     reference (``ratio`` its median, ``ratio_min``/``ratio_max`` its range), ``comparison``: the ratio paired by
     round with its interval (:func:`speed_comparison`; None for the reference) and ``clear``: whether that
-    interval excludes a ratio of 1 (True for the reference itself, whose ratio is 1 by definition); else these are
+    interval excludes a ratio of 1 (None for the reference itself: it is not compared with itself); else these are
     None. The paper's numbers
     are ResNet-18 on the authors' GPUs: compare the ratios, not the absolute numbers.
     """
@@ -216,7 +216,7 @@ def throughput_rows(results: dict[str, Any], *, speeds: Any = None, reference: s
             comp = None if label == reference else speed_comparison(rounds, ref_rounds)
             row.update(images_per_s_min=min(rounds), images_per_s_max=max(rounds), ratio=median,
                        ratio_min=ratios[0], ratio_max=ratios[-1], rounds=len(rounds), comparison=comp,
-                       clear=label == reference or (comp is not None and comp.verdict != "unresolved"))
+                       clear=None if label == reference else (comp is not None and comp.verdict != "unresolved"))
         rows.append(row)
     return rows
 
