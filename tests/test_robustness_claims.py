@@ -88,6 +88,18 @@ def test_one_seed_falls_back_to_draws_and_clean_is_not_estimable():
     assert pareto.verdict == "unresolved" and "between 0.5 and 1" in pareto.note
 
 
+def test_clean_claim_is_existential_one_best_samson_setting_suffices():
+    """"At least one SAMSON variant achieves the best test accuracy": a clipped SAMSON setting far below the best
+    does not contradict it; the claim is tested on the best of each group, per seed."""
+    effects = {S("SGD"): (0.0, 0.0), S("SAM"): (0.005, 0.0), S("SAMSON_2"): (0.03, 0.0),
+               S("SAMSON_2", "clipping"): (-0.06, 0.0)}
+    (row,) = [f for f in C.findings(_population(effects), scale="sim") if f.key == "clean"]
+    assert row.verdict == "supported" and row.estimate == pytest.approx(2.5, abs=1.0)
+    effects[S("SAMSON_2")] = (-0.03, 0.0)        # now every SAMSON setting is below SAM: contradicted
+    (row,) = [f for f in C.findings(_population(effects), scale="sim") if f.key == "clean"]
+    assert row.verdict == "contradicted"
+
+
 def test_frontier_bounds_by_hand():
     """Clear, large differences (no noise but the seed effect, which cancels): A dominates B, C trades off."""
     seeds = np.array([[0.0], [0.05], [-0.03]])
@@ -137,9 +149,9 @@ def test_findings_cover_every_claim_with_holm_and_pcm():
     assert keys == {c.key for c in ledger.claims("05")}
     count = lambda key: sum(f.key == key for f in rows)  # noqa: E731
     assert (count("samson_above_sgd"), count("clipping"), count("noise"), count("clean"), count("pareto"),
-            count("noise_crossover"), count("pcm")) == (4, 5, 10, 6, 1, 8, 4)
+            count("noise_crossover"), count("pcm")) == (4, 5, 10, 1, 1, 8, 4)
     assert all(f.p_adjusted is not None for f in rows if f.key != "pareto")
-    by = {f.subject: f for f in raw}    # verdicts before Holm (37 tests at 5 seeds are a hard family)
+    by = {f.subject: f for f in raw}    # verdicts before Holm (32 tests at 5 seeds are a hard family)
     assert by["SAMSON_inf − SGD at σc = 0.4"].verdict == "supported"        # +8 points, per-seed sd 0.9
     assert by["SAMSON_inf + clipping − SGD + clipping, PCM at 1 year"].verdict == "supported"
     assert by["SAM + noise − SAM at σc = 0.02 (claim: below 0)"].verdict == "supported"   # -1.9 points there

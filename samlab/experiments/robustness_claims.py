@@ -108,14 +108,6 @@ def _row(key: str, c: Comparison | None, subject: str, scale: str, note: str = "
     return finding(key, c, subject=subject, scale=scale, note=note, direction=direction)
 
 
-def _t(c: Comparison | None) -> float:
-    """How favourable a comparison is to "a above b" (the difference over its interval's width; same n for all)."""
-    if c is None:
-        return -math.inf
-    width = c.high - c.low
-    return c.difference / width if width > 0 else math.copysign(math.inf, c.difference) if c.difference else 0.0
-
-
 def frontier_bounds(clean: Mapping[Setting, np.ndarray], noisy: Mapping[Setting, np.ndarray]) -> dict[str, Any]:
     """The Pareto frontier of (clean accuracy, accuracy at high noise) bounded by paired intervals, no ranking.
 
@@ -202,15 +194,17 @@ def findings(curves: Mapping[Setting, Mapping[str, Any]], pcm: Mapping[Setting, 
             for arrays, where in ((at_high, f"σc = {high:g}"), (at_zero, "σc = 0 (clean)")):
                 rows.append(_row("noise", cmp(arrays, S(m, "clipping"), S(m, "noise")),
                                  f"{m} + clipping − {m} + noise at {where}", scale))
+    samson = [s for s in at_zero if s.method.startswith("SAMSON")]
     others = [s for s in at_zero if not s.method.startswith("SAMSON")]
-    for x in [s for s in at_zero if s.method.startswith("SAMSON")]:
-        if not others:
-            break
-        pairs = {y: cmp(at_zero, x, y) for y in others}
-        worst = min(pairs, key=lambda y: _t(pairs[y]))
-        rows.append(_row("clean", pairs[worst], f"{x.label} − every non-SAMSON setting at σc = 0 (least favourable: "
-                         f"{worst.label})", scale,
-                         note=f"intersection-union test over {len(others)} settings: supported only if every pair is"))
+    if samson and others:
+        # the claim is existential ("at least one SAMSON variant achieves the best test accuracy"): per seed, the
+        # best SAMSON setting's clean accuracy minus the best other setting's, paired by seed (a row per SAMSON
+        # setting would call the claim contradicted whenever one variant, e.g. a clipped one, is not the best)
+        best = lambda group: np.max([at_zero[s].mean(axis=1) for s in group], axis=0)[:, None]  # noqa: E731
+        rows.append(_row("clean", comparison(best(samson), best(others)),
+                         f"best SAMSON setting − best other setting at σc = 0, per seed ({len(samson)} vs "
+                         f"{len(others)} settings)", scale,
+                         note="the best of each group chosen within each seed"))
     bounds = frontier_bounds(at_zero, at_high)
     share = (bounds["share_low"], bounds["share_high"])
     verdict = "supported" if share[0] > 0.5 else "contradicted" if share[1] <= 0.5 else "unresolved"

@@ -232,10 +232,14 @@ def metric_rows(configs: Mapping[Setting, Any], sharpness: Mapping[Setting, Mapp
     return rows
 
 
-def figure_labels(scale: str = "quick") -> dict[str, dict[str, str]]:
-    """``xlabels`` and ``titles`` of :func:`samlab.plots.plot_sharpness_robustness` for the paper's measures."""
+def figure_labels(scale: str = "quick", *, gap: str = "calibrated") -> dict[str, Any]:
+    """``xlabels``, ``titles`` and the ``ylabel`` (which gap, :data:`GAPS`) of
+    :func:`samlab.plots.plot_sharpness_robustness` for the paper's measures."""
+    check_choice("gap", gap, GAPS)
+    clean = "acc(σ_c = 0, AdaBS)" if gap == "calibrated" else "acc(σ_c = 0)"
     return {"xlabels": {m: axis_label(m, scale=scale) for m in MEASURES},
-            "titles": {m: f"{info['figure']}: {info['label']}" for m, info in MEASURES.items()}}
+            "titles": {m: f"{info['figure']}: {info['label']}" for m, info in MEASURES.items()},
+            "ylabel": f"robustness gap (points)\n{clean} − acc(σ_c = 0.4)"}
 
 
 def correlation_tables(rows: Mapping[str, Sequence[Mapping[str, Any]]], *, n_boot: int = 2000,

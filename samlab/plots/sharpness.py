@@ -51,7 +51,10 @@ def _panel(ax, rows: Sequence[Mapping], xlabel: str, ylabel: str | None, title: 
     log = log_x and all(r["sharpness"] > 0 for r in rows)
     if log:
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())   # minor labels collide within a decade
+        lo, hi = ax.get_xlim()
+        if math.floor(math.log10(hi)) >= math.ceil(math.log10(lo)):   # a power of 10 is on the axis: majors say it
+            ax.xaxis.set_minor_formatter(NullFormatter())             # (minor labels would collide with them)
+        # else: within one decade no major tick falls; matplotlib's minor labels (2, 3, 4, 6 x 10^k) number the axis
     else:
         ax.xaxis.set_major_locator(MaxNLocator(4))
         if log_x:   # a value <= 0 has no place on a log axis: say why this panel is linear
