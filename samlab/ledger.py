@@ -19,12 +19,15 @@ in our units (:attr:`Claim.paper_effect`), else the effect we observed, with the
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from scipy import stats
+
 from .checks import check_choice
-from .evidence import VERDICTS, Comparison, holm
+from .evidence import VERDICTS, Comparison, holm, seeds_needed
 from .paths import atomic_write, figures_dir
 
 __all__ = ["Claim", "CLAIMS", "claim", "claims", "Finding", "finding", "exact_finding", "adjust", "format_findings",
@@ -237,8 +240,10 @@ def exact_finding(key: str, *, subject: str, scale: str, verdict: str, note: str
 
 def adjust(findings: Sequence[Finding], *, alpha: float = 0.05) -> list[Finding]:
     """Holm's family-wise control over ``findings`` tested together: each row gets its adjusted p-value, and a
-    verdict whose adjusted p-value is not below ``alpha`` becomes *unresolved* (with how many seeds would resolve
-    it kept or computed from the row). Rows without a p-value are returned unchanged."""
+    verdict whose adjusted p-value is not below ``alpha`` becomes *unresolved*. Such a row of a paired t-test gets
+    the seeds a paired test would need to resolve its observed effect at 80 % power at Bonferroni's level
+    ``alpha / tests`` (Holm's first step: an upper bound on what Holm needs), from the row's interval. Rows
+    without a p-value are returned unchanged."""
     tested = [i for i, f in enumerate(findings) if f.p_value is not None]
     adjusted = holm([findings[i].p_value for i in tested]) if tested else []
     out = list(findings)
@@ -246,10 +251,21 @@ def adjust(findings: Sequence[Finding], *, alpha: float = 0.05) -> list[Finding]
         f = findings[i]
         verdict = f.verdict if p < alpha else "unresolved"
         note = f.note
+        needed = f.seeds_needed
         if verdict != f.verdict:
             note = (note + "; " if note else "") + f"interval excludes 0 but not after Holm over {len(tested)} tests"
-        out[i] = replace(f, p_adjusted=p, verdict=verdict, note=note)
+            needed = _seeds_after_holm(f, alpha / len(tested))
+        out[i] = replace(f, p_adjusted=p, verdict=verdict, note=note, seeds_needed=needed)
     return out
+
+
+def _seeds_after_holm(f: Finding, alpha: float) -> int | None:
+    """Seeds a paired t-test at level ``alpha`` needs for the row's observed effect (its sd from the interval)."""
+    if "paired t" not in f.method or f.n is None or f.n < 2 or f.low is None or not f.estimate:
+        return None
+    t = stats.t.ppf(0.975, f.n - 1)                    # the row's interval is a 95 % t-interval over n seeds
+    sd = (f.high - f.low) / 2 / t * math.sqrt(f.n)
+    return seeds_needed(f.estimate / sd, alpha=alpha) if sd > 0 else None
 
 
 def format_findings(findings: Iterable[Finding]) -> str:

@@ -75,6 +75,9 @@ def test_holm_turns_marginal_rows_unresolved():
     # Holm: the three equal p-values take multipliers 3, 2, 1 and the running maximum: 3 p for all three
     assert [f.p_adjusted for f in adjusted[1:]] == pytest.approx([3 * marginal.p_value] * 3)
     assert all(f.verdict == "unresolved" and "Holm" in f.note for f in adjusted[1:])
+    # d_z = 0.02 / 0.0127 = 1.58: 5 seeds at alpha 0.05, more at Bonferroni's 0.05 / 4 (hand: power table)
+    sd = float(np.std(d, ddof=1))
+    assert adjusted[1].seeds_needed == evidence.seeds_needed(0.02 / sd, alpha=0.05 / 4) > 5
     assert adjusted[0].verdict == "supported" and adjusted[0].p_adjusted == pytest.approx(4 * strong.p_value)
     assert ledger.adjust([marginal])[0] == marginal   # one test alone: nothing to adjust
 
