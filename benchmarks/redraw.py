@@ -117,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.moves < 2:
         parser.error("--moves must be at least 2")
-    wanted = [x.strip() for x in args.only.split(",") if x.strip()]
-    paths = [p for p in notebooks.notebook_paths() if any(p.name.startswith(w + "_") for w in wanted)]
-    if not paths:
-        parser.error(f"--only {args.only!r} matches no notebook")
+    try:
+        paths = notebooks.select_notebooks(args.only)
+    except ValueError as err:
+        parser.error(str(err))
     load = os.getloadavg()
     print(f"redraw benchmark: scale {args.scale}, {args.moves} positions per slider, kernel threads "
           f"{args.threads or 'default'}, {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} at start")

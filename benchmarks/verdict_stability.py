@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of run B (default 2)")
     parser.add_argument("--store-a", default=None, help="a filled results store for run A (default: a fresh one)")
     args = parser.parse_args(argv)
-    wanted = [x.strip() for x in args.only.split(",") if x.strip()]
-    paths = [p for p in notebooks.notebook_paths() if any(p.name.startswith(w + "_") for w in wanted)]
-    if not paths:
-        parser.error(f"--only {args.only!r} matches no notebook")
+    try:
+        paths = notebooks.select_notebooks(args.only)
+    except ValueError as err:
+        parser.error(str(err))
     load = os.getloadavg()
     print(f"verdict stability: notebooks {', '.join(p.stem for p in paths)}; A: 2 processes x 1 thread, B: "
           f"{args.threads} threads in the kernel; {os.cpu_count()} CPUs, load {load[0]:.2f} at start", flush=True)

@@ -273,17 +273,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _select_notebooks(only: str | None, parser: argparse.ArgumentParser) -> list[Any]:
-    paths = notebooks.notebook_paths()
-    if not only:
-        return paths
-    wanted = [w.strip() for w in only.split(",") if w.strip()]
-    picked = []
-    for w in wanted:
-        match = [p for p in paths if p.stem == w or p.stem.startswith(f"{w}_") or p.name == w]
-        if not match:
-            parser.error(f"--only {w!r} matches no notebook; choose from {', '.join(p.stem for p in paths)}")
-        picked += [p for p in match if p not in picked]
-    return picked
+    try:
+        return notebooks.select_notebooks(only)
+    except ValueError as err:
+        parser.error(str(err))
 
 
 def _cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -220,7 +220,7 @@ def finding(key: str, comparison: Comparison, *, subject: str, scale: str, facto
     if not isinstance(comparison, Comparison):
         raise TypeError(f"comparison must be a samlab.evidence.Comparison; got {type(comparison).__name__}")
     c = comparison
-    verdict = {"supported": "supported", "contradicted": "contradicted", "unresolved": "unresolved"}[c.verdict]
+    verdict = c.verdict
     if direction == -1 and verdict != "unresolved":
         verdict = "contradicted" if verdict == "supported" else "supported"
     effect = claim(key).paper_effect

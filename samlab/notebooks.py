@@ -18,6 +18,21 @@ def notebook_paths() -> list[Path]:
     return sorted(p for p in notebooks_dir().glob("[0-9][0-9]*_*.ipynb"))
 
 
+def select_notebooks(only: str | None) -> list[Path]:
+    """The notebooks named by ``only`` (comma-separated numbers, stems or file names, e.g. ``"01,04b"``), in the
+    order given; all of them for None or ``""``. ValueError names an item that matches no notebook."""
+    paths = notebook_paths()
+    if not only:
+        return paths
+    picked: list[Path] = []
+    for w in [w.strip() for w in only.split(",") if w.strip()]:
+        match = [p for p in paths if p.stem == w or p.stem.startswith(f"{w}_") or p.name == w]
+        if not match:
+            raise ValueError(f"--only {w!r} matches no notebook; choose from {', '.join(p.stem for p in paths)}")
+        picked += [p for p in match if p not in picked]
+    return picked
+
+
 def run_notebook(path: str | Path, *, scale: str = "quick", parameters: dict[str, Any] | None = None,
                  output: str | Path | None = None, threads: int | None = None,
                  env: dict[str, str] | None = None, progress: bool = True) -> Path:

@@ -16,7 +16,7 @@ comparison at sigma_c = 0, where every draw repeats the clean accuracy, has no s
 reported *unresolved*.
 
 What each claim's rows compare is in :data:`samlab.ledger.CLAIMS` (notebook 05's section); :func:`findings`
-builds them all, the notebook applies Holm over them (:func:`samlab.ledger.adjust`).
+builds them all and applies Holm over them (:func:`samlab.ledger.adjust`), as every study's ``findings`` does.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..analog import YEAR
 from ..evidence import Comparison, paired_difference
-from ..ledger import Finding, exact_finding, finding
+from ..ledger import Finding, adjust, exact_finding, finding
 from .robustness import HIGH_SIGMA
 from .seeds import Setting
 
@@ -168,8 +168,9 @@ def crossover(diff: np.ndarray, sigmas: Sequence[float], *, resamples: int = 200
 
 
 def findings(curves: Mapping[Setting, Mapping[str, Any]], pcm: Mapping[Setting, Mapping[str, Any]] | None = None,
-             *, scale: str, high: float = HIGH_SIGMA, pcm_time: float = YEAR) -> list[Finding]:
-    """Notebook 05's ledger rows (before Holm) from per-run noise curves and, optionally, per-run PCM curves.
+             *, scale: str, high: float = HIGH_SIGMA, pcm_time: float = YEAR, holm: bool = True) -> list[Finding]:
+    """Notebook 05's ledger rows from per-run noise curves and, optionally, per-run PCM curves, Holm-adjusted
+    together (``holm=False``: the rows before the adjustment).
 
     Keys (see :data:`samlab.ledger.CLAIMS`): ``samson_above_sgd``, ``clipping``, ``noise``, ``clean``,
     ``pareto``, ``noise_crossover``, ``pcm``; a row whose settings are not in the population is left out."""
@@ -240,4 +241,4 @@ def findings(curves: Mapping[Setting, Mapping[str, Any]], pcm: Mapping[Setting, 
             if S(m, "clipping") in at and base in at:
                 rows.append(_row("pcm", comparison(at[S(m, "clipping")], at[base]),
                                  f"{m} + clipping − SGD + clipping, PCM at 1 year", scale))
-    return rows
+    return adjust(rows) if holm else rows

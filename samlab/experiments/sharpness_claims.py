@@ -140,7 +140,7 @@ def findings(rows: Mapping[str, Sequence[Mapping[str, Any]]], scale: str, *, n_b
     """Notebook 06's ledger rows, Holm-adjusted together: per configuration, the correlation of each measure of
     :data:`CORRELATION_MEASURES` (claim ``correlation``) and the paired differences of :data:`APPENDIX_C` (claim
     ``appendix_c``). ``rows``: measure -> :func:`~samlab.experiments.sharpness_robustness.metric_rows`."""
-    out: list[tuple[ledger.Finding, int]] = []
+    out: list[tuple[ledger.Finding, Comparison, int]] = []
 
     def group(measure: str, training: str) -> list[Mapping[str, Any]]:
         return [r for r in rows.get(measure, ()) if r["training"] == training]
@@ -153,7 +153,7 @@ def findings(rows: Mapping[str, Sequence[Mapping[str, Any]]], scale: str, *, n_b
         note = "" if m != "curvature" else "samlab's measure, not the paper's"
         f = ledger.finding("correlation", c, subject=f"{MEASURES[m]['label']} vs {gap}, {training}",
                            scale=scale, factor=1.0, units="ρ", note=note)
-        out.append((f, len({r["setting"].seed for r in g})))
+        out.append((f, c, len({r["setting"].seed for r in g})))
     for (a, b), training in [(pair, t) for pair in APPENDIX_C for t in TRAININGS]:
         ga, gb = group(a, training), group(b, training)
         if len(ga) < 3 or len(gb) < 3:
@@ -161,14 +161,10 @@ def findings(rows: Mapping[str, Sequence[Mapping[str, Any]]], scale: str, *, n_b
         c = difference_comparison(ga, gb, n_boot=n_boot, seed=seed, unit=unit)
         f = ledger.finding("appendix_c", c, subject=f"ρ({MEASURES[a]['label']}) − ρ(Keskar's), {training}",
                            scale=scale, factor=1.0, units="ρ")
-        out.append((f, len({r["setting"].seed for r in ga})))
-    adjusted = ledger.adjust([f for f, _ in out])
-    rows_out = []
-    for f, (orig, seeds) in zip(adjusted, out):
-        c = Comparison(orig.estimate, orig.low, orig.high, orig.p_value or 1.0, math.nan, orig.n or 0, False, "")
-        need = _seeds_needed(c, seeds) if f.verdict == "unresolved" else None
-        rows_out.append(replace(f, seeds_needed=need))
-    return rows_out
+        out.append((f, c, len({r["setting"].seed for r in ga})))
+    adjusted = ledger.adjust([f for f, _, _ in out])
+    return [replace(f, seeds_needed=_seeds_needed(c, seeds) if f.verdict == "unresolved" else None)
+            for f, (_, c, seeds) in zip(adjusted, out)]
 
 
 def unit_check(rows: Mapping[str, Sequence[Mapping[str, Any]]], *, n_boot: int = 2000, seed: int = 0) -> str:
