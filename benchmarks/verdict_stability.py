@@ -12,8 +12,11 @@ This script runs the chosen notebooks twice at quick scale, each time from its o
 * **B**: every run retrained in the kernel with ``--threads`` torch threads (``WORKERS = 1``),
 
 then sets the two ledgers (``<figures>/ledger/<notebook>.json``) side by side: for each finding, both
-estimates, A's 95 % interval, whether B's estimate lies inside it, and both verdicts. It prints the count of
-changed verdicts and exits 1 if any changed. Both runs train everything (minutes: about 10 per run of 05 and 06
+estimates, A's 95 % interval, whether B's estimate lies inside it, both verdicts and how likely A's row said a
+rerun would agree (``Finding.rerun_agrees``, :func:`samlab.evidence.rerun_probabilities`). It prints the count of
+changed verdicts beside the count A's rows predict for a rerun with new seeds (the sum of ``1 - rerun_agrees``,
+with its 95 % upper bound), and exits 1 if a verdict reversed (supported <-> contradicted) or more verdicts
+changed than that bound. No rule can keep every verdict on another machine: a row near its threshold moves. Both runs train everything (minutes: about 10 per run of 05 and 06
 on 2 cores); run it alone. ``--store-a`` reuses a filled store for A (e.g. the one ``make reproduce`` filled).
 
     .venv/bin/python benchmarks/verdict_stability.py --only 05,06 --store-a data/runs
@@ -26,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from samlab import ledger, notebooks
 
@@ -61,9 +66,25 @@ def compare(a: dict[str, list[ledger.Finding]], b: dict[str, list[ledger.Finding
             changed += not same
             est = lambda x: "   -   " if x.estimate is None else f"{x.estimate:+7.2f}"  # noqa: E731
             interval = "" if f.low is None else f"[{f.low:+.2f}, {f.high:+.2f}]"
+            agrees = "" if f.rerun_agrees is None else f"(rerun agrees {f.rerun_agrees:.0%})"
             lines.append(f"{nb} {f.key:<16} {f.subject[:44]:<44} A {est(f)} {interval:<17} B {est(g)} {inside:<7} "
-                         f"{f.verdict:>12} -> {g.verdict:<12}{'' if same else '  CHANGED'}")
+                         f"{f.verdict:>12} -> {g.verdict:<12} {agrees:<20}{'' if same else '  CHANGED'}")
     return lines, changed, outside
+
+
+def predicted_changes(a: dict[str, list[ledger.Finding]], draws: int = 20_000) -> tuple[float, int]:
+    """How many of ``a``'s verdicts a rerun with new seeds is expected to change (sum of ``1 - rerun_agrees``),
+    and the 95th percentile of that count (rows independent; Monte Carlo of the Poisson-binomial)."""
+    p = np.array([1 - f.rerun_agrees for rows in a.values() for f in rows if f.rerun_agrees is not None])
+    counts = (np.random.default_rng(0).random((draws, p.size)) < p).sum(axis=1)
+    return float(p.sum()), int(np.quantile(counts, 0.95))
+
+
+def reversed_rows(a: dict[str, list[ledger.Finding]], b: dict[str, list[ledger.Finding]]) -> int:
+    """Rows supported in one run and contradicted in the other."""
+    other = {(nb, f.key, f.subject): f.verdict for nb, rows in b.items() for f in rows}
+    return sum({f.verdict, other.get((nb, f.key, f.subject))} == {"supported", "contradicted"}
+               for nb, rows in a.items() for f in rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     lines, changed, outside = compare(a, b)
     print("\n".join(lines))
     total = sum(len(r) for r in a.values())
-    print(f"\n{total} findings; verdicts changed: {changed}; B estimates outside A's 95 % interval: {outside} "
+    expected, bound = predicted_changes(a)
+    flipped = reversed_rows(a, b)
+    print(f"\n{total} findings; verdicts changed: {changed} (A's rows predict {expected:.1f} for a rerun with new "
+          f"seeds, 95 % upper bound {bound}); reversed: {flipped}; B estimates outside A's 95 % interval: {outside} "
           f"(run A {ta:.0f} s, run B {tb:.0f} s; load {os.getloadavg()[0]:.2f} at the end)")
-    return 1 if changed else 0
+    return 1 if flipped or changed > bound else 0
 
 
 if __name__ == "__main__":

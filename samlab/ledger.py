@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 from scipy import stats
 
 from .checks import check_choice
-from .evidence import VERDICTS, Comparison, holm, seeds_needed
+from .evidence import VERDICTS, Comparison, holm, rerun_probabilities, seeds_needed
 from .paths import atomic_write, figures_dir
 
 __all__ = ["Claim", "CLAIMS", "claim", "claims", "Finding", "finding", "exact_finding", "adjust", "format_findings",
@@ -183,6 +183,7 @@ class Finding:
     method: str = ""
     seeds_needed: int | None = None
     note: str = ""
+    rerun_agrees: float | None = None
 
     def __post_init__(self) -> None:
         check_choice("verdict", self.verdict, VERDICTS)
@@ -206,8 +207,21 @@ class Finding:
         n = "" if self.n is None else f", n = {self.n}"
         seeds = "" if self.seeds_needed is None else f"; about {self.seeds_needed} seeds would resolve it"
         note = f" ({self.note})" if self.note and self.estimate is not None else ""
+        rerun = "" if self.rerun_agrees is None else f"; a rerun with new seeds agrees: about {self.rerun_agrees:.0%}"
         return (f"{self.verdict.upper():>12}  {self.subject}: {self.estimate_text} "
-                f"({self.method}{n}{p}){note}{seeds}")
+                f"({self.method}{n}{p}){note}{seeds}{rerun}")
+
+
+def _rerun_agrees(f: Finding, tests: int = 1) -> float | None:
+    """The probability that a rerun with new seeds repeats ``f``'s verdict (:func:`evidence.rerun_probabilities`;
+    ``tests``: the row's Holm step multiplier). None for a row without an interval."""
+    if f.estimate is None or f.low is None or f.high is None or f.n is None:
+        return None
+    df = f.n - 1 if f.method.startswith("paired t") and f.n > 1 else math.inf   # a t-interval, or a normal one
+    above, below, neither = rerun_probabilities(f.estimate, f.low, f.high, df=df, tests=tests)
+    if f.verdict == "unresolved":
+        return round(neither, 3)
+    return round(above if f.estimate > 0 else below, 3)   # a resolved row's estimate lies on its interval's side
 
 
 def finding(key: str, comparison: Comparison, *, subject: str, scale: str, factor: float = 100.0,
@@ -227,8 +241,9 @@ def finding(key: str, comparison: Comparison, *, subject: str, scale: str, facto
     needed = None
     if verdict == "unresolved" and c.paired:
         needed = c.seeds_needed(None if effect is None else effect / factor)
-    return Finding(key, subject, scale, verdict, factor * c.difference, factor * c.low, factor * c.high, units,
-                   c.p_value, c.p_value, c.n, c.method, needed, note)
+    row = Finding(key, subject, scale, verdict, factor * c.difference, factor * c.low, factor * c.high, units,
+                  c.p_value, c.p_value, c.n, c.method, needed, note)
+    return replace(row, rerun_agrees=_rerun_agrees(row))
 
 
 def exact_finding(key: str, *, subject: str, scale: str, verdict: str, note: str, estimate: float | None = None,
@@ -242,10 +257,13 @@ def adjust(findings: Sequence[Finding], *, alpha: float = 0.05) -> list[Finding]
     """Holm's family-wise control over ``findings`` tested together: each row gets its adjusted p-value, and a
     verdict whose adjusted p-value is not below ``alpha`` becomes *unresolved*. Such a row of a paired t-test gets
     the seeds a paired test would need to resolve its observed effect at 80 % power at Bonferroni's level
-    ``alpha / tests`` (Holm's first step: an upper bound on what Holm needs), from the row's interval. Rows
-    without a p-value are returned unchanged."""
+    ``alpha / tests`` (Holm's first step: an upper bound on what Holm needs), from the row's interval. Each row's
+    ``rerun_agrees`` is recomputed at its Holm step (a rerun must pass the same threshold). Rows without a
+    p-value are returned unchanged."""
     tested = [i for i, f in enumerate(findings) if f.p_value is not None]
     adjusted = holm([findings[i].p_value for i in tested]) if tested else []
+    order = sorted(tested, key=lambda i: findings[i].p_value)
+    step = {i: len(tested) - rank for rank, i in enumerate(order)}     # Holm's multiplier of each row
     out = list(findings)
     for i, p in zip(tested, adjusted):
         f = findings[i]
@@ -255,7 +273,8 @@ def adjust(findings: Sequence[Finding], *, alpha: float = 0.05) -> list[Finding]
         if verdict != f.verdict:
             note = (note + "; " if note else "") + f"interval excludes 0 but not after Holm over {len(tested)} tests"
             needed = _seeds_after_holm(f, alpha / len(tested))
-        out[i] = replace(f, p_adjusted=p, verdict=verdict, note=note, seeds_needed=needed)
+        row = replace(f, p_adjusted=p, verdict=verdict, note=note, seeds_needed=needed)
+        out[i] = replace(row, rerun_agrees=_rerun_agrees(row, step[i]))
     return out
 
 
@@ -338,14 +357,16 @@ def write_ledger(folder: str | Path | None = None, *, out: str | Path | None = N
              "compared at the notebook's scale, the estimate with its 95 % interval, and the verdict (supported: "
              "the interval lies on the claim's side and the Holm-adjusted p-value over the notebook's claims is "
              "below 0.05; contradicted: the same on the other side; unresolved: neither). For an unresolved paired "
-             "row, the training seeds a paired test would need to resolve the effect at 80 % power.", "",
+             "row, the training seeds a paired test would need to resolve the effect at 80 % power. 'Rerun agrees': "
+             "about how likely a rerun with new seeds (as many) repeats the verdict (`samlab.evidence."
+             "rerun_probabilities`): a verdict near its threshold can change on another machine.", "",
              f"**{len(every)} findings: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".**", ""]
     if not every:
         lines.append("No notebook has stored its rows yet: run `make reproduce`.")
     for notebook, rows in stored.items():
         lines += [f"## Notebook {notebook}", "",
                   "| claim | source | the paper says | compared | scale | estimate [95 % interval] | method | "
-                  "verdict | seeds to resolve |", "|---|---|---|---|---|---|---|---|---|"]
+                  "verdict | rerun agrees | seeds to resolve |", "|---|---|---|---|---|---|---|---|---|---|"]
         for f in rows:
             c = f.claim
             p = "" if f.p_value is None else f"; p = {f.p_value:.2g}" + (
@@ -353,8 +374,10 @@ def write_ledger(folder: str | Path | None = None, *, out: str | Path | None = N
             method = f.method + ("" if f.n is None else f", n = {f.n}") + p
             est = f.estimate_text + (f" ({f.note})" if f.note and f.estimate is not None else "")
             seeds = "" if f.seeds_needed is None else str(f.seeds_needed)
+            rerun = "" if f.rerun_agrees is None else f"{f.rerun_agrees:.0%}"
             lines.append("| " + " | ".join(_cell(x) for x in (
-                c.key, c.source, f"\"{c.quote}\"", f.subject, f.scale, est, method, f"**{f.verdict}**", seeds))
+                c.key, c.source, f"\"{c.quote}\"", f.subject, f.scale, est, method, f"**{f.verdict}**", rerun,
+                seeds))
                 + " |")
         lines.append("")
     text = "\n".join(lines)

@@ -10,11 +10,15 @@ show exactly one figure, a different image from before, and no traceback or widg
 combination that has nothing to draw may show one short message instead (no figure, no traceback). The time
 from the input (key press, start of the drag, choice) to the changed image (a MutationObserver in the page;
 the first image that differs) is printed per move, next to the targets: notebook 02 within 100 ms, the
-others within 1 s for stored results (a Run that trains is printed but has no target; times are printed,
-not asserted: a shared 2-core machine makes them noisy).
+others within 150 ms (issue 19; a Run that trains is printed but has no target; times are printed, not
+asserted: a shared 2-core machine makes them noisy), and per notebook their median, p90 and max.
 
 Smoke scale: the notebooks are copied into a temp folder with ``SCALE = "smoke"`` injected after the
-parameters cell (see tests/browser_lab.py); the checkout's notebooks are never edited. JupyterLab runs on a
+parameters cell (see tests/browser_lab.py); the checkout's notebooks are never edited. For the browser benchmark
+(benchmarks/browser_redraw.py) three variables change that: ``SAMLAB_BROWSER_SCALE`` (e.g. ``quick``),
+``SAMLAB_BROWSER_RUNS`` (a filled results store, copied into the temp folder, so nothing trains and the original
+is never written) and ``SAMLAB_BROWSER_CLICK_RUN=0`` (a move that asks for Run is logged, not clicked: at quick
+scale a Run trains for minutes). JupyterLab runs on a
 free loopback port with a token, every Jupyter folder and the results store and figures in temp folders;
 screenshots of each state go to ``<tmp>/screens``. The server, its kernels and the browser are stopped also
 on failure, and the last test checks that no process is left.
@@ -27,6 +31,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
+import statistics
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -38,14 +44,16 @@ import pytest
 from browser_lab import CHROMIUM_ARGS, JupyterLab, alive, copy_notebooks, descendants, find_chromium
 from samlab.notebooks import notebook_paths
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = notebook_paths()
 PAGE_JS = (Path(__file__).parent / "browser_page.js").read_text()
-TARGET_MS = {"02": 100.0}       # notebook number -> input-to-image target; the others 1 s
-DEFAULT_TARGET_MS = 1000.0
-RUN_ALL_TIMEOUT_S = 240
+TARGET_MS = {"02": 100.0}       # notebook number -> input-to-image target (printed, not asserted)
+DEFAULT_TARGET_MS = 150.0       # issue 19: 150 ms median, 300 ms at the 90th percentile
+SCALE = os.environ.get("SAMLAB_BROWSER_SCALE") or "smoke"
+FILLED_STORE = os.environ.get("SAMLAB_BROWSER_RUNS") or None
+CLICK_RUN = os.environ.get("SAMLAB_BROWSER_CLICK_RUN", "1") not in ("0", "")
+RUN_ALL_TIMEOUT_S = 240 if SCALE == "smoke" else 900
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600 if SCALE == "smoke" else 1800)]
 MOVE_TIMEOUT_S = 120            # a Run that trains (and evaluates) at smoke scale on a loaded machine
 SETTLE_TIMEOUT_S = 15           # any other move (a redraw takes ~2 s on a loaded 2-core machine)
 QUIET_MS = 600                  # an output is settled when nothing changed in it for this long
@@ -83,7 +91,9 @@ class Session:
         self.base = base
         self.screens = base / "screens"
         self.screens.mkdir(parents=True)
-        self.copies = copy_notebooks(NOTEBOOKS, base / "notebooks")
+        self.copies = copy_notebooks(NOTEBOOKS, base / "notebooks", SCALE)
+        if FILLED_STORE:   # a copy: Run All and Run buttons may write to the store, never to the original
+            shutil.copytree(FILLED_STORE, base / "runs")
         env = {"PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
                "SAMLAB_RUNS": str(base / "runs"), "SAMLAB_FIGURES": str(base / "figures"),
                "SAMLAB_DATA": os.environ.get("SAMLAB_DATA") or str(ROOT / "data"),
@@ -291,6 +301,9 @@ def _explore(page, i: int, target: float, screenshot: Callable[..., None], found
         trained = False
         if not state["images"]:
             button = next((c for c in controls() if c["kind"] == "button" and not c["disabled"]), None)
+            if button is not None and how != "click" and not CLICK_RUN:   # benchmark: Run would train
+                found.log.append(f"  {what}: asks for Run (not clicked: SAMLAB_BROWSER_CLICK_RUN=0)")
+                continue
             if button is not None and how != "click":   # the move asks for Run: click it, then check
                 screenshot(f"explorer{i}_{how}_{_param_name(control['description'])}_pending", explorer)
                 _move(page, button, "click")
@@ -379,8 +392,10 @@ def test_notebook_in_jupyterlab(session, path, capsys):
         if latencies:
             lat = sorted(latencies)
             within = sum(x <= target for x in lat)
-            log.append(f"  input to changed image: median {lat[len(lat) // 2]:.0f} ms, max {lat[-1]:.0f} ms over "
-                       f"{len(lat)} moves; {within}/{len(lat)} within the {target:.0f} ms target")
+            p90 = lat[min(len(lat) - 1, math.ceil(0.9 * len(lat)) - 1)]
+            log.append(f"  input to changed image: median {statistics.median(lat):.0f} ms, p90 {p90:.0f} ms, "
+                       f"max {lat[-1]:.0f} ms over {len(lat)} moves; {within}/{len(lat)} within the {target:.0f} ms "
+                       f"target")
         screenshot("end")
     finally:
         session.lab.remember_processes()

@@ -94,3 +94,22 @@ def test_save_load_and_markdown(tmp_path):
     assert "SAM + clipping vs SAM" in md and "Pareto frontier" in md and md.count("\n| ") >= 3
     with pytest.raises(ValueError, match="notebook"):
         ledger.save(rows, "../x", folder=tmp_path)
+
+
+def test_each_row_says_how_likely_a_rerun_agrees():
+    """Wiring: a row's rerun_agrees is evidence.rerun_probabilities for its verdict, at its Holm step after adjust."""
+    d = np.array([0.005, 0.035, 0.02, 0.01, 0.03])   # t = 3.5 on 4 dof: supported alone, not under Holm over 4
+    row = ledger.finding("noise", evidence.paired_difference(d, np.zeros(5)), subject="m", scale="q")
+    above, _, _ = evidence.rerun_probabilities(row.estimate, row.low, row.high, df=4)
+    assert row.rerun_agrees == pytest.approx(above, abs=1e-3) and 0.3 < row.rerun_agrees < 0.8
+    strong = ledger.finding("clipping", _comparison(0.05, sd=0.01), subject="strong", scale="q")
+    assert strong.rerun_agrees > 0.9
+    adjusted = ledger.adjust([strong, row, row, row])
+    # the three marginal rows are unresolved after Holm; each row's agreement is computed at its own step
+    steps = [3, 2, 1]          # equal p-values: Holm's multipliers 3, 2, 1 in order
+    for f, k in zip(adjusted[1:], steps):
+        _, _, neither = evidence.rerun_probabilities(row.estimate, row.low, row.high, df=4, tests=k)
+        assert f.verdict == "unresolved" and f.rerun_agrees == pytest.approx(neither, abs=1e-3)
+    assert "a rerun with new seeds agrees: about" in str(adjusted[1])
+    exact = ledger.exact_finding("pareto", subject="x", scale="q", verdict="unresolved", note="n")
+    assert exact.rerun_agrees is None and "rerun" not in str(exact)
