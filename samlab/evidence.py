@@ -38,7 +38,7 @@ from scipy import stats
 from .checks import check_int, check_number
 
 __all__ = ["Comparison", "VERDICTS", "paired_difference", "hierarchical_bootstrap", "unpaired_difference",
-           "verdict", "holm", "seeds_needed", "rerun_probabilities"]
+           "verdict", "holm", "seeds_needed", "seeds_to_resolve", "rerun_probabilities"]
 
 #: The three verdicts of a one-sided claim "a is above b".
 VERDICTS = ("supported", "contradicted", "unresolved")
@@ -196,6 +196,34 @@ def seeds_needed(effect_size: float, *, power: float = 0.8, alpha: float = 0.05,
         if achieved >= power:
             return n
     raise ValueError(f"effect_size={effect_size} needs more than max_seeds={max_seeds} seeds")
+
+
+def seeds_to_resolve(difference: float, low: float, high: float, *, n: int, paired_t: bool,
+                     effect: float | None = None, alpha: float = 0.05, power: float = 0.8, level: float = 0.95
+                     ) -> int | None:
+    """Training seeds at which a row like this one resolves ``effect`` (default: its observed ``difference``) at
+    ``power`` and two-sided ``alpha``: the one rule behind every "seeds to resolve" the notebooks print.
+
+    * ``paired_t``: the row's ``level`` interval is a t-interval over ``n`` seeds; the sd of the per-seed
+      differences is read from its half-width and :func:`seeds_needed` gives the exact noncentral-t answer;
+    * otherwise (a bootstrap or normal interval over ``n`` seeds): the half-width shrinks as ``1 / sqrt(seeds)``
+      until it is ``|effect| * z_level / (z_(1 - alpha/2) + z_power)`` (a normal approximation, at least
+      ``n + 1``).
+
+    None when the interval has no width or the effect is zero (nothing to resolve).
+    """
+    low, high = check_number("low", low), check_number("high", high)
+    n = check_int("n", n, low=2)
+    target = abs(check_number("effect", difference if effect is None else effect))
+    half = (high - low) / 2
+    if not half > 0 or target == 0:
+        return None
+    if paired_t:
+        sd = half / stats.t.ppf(0.5 + level / 2, n - 1) * math.sqrt(n)
+        return seeds_needed(target / sd, power=power, alpha=alpha)
+    z = stats.norm.ppf(0.5 + level / 2)
+    wanted = target / (stats.norm.isf(alpha / 2) + stats.norm.ppf(power))   # the standard error that resolves it
+    return max(n + 1, math.ceil(n * (half / z / wanted) ** 2))
 
 
 def rerun_probabilities(difference: float, low: float, high: float, *, df: float, level: float = 0.95,

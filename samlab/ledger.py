@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 from scipy import stats
 
 from .checks import check_choice
-from .evidence import VERDICTS, Comparison, holm, rerun_probabilities, seeds_needed
+from .evidence import VERDICTS, Comparison, holm, rerun_probabilities, seeds_to_resolve
 from .paths import atomic_write, figures_dir
 
 __all__ = ["Claim", "CLAIMS", "claim", "claims", "Finding", "finding", "exact_finding", "adjust", "format_findings",
@@ -279,12 +279,10 @@ def adjust(findings: Sequence[Finding], *, alpha: float = 0.05) -> list[Finding]
 
 
 def _seeds_after_holm(f: Finding, alpha: float) -> int | None:
-    """Seeds a paired t-test at level ``alpha`` needs for the row's observed effect (its sd from the interval)."""
+    """Seeds a paired t-test at level ``alpha`` needs for the row's observed effect (:func:`seeds_to_resolve`)."""
     if "paired t" not in f.method or f.n is None or f.n < 2 or f.low is None or not f.estimate:
         return None
-    t = stats.t.ppf(0.975, f.n - 1)                    # the row's interval is a 95 % t-interval over n seeds
-    sd = (f.high - f.low) / 2 / t * math.sqrt(f.n)
-    return seeds_needed(f.estimate / sd, alpha=alpha) if sd > 0 else None
+    return seeds_to_resolve(f.estimate, f.low, f.high, n=f.n, paired_t=True, alpha=alpha)
 
 
 def format_findings(findings: Iterable[Finding]) -> str:

@@ -211,3 +211,17 @@ def test_rerun_probabilities_are_calibrated_against_simulated_reruns(tests, per_
 def test_rerun_probabilities_refuse_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         evidence.rerun_probabilities(**kwargs)
+
+
+def test_seeds_to_resolve_by_hand():
+    """Both branches by hand: the paired-t one is seeds_needed at the sd read from the interval; the other one
+    scales the half-width as 1 / sqrt(seeds) (half-width 0.4 at 3 seeds, target 0.2 / 2.80: 24.5 -> 25)."""
+    assert evidence.seeds_to_resolve(0.2, -0.2, 0.6, n=3, paired_t=False) == 25
+    d = np.array([0.5, 1.5, -0.5, 1.0, 0.0])                      # mean 0.5, sd 0.79: unresolved at 5 seeds
+    c = evidence.paired_difference(d, np.zeros(5))
+    sd = float(np.std(d, ddof=1))
+    assert evidence.seeds_to_resolve(c.difference, c.low, c.high, n=5, paired_t=True) == \
+        evidence.seeds_needed(0.5 / sd) == c.seeds_needed()
+    assert evidence.seeds_to_resolve(c.difference, c.low, c.high, n=5, paired_t=True, alpha=0.005) > c.seeds_needed()
+    assert evidence.seeds_to_resolve(0.0, -1.0, 1.0, n=5, paired_t=True) is None       # nothing to resolve
+    assert evidence.seeds_to_resolve(1.0, 1.0, 1.0, n=5, paired_t=False) is None       # no width

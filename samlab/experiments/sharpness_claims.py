@@ -21,7 +21,8 @@ matter; where the cluster interval is much wider the run interval is too narrow 
 
 **Seeds to resolve.** For an unresolved finding, the training seeds per setting at which the interval's half-width
 would shrink (as ``1 / sqrt(seeds)``) to ``|estimate| / (z_0.975 + z_0.8)``: 80 % power for the observed effect, a
-rough guide (a correlation's sampling distribution is not normal near +-1).
+rough guide (a correlation's sampling distribution is not normal near +-1); the rule is
+:func:`samlab.evidence.seeds_to_resolve`, shared with the paired-t rows.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from .. import ledger
 from ..checks import check_choice, check_int
+from .. import evidence
 from ..evidence import Comparison
 from .correlation import spearman_resamples
 from .sharpness_robustness import MEASURES
@@ -47,7 +49,6 @@ CORRELATION_MEASURES = ("samson_2", "samson_inf", "curvature")
 #: Appendix C's pairs: each measure minus Keskar's.
 APPENDIX_C = (("sam", "keskar"), ("asam", "keskar"))
 UNITS = ("run", "seed")
-_Z = 1.959963984540054 + 0.8416212335729143
 
 
 def resample_indices(seeds: Sequence[Any], n_boot: int, rng: np.random.Generator, unit: str = "run") -> np.ndarray:
@@ -128,11 +129,11 @@ def difference_comparison(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[
 
 
 def _seeds_needed(c: Comparison, seeds: int) -> int | None:
-    half = (c.high - c.low) / 2
-    if not (math.isfinite(half) and half > 0 and c.difference):
+    """Seeds per setting that resolve the observed difference (:func:`samlab.evidence.seeds_to_resolve`, the
+    ``1 / sqrt(seeds)`` rule of a bootstrap interval)."""
+    if not (math.isfinite(c.low) and math.isfinite(c.high)):
         return None
-    target = abs(c.difference) / _Z
-    return max(seeds + 1, math.ceil(seeds * (half / 1.959963984540054 / target) ** 2))
+    return evidence.seeds_to_resolve(c.difference, c.low, c.high, n=seeds, paired_t=False)
 
 
 def findings(rows: Mapping[str, Sequence[Mapping[str, Any]]], scale: str, *, n_boot: int = 2000, seed: int = 0,
