@@ -68,7 +68,7 @@ def figure_png(fig: Figure, *, dpi: int = 80) -> bytes:
     if getattr(fig, "_samlab_blit", None) is not None:
         return blitted_png(fig, dpi)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})   # 2x faster than 6, ~3 % larger
     return buf.getvalue()
 
 

@@ -16,10 +16,14 @@ On top of ``interactive_output``:
 * ``hold()`` (and ``dependents=``) change several controls with one redraw: one change, one redraw;
 * slow draws get a Run button: with ``needs_run(**values)`` True the output says what a click would compute;
   cached settings redraw at once. (``interact_manual`` would make every setting wait for a click.)
+* every drawn frame is kept (``cache`` frames, least recently used dropped) by the controls' values: a state seen
+  before is shown again without drawing (a drag back and forth, a dropdown revisited). Run empties the cache
+  (it computes something new); so does ``forget()``, for a store changed elsewhere.
 """
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import html
 import io
@@ -32,7 +36,8 @@ import ipywidgets as W
 
 from ..plots import figure_png
 
-__all__ = ["Explorer", "interactive_figure", "render_outputs", "error_output", "message_output"]
+__all__ = ["Explorer", "interactive_figure", "render_outputs", "error_output", "message_output", "figure_png_sized",
+           "stacked_png_bundle"]
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -48,21 +53,36 @@ def _figure_bundle(fig: Any, dpi: int, min_width_px: int) -> dict:
     return {"output_type": "display_data", "data": {"image/png": png, "text/plain": repr(fig)}, "metadata": {}}
 
 
-def _stacked_bundle(figs: Sequence[Any], dpi: int, min_width_px: int) -> dict:
-    """Several figures as ONE image, stacked top to bottom (an explorer shows exactly one figure per change)."""
+def figure_png_sized(fig: Any, *, dpi: int = 80, min_width_px: int = 0) -> bytes:
+    """The PNG an explorer shows for ``fig`` (at least ``min_width_px`` wide), as bytes: what a widget caches."""
+    return base64.b64decode(_figure_bundle(fig, dpi, min_width_px)["data"]["image/png"])
+
+
+def stacked_png_bundle(pngs: Sequence[bytes]) -> dict:
+    """PNG images (bytes) stacked top to bottom into ONE output bundle (an explorer shows one figure per change)."""
     from PIL import Image
 
-    images = [Image.open(io.BytesIO(base64.b64decode(_figure_bundle(f, dpi, min_width_px)["data"]["image/png"])))
-              for f in figs]
+    return _stack([Image.open(io.BytesIO(b)) for b in pngs])
+
+
+def _stacked_bundle(figs: Sequence[Any], dpi: int, min_width_px: int) -> dict:
+    """Several figures as ONE image, stacked top to bottom (an explorer shows exactly one figure per change)."""
+    return stacked_png_bundle([figure_png_sized(f, dpi=dpi, min_width_px=min_width_px) for f in figs])
+
+
+def _stack(images: Sequence[Any]) -> dict:
+    from PIL import Image
+
     canvas = Image.new("RGBA", (max(i.width for i in images), sum(i.height for i in images)), "white")
     top = 0
     for image in images:
         canvas.paste(image.convert("RGBA"), (0, top))
         top += image.height
     buf = io.BytesIO()
-    canvas.convert("RGB").save(buf, format="PNG")
+    canvas.convert("RGB").save(buf, format="PNG", compress_level=1)   # level 1: a few % larger, 2x faster
     return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": f"{len(figs)} figures"}}
+            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
+                     "text/plain": f"{len(images)} figures"}}
 
 
 def message_output(text: str, *, color: str | None = None) -> dict:
@@ -135,7 +155,8 @@ class Explorer(W.VBox):
                  continuous: bool = False, needs_run: Callable[..., bool] | None = None,
                  run_label: str = "Run", describe_run: Callable[..., str] | None = None,
                  dependents: Mapping[str, Callable[[Any], None]] | None = None,
-                 dpi: int = 80, min_width_px: int = 0, columns: int = 3, show_time: bool = False) -> None:
+                 dpi: int = 80, min_width_px: int = 0, columns: int = 3, show_time: bool = False,
+                 cache: int = 64) -> None:
         if not controls:
             raise ValueError("controls must name at least one widget")
         for name, w in controls.items():
@@ -151,6 +172,10 @@ class Explorer(W.VBox):
         self.button = W.Button(description=run_label, button_style="primary", icon="play") if needs_run else None
         self.redraws = 0
         self.timing: dict[str, float] = {}
+        if not isinstance(cache, int) or isinstance(cache, bool) or cache < 0:
+            raise ValueError(f"cache={cache!r} must be a whole number of frames >= 0 (0: no cache)")
+        self._cache_size = cache
+        self._frames: collections.OrderedDict[tuple, tuple[dict, ...]] = collections.OrderedDict()
         self._draw, self._needs_run, self._describe_run = draw, needs_run, describe_run
         self._run_label, self._dpi, self._min_width, self._show_time = run_label, dpi, min_width_px, show_time
         self._held, self._pending = 0, False
@@ -219,8 +244,24 @@ class Explorer(W.VBox):
             with self.progress:
                 self._redraw(force=False)
 
+    def forget(self) -> None:
+        """Drop the cached frames (e.g. after the store changed outside this explorer); Run does it itself."""
+        self._frames.clear()
+
+    def _key(self, vals: Mapping[str, Any]) -> tuple | None:
+        def frozen(v: Any) -> Any:
+            if isinstance(v, (list, tuple)):
+                return tuple(frozen(x) for x in v)
+            hash(v)
+            return v
+        try:
+            return tuple((k, frozen(v)) for k, v in vals.items())
+        except TypeError:       # an unhashable value: this state is not cached
+            return None
+
     def run(self) -> None:
         """What the Run button does: compute and draw the current setting (progress in ``progress``)."""
+        self.forget()           # Run computes something new: every cached frame may be out of date
         start = time.perf_counter()
         with self.progress:
             self._redraw(force=True)
@@ -230,18 +271,30 @@ class Explorer(W.VBox):
     def _redraw(self, force: bool) -> None:
         vals = self.values()
         try:
-            if self._needs_run is not None and not force and self._needs_run(**vals):
+            start = time.perf_counter()
+            key = self._key(vals) if self._cache_size else None
+            cached = self._frames.get(key) if key is not None and not force else None
+            # a state drawn before needs no Run (the store only gains results): the cache is asked first
+            if cached is None and self._needs_run is not None and not force and self._needs_run(**vals):
                 text = (self._describe_run(**vals) if self._describe_run
                         else f"Not computed yet: click {self._run_label}.")
                 self.out.outputs = render_outputs(text)
                 if self.button is not None:
                     self.button.disabled = False
                 return
-            start = time.perf_counter()
-            result = self._draw(**vals)
-            rendered = render_outputs(result, dpi=self._dpi, min_width_px=self._min_width)
+            if cached is not None:          # this state was drawn before: the same frame, at once
+                self._frames.move_to_end(key)
+                rendered = cached
+            else:
+                result = self._draw(**vals)
+                rendered = render_outputs(result, dpi=self._dpi, min_width_px=self._min_width)
+                if key is not None and not force:   # a Run's frame tells of that Run ("trained 5 runs"): not kept
+                    self._frames[key] = rendered
+                    while len(self._frames) > self._cache_size:
+                        self._frames.popitem(last=False)
             ms = (time.perf_counter() - start) * 1e3
             self.timing["last_redraw_ms"] = ms
+            self.timing["cached"] = cached is not None
             if self._show_time:
                 rendered += render_outputs(f"redrawn in {ms:.0f} ms (computation + rendering)")
             self.out.outputs = rendered
