@@ -272,3 +272,32 @@ def test_robustness_explorer_clipping_label_follows_run(tmp_path):
     assert label[0.05] == "c = 0.05 (stored)" and ui.controls["c"].value == 0.05
     assert any("image/png" in o["data"] for o in out.outputs if "data" in o)
     ui.close()
+
+
+def test_robustness_explorer_reads_the_store_once_per_c_and_redraws_only_what_changed(tmp_path, monkeypatch):
+    """Issue 19 (notebook 05, 1.4 s per move): a move of the methods or of the sigma_c range reads nothing from
+    the store, and a state seen before is shown without drawing."""
+    from samlab.experiments import robustness as R
+    from samlab.runs import RunStore
+    from samlab.train import train_all
+    from samlab.widgets import robustness as W05
+
+    store = RunStore(tmp_path / "runs")
+    configs = {k: v for k, v in R.population("smoke").items() if k.training != "clipping"}
+    train_all(list(configs.values()), store=store, progress=False)
+    R.noise_curves(configs, R.noise_curve_spec("smoke"), store=store, progress=False)
+    reads, plots = [], []
+    real_read, real_plot = store.stored_measure, W05.plot_noise_curves
+    monkeypatch.setattr(store, "stored_measure", lambda *a, **k: reads.append(1) or real_read(*a, **k))
+    monkeypatch.setattr(W05, "plot_noise_curves", lambda *a, **k: plots.append(k["sigma_range"]) or real_plot(*a, **k))
+    ui, out = widgets.robustness_explorer(configs, "smoke", store=store, pcm=False)
+    assert plots and _pngs(out)
+    n_reads, n_plots = len(reads), len(plots)
+    hi = ui.controls["sigma_range"].value[1]
+    ui.controls["sigma_range"].value = (0.0, hi / 2)
+    assert len(reads) == n_reads and len(plots) == n_plots + 1 and plots[-1] == (0.0, hi / 2) and _pngs(out)
+    ui.controls["sigma_range"].value = (0.0, hi / 4)
+    assert len(reads) == n_reads and len(plots) == n_plots + 2
+    ui.controls["sigma_range"].value = (0.0, hi)          # seen before: no drawing at all
+    assert len(plots) == n_plots + 2 and ui.timing["cached"] and len(reads) == n_reads
+    ui.close()

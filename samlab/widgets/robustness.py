@@ -19,7 +19,7 @@ from ..plots import plot_noise_curves, plot_pcm_curves
 from ..runs import RunStore
 from ..train import train_all
 from .controls import choice_selector, range_slider
-from .core import Explorer, interactive_figure
+from .core import Explorer, figure_png_sized, interactive_figure, stacked_png_bundle
 
 __all__ = ["robustness_explorer", "time_label"]
 
@@ -79,15 +79,39 @@ def robustness_explorer(configs: Mapping[Setting, Any], scale: str = "quick", *,
         pop = {**configs, **{k: v for k, v in robustness.clipped_at(configs, c).items()}}
         return {k: v for k, v in pop.items() if k.method in chosen_methods}
 
+    # What the store holds, per (c, AdaBS) for every method: read once, not at every move (a move that only
+    # changes the methods, the sigma_c range or the read time reads nothing); emptied when Run adds results.
+    known: dict[tuple, Any] = {}
+
+    def lookup(c: float, adabs: bool) -> dict[str, Any]:
+        if (c, adabs) not in known:
+            runs = chosen(c, methods)
+            untrained = {k for k, v in runs.items() if store.status(v) != "finished"}
+            curves, no_curve = robustness.stored_noise_curves(
+                runs, robustness.noise_curve_spec(scale, adabs=adabs), store=store)
+            pcm_curves, no_pcm = ({}, [])
+            if pcm:
+                pcm_curves, no_pcm = robustness.stored_pcm_curves(
+                    runs, robustness.pcm_curve_spec(scale, adabs=adabs), store=store)
+            known[(c, adabs)] = {"untrained": untrained, "no_curve": set(no_curve), "no_pcm": set(no_pcm),
+                                 "curves": curves, "pcm": pcm_curves}
+        return known[(c, adabs)]
+
     def missing(c: float, methods: Sequence[str], adabs: bool) -> tuple[list[Setting], list[Setting], list[Setting]]:
-        runs = chosen(c, methods)
-        untrained = [k for k, v in runs.items() if store.status(v) != "finished"]
-        _, no_curve = robustness.stored_noise_curves(runs, robustness.noise_curve_spec(scale, adabs=adabs),
-                                                     store=store)
-        no_pcm = []
-        if pcm:
-            _, no_pcm = robustness.stored_pcm_curves(runs, robustness.pcm_curve_spec(scale, adabs=adabs), store=store)
-        return untrained, no_curve, no_pcm
+        found = lookup(c, adabs)
+        return tuple([k for k in chosen(c, methods) if k in found[part]]   # type: ignore[return-value]
+                     for part in ("untrained", "no_curve", "no_pcm"))
+
+    # the two figures' PNGs, each by what it depends on: a sigma_c range move redraws only the noise curves, a
+    # read-time move only the PCM curves
+    pngs: dict[tuple, bytes] = {}
+
+    def png(key: tuple, make: Any) -> bytes:
+        if key not in pngs:
+            if len(pngs) >= 64:
+                pngs.pop(next(iter(pngs)))
+            pngs[key] = figure_png_sized(make(), dpi=dpi, min_width_px=MIN_WIDTH_PX)
+        return pngs[key]
 
     def needs_run(c: float, sigma_range: Any, methods: Sequence[str], adabs: bool, time: float) -> bool:
         return bool(methods) and any(missing(c, methods, adabs))
@@ -117,12 +141,18 @@ def robustness_explorer(configs: Mapping[Setting, Any], scale: str = "quick", *,
             if scale == "paper":
                 raise ValueError(describe_run(c, sigma_range, methods, adabs, time))
             train_all(list(runs.values()), store=store)
+            robustness.noise_curves(runs, robustness.noise_curve_spec(scale, adabs=adabs), store=store)
+            if pcm:
+                robustness.pcm_curves(runs, robustness.pcm_curve_spec(scale, adabs=adabs), store=store)
+            known.clear()
+            pngs.clear()
             if untrained and explorer:
                 explorer[0].relabel("c", c_options())   # this c is stored now: its label says so
-        curves, settings = pool_seeds(
-            robustness.noise_curves(runs, robustness.noise_curve_spec(scale, adabs=adabs), store=store), runs)
-        results = [store.load(v) for v in runs.values()]
-        head = title or robustness.data_title(results, scale)
+        found = lookup(c, adabs)
+        curves, settings = pool_seeds({k: found["curves"][k] for k in runs}, runs)
+        if "title" not in found:
+            found["title"] = title or robustness.data_title([store.load(v) for v in runs.values()], scale)
+        head = found["title"]
         out: list[Any] = []
         rows = robustness.robustness_rows(curves, settings)
         seeds = max(r["seeds"] for r in rows)
@@ -133,16 +163,18 @@ def robustness_explorer(configs: Mapping[Setting, Any], scale: str = "quick", *,
         lo, hi = float(sigma_range[0]), float(sigma_range[1])
         if not hi > lo:
             raise ValueError(f"σc range ({lo:g}, {hi:g}) is empty: move the right end above the left")
-        figures = [plot_noise_curves(robustness.series(curves, settings), sigma_range=(lo, hi), title=head)]
+        chosen_key = (c, adabs, tuple(methods))
+        images = [png(("noise", *chosen_key, lo, hi), lambda: plot_noise_curves(
+            robustness.series(curves, settings), sigma_range=(lo, hi), title=head))]
         if pcm:
-            p, _ = pool_seeds(
-                robustness.pcm_curves(runs, robustness.pcm_curve_spec(scale, adabs=adabs), store=store), runs)
+            p, _ = pool_seeds({k: found["pcm"][k] for k in runs}, runs)
             at = robustness.pcm_rows(p, time)
             out.append(f"On PCM {time_label(time)} after programming: " + "; ".join(
                 f"{r['name']} {100 * r['acc']:.1f}% ± {100 * r['std']:.1f}" for r in
                 sorted(at, key=lambda r: -r["acc"])) + ".")
-            figures.append(plot_pcm_curves(robustness.pcm_series(p, settings), mark=time, title=head))
-        return [*out, figures]   # the figures stacked into one image: one figure per change
+            images.append(png(("pcm", *chosen_key, time), lambda: plot_pcm_curves(
+                robustness.pcm_series(p, settings), mark=time, title=head)))
+        return [*out, stacked_png_bundle(images)]   # the figures stacked into one image: one figure per change
 
     explorer: list[Explorer] = []
     ui, out = interactive_figure(draw, controls, needs_run=needs_run, describe_run=describe_run, dpi=dpi,
