@@ -42,12 +42,19 @@ def training_color(training: str) -> str:
 
 
 def _panel(ax, rows: Sequence[Mapping], xlabel: str, ylabel: str | None, title: str | None, log_x: bool) -> None:
+    # one errorbar per configuration and one scatter per (configuration, method): a few artists instead of four
+    # per run (75 runs drew 300 collections, 0.4 s of an explorer's redraw); bars under markers as before
+    groups: dict[tuple[str, str], list[Mapping]] = {}
     for r in rows:
-        color = training_color(r["training"])
-        ax.errorbar(r["sharpness"], r["gap"], yerr=r.get("gap_std", 0.0), fmt="none", ecolor=color, elinewidth=1.0,
-                    capsize=2.5, alpha=0.8, zorder=2)
-        ax.scatter([r["sharpness"]], [r["gap"]], marker=METHOD_MARKERS.get(r["method"], "X"), s=42, color=color,
-                   edgecolor="black", linewidth=0.5, zorder=3)
+        groups.setdefault((r["training"], r["method"]), []).append(r)
+    for training in dict.fromkeys(t for t, _ in groups):
+        mine = [r for r in rows if r["training"] == training]
+        ax.errorbar([r["sharpness"] for r in mine], [r["gap"] for r in mine],
+                    yerr=[r.get("gap_std", 0.0) for r in mine], fmt="none", ecolor=training_color(training),
+                    elinewidth=1.0, capsize=2.5, alpha=0.8, zorder=2)
+    for (training, method), mine in groups.items():
+        ax.scatter([r["sharpness"] for r in mine], [r["gap"] for r in mine], marker=METHOD_MARKERS.get(method, "X"),
+                   s=42, color=training_color(training), edgecolor="black", linewidth=0.5, zorder=3)
     log = log_x and all(r["sharpness"] > 0 for r in rows)
     if log:
         ax.set_xscale("log")

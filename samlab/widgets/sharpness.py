@@ -76,10 +76,14 @@ def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, 
             raise ValueError(f"rho={rho!r} must be > 0 for an m-sharpness neighbourhood")
         return dict(rho=round(float(rho), 6), p=float(p), m=int(m))
 
+    absent: dict = {}    # what the store lacks, per setting: read once per setting, emptied when a draw computes
+
     def missing(measure: str, rho: float, p: float, m: int, include: tuple) -> list[Any]:
-        _, miss = study.stored_sharpness_values(chosen(include), measure, scale, store=store,
-                                                **args(measure, rho, p, m))
-        return miss
+        kw = args(measure, rho, p, m)
+        key = (measure, tuple(sorted(kw.items())), tuple(include))
+        if key not in absent:
+            absent[key] = study.stored_sharpness_values(chosen(include), measure, scale, store=store, **kw)[1]
+        return absent[key]
 
     def needs_run(measure: str, rho: float, p: float, m: int, include: tuple) -> bool:
         try:
@@ -100,6 +104,7 @@ def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, 
         if key not in memo:
             runs = chosen(include)
             values = study.sharpness_values(runs, measure, scale, store=store, loaded=loaded, **kw)
+            absent.clear()   # this draw may have computed and stored values
             rows = study.metric_rows(runs, values, curves, clean=clean)
             memo[key] = (rows, correlation_table(rows, n_boot=n_boot, seed=seed))
         rows, table = memo[key]
