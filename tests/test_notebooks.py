@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from samlab import course
 from samlab.notebooks import notebook_paths, run_notebook
 
 NOTEBOOKS = notebook_paths()
@@ -53,3 +54,54 @@ def test_notebook_runs_at_smoke_scale(path, tmp_path, _isolated_store):
     assert not errors
     if not path.name.startswith("00_"):  # the setup check draws nothing; every other notebook saves its figures
         assert list((_isolated_store / "figures").glob("*.png")), "the notebook saved no figure"
+    # the instructor edition (this source, solutions in): every exercise's check says "right"
+    said = check_lines(cells)
+    assert all(line.endswith(": right") for line in said), f"a check is not right in the instructor edition: {said}"
+    # the student edition (solution cells removed) runs top to bottom, every exercise "not answered yet"
+    student = tmp_path / "student" / path.name
+    student.parent.mkdir()
+    student.write_text(json.dumps(course.student_edition(json.loads(path.read_text())), indent=1))
+    done = run_notebook(student, scale="smoke", output=tmp_path / "student_out.ipynb", threads=1, progress=False,
+                        env={"SAMLAB_RUNS": str(_isolated_store / "runs"),
+                             "SAMLAB_FIGURES": str(_isolated_store / "student_figures")})
+    cells = json.loads(done.read_text())["cells"]
+    assert not [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    answered = check_lines(cells)
+    assert len(answered) == len(said)
+    assert all("not answered yet" in line for line in answered), answered
+
+
+def check_lines(cells: list[dict]) -> list[str]:
+    """What the cells tagged ``check`` printed (one line per exercise: ``exercise N: right`` ...)."""
+    out = []
+    for c in cells:
+        if c["cell_type"] == "code" and "check" in c.get("metadata", {}).get("tags", []):
+            text = "".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])   # a str or lines
+                           for o in c.get("outputs", []) if o.get("output_type") == "stream")
+            lines = [line for line in text.splitlines() if line.startswith("exercise ")]
+            assert len(lines) == 1, f"a check cell must print one line, printed {text!r}"
+            out += lines
+    return out
+
+
+def test_check_lines_catch_a_wrong_and_an_unanswered_exercise():
+    """The assertions above can fail: a check that printed "not right yet" is not ": right"."""
+    cell = lambda text: {"cell_type": "code", "metadata": {"tags": ["check"]},  # noqa: E731
+                         "outputs": [{"output_type": "stream", "name": "stdout", "text": text}]}
+    lines = check_lines([cell("exercise 01.1: not right yet. Hint: x\n"), cell("exercise 01.2: right\n")])
+    assert [line.endswith(": right") for line in lines] == [False, True]
+    with pytest.raises(AssertionError, match="one line"):
+        check_lines([cell("nothing\n")])
+
+
+def test_every_notebook_but_the_setup_check_has_two_to_four_exercises():
+    for path in NOTEBOOKS:
+        if path.name.startswith("00_"):
+            continue
+        cells = json.loads(path.read_text())["cells"]
+        checks = [c for c in cells if "check" in c.get("metadata", {}).get("tags", [])]
+        solutions = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
+        assert 2 <= len(checks) <= 4, f"{path.name}: {len(checks)} exercises"
+        assert len(solutions) >= len(checks), f"{path.name}: an exercise without a solution"
+        assert not course.solution_leaks(json.loads(path.read_text()),
+                                         course.student_edition(json.loads(path.read_text())))
