@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 from ..plots.mnist1d import plot_rho_sweep
 from .controls import choice_selector
-from .core import Explorer, interactive_figure
+from .core import Explorer, interactive_figure, render_outputs
 
 __all__ = ["rho_sweep_explorer", "rho_sweep_figure", "rho_sweep_rows"]
 
@@ -39,4 +39,17 @@ def rho_sweep_explorer(summary: Sequence[dict[str, Any]]) -> tuple[Explorer, Any
         raise ValueError("summary holds no rows to choose from")
     controls = {"model": choice_selector(models, models[0], description="model"),
                 "method": choice_selector(methods, methods[min(2, len(methods) - 1)], description="method")}
-    return interactive_figure(lambda model, method: rho_sweep_figure(summary, model, method), controls)
+    # every (model, method) pair rendered once, now (issue 19: 12 pairs, ~0.25 s each at quick scale; a move then
+    # shows a stored frame); a pair without rows renders its one-line error when chosen
+    frames: dict[tuple[str, str], Any] = {}
+
+    def draw(model: str, method: str) -> Any:
+        if (model, method) not in frames:
+            frames[model, method] = render_outputs(rho_sweep_figure(summary, model, method))
+        return list(frames[model, method])
+
+    for model in models:
+        for method in methods:
+            if any(e["model"] == model and e["method"] == method for e in summary):
+                draw(model, method)
+    return interactive_figure(draw, controls)

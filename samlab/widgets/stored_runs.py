@@ -21,6 +21,8 @@ __all__ = ["stored_run_explorer", "run_settings"]
 
 _SYMBOLS = {"rho": "ρ", "p": "p", "eta": "η", "beta": "β", "gamma": "γ"}
 _NOT_A_SETTING = ("seed", "device")   # the device is no part of a run's key; the seed makes seeds
+#: Frames rendered when the explorer is built (each ~0.2 s at 2 cores).
+PRECOMPUTE = 24
 MIN_WIDTH_PX = 560
 
 
@@ -141,5 +143,11 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
         rendered[setting, seed] = render_outputs([text, fig], dpi=dpi, min_width_px=MIN_WIDTH_PX)
         return list(rendered[setting, seed])
 
+    # every (setting, seed) a control can reach, rendered now (issue 19: a move then only shows a stored frame;
+    # about 0.2 s each, PRECOMPUTE at most: the rest is rendered on first visit)
+    for i, s in list(enumerate(settings))[:PRECOMPUTE]:
+        for seed in sorted(s["seeds"])[:1] if len(settings) > PRECOMPUTE // 2 else sorted(s["seeds"]):
+            if len(rendered) < PRECOMPUTE:
+                draw(s["method"], i, seed)
     return interactive_figure(draw, controls, dependents={"method": follow_method, "setting": follow_setting},
                               dpi=dpi, min_width_px=MIN_WIDTH_PX)
