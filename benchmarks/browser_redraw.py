@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                            str(ROOT / "tests" / "test_browser.py"), "-k", keyword],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    log = ROOT / "build" / "browser_redraw.log"      # the whole output: every move's time and any problem
+    log.parent.mkdir(exist_ok=True)
+    log.write_text(proc.stdout + proc.stderr)
     rows = parse(proc.stdout)
     width = max([len(r[0]) for r in rows] + [8])
     print(f"{'notebook':<{width}}  moves  median ms  p90 ms  max ms  target (150 median, 300 p90)")
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         ok &= meets
         print(f"{nb:<{width}}  {n:>5}  {med:>9.0f}  {p90:>6.0f}  {mx:>6.0f}  {'met' if meets else 'NOT met'}")
     load1 = os.getloadavg()
-    print(f"({wall:.0f} s; load {load1[0]:.2f} at the end; test exit code {proc.returncode})")
+    print(f"({wall:.0f} s; load {load1[0]:.2f} at the end; test exit code {proc.returncode}; every move in {log})")
     if proc.returncode != 0 or not rows:
         print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n")
     return 0 if ok and rows and proc.returncode == 0 else 1
