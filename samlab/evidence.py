@@ -198,6 +198,16 @@ def seeds_needed(effect_size: float, *, power: float = 0.8, alpha: float = 0.05,
     raise ValueError(f"effect_size={effect_size} needs more than max_seeds={max_seeds} seeds")
 
 
+def _quantile(df: float, level: float) -> float:
+    """The two-sided ``level`` quantile of Student's t on ``df`` degrees of freedom (the normal one for inf)."""
+    return float(stats.t.ppf(0.5 + level / 2, df) if math.isfinite(df) else stats.norm.ppf(0.5 + level / 2))
+
+
+def _standard_error(low: float, high: float, df: float, level: float) -> float:
+    """The standard error a ``level`` interval ``[low, high]`` on ``df`` degrees of freedom implies."""
+    return (high - low) / (2 * _quantile(df, level))
+
+
 def seeds_to_resolve(difference: float, low: float, high: float, *, n: int, paired_t: bool,
                      effect: float | None = None, alpha: float = 0.05, power: float = 0.8, level: float = 0.95
                      ) -> int | None:
@@ -215,15 +225,13 @@ def seeds_to_resolve(difference: float, low: float, high: float, *, n: int, pair
     low, high = check_number("low", low), check_number("high", high)
     n = check_int("n", n, low=2)
     target = abs(check_number("effect", difference if effect is None else effect))
-    half = (high - low) / 2
-    if not half > 0 or target == 0:
+    if not high > low or target == 0:
         return None
     if paired_t:
-        sd = half / stats.t.ppf(0.5 + level / 2, n - 1) * math.sqrt(n)
+        sd = _standard_error(low, high, n - 1, level) * math.sqrt(n)
         return seeds_needed(target / sd, power=power, alpha=alpha)
-    z = stats.norm.ppf(0.5 + level / 2)
     wanted = target / (stats.norm.isf(alpha / 2) + stats.norm.ppf(power))   # the standard error that resolves it
-    return max(n + 1, math.ceil(n * (half / z / wanted) ** 2))
+    return max(n + 1, math.ceil(n * (_standard_error(low, high, math.inf, level) / wanted) ** 2))
 
 
 def rerun_probabilities(difference: float, low: float, high: float, *, df: float, level: float = 0.95,
@@ -255,7 +263,7 @@ def rerun_probabilities(difference: float, low: float, high: float, *, df: float
     if not df > 0:
         raise ValueError(f"df={df} must be positive (n - 1 seeds, or math.inf for a normal interval)")
     finite = math.isfinite(df)
-    q = stats.t.ppf(0.5 + level / 2, df) if finite else stats.norm.ppf(0.5 + level / 2)
+    q = _quantile(df, level)
     se = (high - low) / (2 * q)
     if se == 0.0:   # no spread at all: a rerun repeats the point exactly
         return (1.0, 0.0, 0.0) if difference > 0 else (0.0, 1.0, 0.0) if difference < 0 else (0.0, 0.0, 1.0)

@@ -42,37 +42,27 @@ __all__ = ["Explorer", "interactive_figure", "render_outputs", "error_output", "
 
 # ------------------------------------------------------------------------------------------------ rendering
 
-def _figure_bundle(fig: Any, dpi: int, min_width_px: int) -> dict:
+def figure_png_sized(fig: Any, *, dpi: int = 80, min_width_px: int = 0) -> bytes:
+    """The PNG an explorer shows for ``fig`` (at least ``min_width_px`` wide), as bytes: what a widget caches."""
     width_in = float(fig.get_figwidth())
     short = min_width_px / (width_in * dpi) if width_in > 0 else 1.0
     if short > 1:   # too narrow: half of the factor in size (smaller fonts), half in dpi (sharper)
         grow = math.sqrt(short)
         fig.set_size_inches(width_in * grow, fig.get_figheight() * grow)
         dpi = math.ceil(min_width_px / (width_in * grow))
-    png = base64.b64encode(figure_png(fig, dpi=dpi)).decode("ascii")
-    return {"output_type": "display_data", "data": {"image/png": png, "text/plain": repr(fig)}, "metadata": {}}
+    return figure_png(fig, dpi=dpi)
 
 
-def figure_png_sized(fig: Any, *, dpi: int = 80, min_width_px: int = 0) -> bytes:
-    """The PNG an explorer shows for ``fig`` (at least ``min_width_px`` wide), as bytes: what a widget caches."""
-    return base64.b64decode(_figure_bundle(fig, dpi, min_width_px)["data"]["image/png"])
+def _png_bundle(png: bytes, text: str) -> dict:
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}}
 
 
 def stacked_png_bundle(pngs: Sequence[bytes]) -> dict:
     """PNG images (bytes) stacked top to bottom into ONE output bundle (an explorer shows one figure per change)."""
     from PIL import Image
 
-    return _stack([Image.open(io.BytesIO(b)) for b in pngs])
-
-
-def _stacked_bundle(figs: Sequence[Any], dpi: int, min_width_px: int) -> dict:
-    """Several figures as ONE image, stacked top to bottom (an explorer shows exactly one figure per change)."""
-    return stacked_png_bundle([figure_png_sized(f, dpi=dpi, min_width_px=min_width_px) for f in figs])
-
-
-def _stack(images: Sequence[Any]) -> dict:
-    from PIL import Image
-
+    images = [Image.open(io.BytesIO(b)) for b in pngs]
     canvas = Image.new("RGBA", (max(i.width for i in images), sum(i.height for i in images)), "white")
     top = 0
     for image in images:
@@ -80,9 +70,7 @@ def _stack(images: Sequence[Any]) -> dict:
         top += image.height
     buf = io.BytesIO()
     canvas.convert("RGB").save(buf, format="PNG", compress_level=1)   # level 1: a few % larger, 2x faster
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
-                     "text/plain": f"{len(images)} figures"}}
+    return _png_bundle(buf.getvalue(), f"{len(images)} figures")
 
 
 def message_output(text: str, *, color: str | None = None) -> dict:
@@ -125,9 +113,10 @@ def render_outputs(result: Any, *, dpi: int = 80, min_width_px: int = 0) -> tupl
         if isinstance(item, dict) and "output_type" in item:   # already rendered (e.g. cached by the caller)
             out.append(item)
         elif isinstance(item, (list, tuple)) and item and all(isinstance(f, Figure) for f in item):
-            out.append(_stacked_bundle(item, dpi, min_width_px))   # several figures shown as one image
+            out.append(stacked_png_bundle([figure_png_sized(f, dpi=dpi, min_width_px=min_width_px)
+                                           for f in item]))   # several figures shown as one image
         elif isinstance(item, Figure):
-            out.append(_figure_bundle(item, dpi, min_width_px))
+            out.append(_png_bundle(figure_png_sized(item, dpi=dpi, min_width_px=min_width_px), repr(item)))
         elif isinstance(item, str) and "\n" not in item.rstrip("\n"):
             out.append(message_output(item.rstrip("\n")))
         elif hasattr(item, "_repr_html_") and not isinstance(item, str):

@@ -76,11 +76,15 @@ def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, 
             raise ValueError(f"rho={rho!r} must be > 0 for an m-sharpness neighbourhood")
         return dict(rho=round(float(rho), 6), p=float(p), m=int(m))
 
+    def setting(measure: str, rho: float, p: float, m: int, include: tuple) -> tuple[dict[str, Any], tuple]:
+        """The measure's arguments and the key of this setting (what ``memo`` and ``absent`` are keyed by)."""
+        kw = args(measure, rho, p, m)
+        return kw, (measure, tuple(sorted(kw.items())), tuple(include))
+
     absent: dict = {}    # what the store lacks, per setting: read once per setting, emptied when a draw computes
 
     def missing(measure: str, rho: float, p: float, m: int, include: tuple) -> list[Any]:
-        kw = args(measure, rho, p, m)
-        key = (measure, tuple(sorted(kw.items())), tuple(include))
+        kw, key = setting(measure, rho, p, m, include)
         if key not in absent:
             absent[key] = study.stored_sharpness_values(chosen(include), measure, scale, store=store, **kw)[1]
         return absent[key]
@@ -99,8 +103,7 @@ def sharpness_explorer(configs: Mapping[Setting, Any], curves: Mapping[Setting, 
                 "it (each run loads its weights; seconds per run at quick scale, Keskar's the slowest).")
 
     def draw(measure: str, rho: float, p: float, m: int, include: tuple) -> Any:
-        kw = args(measure, rho, p, m)
-        key = (measure, tuple(sorted(kw.items())), tuple(include))
+        kw, key = setting(measure, rho, p, m, include)
         if key not in memo:
             runs = chosen(include)
             values = study.sharpness_values(runs, measure, scale, store=store, loaded=loaded, **kw)
