@@ -1,0 +1,130 @@
+"""Issue 19 for notebooks 01, 03 and 04 (and the sizes of 02's and 04's explorer figures): a control move answers
+from precomputed numbers and a figure updated in place, and shows the same picture a fresh build would."""
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from samlab import plots, widgets
+from samlab.experiments import scale_invariance as si
+
+
+def _pngs(out) -> list[bytes]:
+    return [base64.b64decode(o["data"]["image/png"]) for o in out.outputs
+            if o.get("output_type") == "display_data" and "image/png" in o.get("data", {})]
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+
+
+# ------------------------------------------------------------------------------------------- notebook 01
+
+SETTINGS = [dict(rho=0.05, p=2.0, tau_range=(0.5, 1.5), scaling="no biases", asam_adaptive="weights"),
+            dict(rho=0.3, p=math.inf, tau_range=(0.2, 2.5), scaling="biases left", asam_adaptive="all"),
+            dict(rho=0.1, p=3.0, tau_range=(0.5, 1.5), scaling="biases scaled", asam_adaptive="weights")]
+
+
+def test_stacked_scaling_is_positive_scaling_to_the_bit():
+    net = si.toy_relu_net(bias=True, seed=3)
+    taus = si.random_taus(net, 6, low=0.3, high=2.0, seed=4)
+    for scale_biases in (True, False):
+        stacked = si._stacked_scaling(net, taus, scale_biases)
+        for j, t in enumerate(taus):
+            one = dict(si.positive_scaling(net, t, scale_biases=scale_biases).named_parameters())
+            assert all(torch.equal(stacked[n][j], w) for n, w in one.items())
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_scaling_sweep_gives_the_study_numbers(setting):
+    """The truth is the study's loop over the K networks (tested by hand in test_scale_invariance.py)."""
+    sweep = si.ScalingSweep(k=12, seed=1)
+    fast, slow = sweep.study(**setting), si.scale_invariance_study(**setting, k=12, seed=1)
+    assert list(fast["sharpness"]) == list(slow["sharpness"]) and fast["labels"] == slow["labels"]
+    for name, values in slow["sharpness"].items():
+        np.testing.assert_allclose(fast["sharpness"][name], values, rtol=1e-10)
+    np.testing.assert_allclose(fast["logits"], slow["logits"], rtol=0, atol=1e-12)
+    if setting["scaling"] != "biases left":     # the function is unchanged: ASAM is constant (ASAM report sec. I)
+        assert (fast["spread"]["asam"] < si.ROUNDOFF) == (setting["scaling"] == "no biases"
+                                                         or setting["asam_adaptive"] == "all")
+
+
+def test_a_rho_move_is_one_forward_pass(monkeypatch):
+    sweep = si.ScalingSweep(k=5)
+    sweep.prepare(p=2.0)
+    calls = []
+    monkeypatch.setattr(si, "worst_case_perturbation", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(si, "random_taus", lambda *a, **k: calls.append(2))
+    for scaling in si.SCALINGS:          # every scaling and rule was prepared: no perturbation, no new scaling
+        for rule in ("weights", "all"):
+            sweep.study(rho=0.2, p=2.0, scaling=scaling, asam_adaptive=rule)
+    assert calls == []
+    with pytest.raises(ValueError, match="rho"):
+        sweep.study(rho=0.0)
+    with pytest.raises(ValueError, match="asam_adaptive"):
+        sweep.study(rho=0.1, asam_adaptive="biases")
+    with pytest.raises(ValueError, match="k="):
+        si.ScalingSweep(k=0)
+
+
+def _lines(ax) -> list[tuple]:
+    return [(ln.get_label(), ln.get_color(), ln.get_linestyle(), np.asarray(ln.get_xydata()).round(12).tolist())
+            for ln in ax.lines if ln.get_visible()]
+
+
+def _draw(res, **kw):
+    return plots.plot_scale_invariance(res["logits"], res["sharpness"], labels=res["labels"], colors=res["colors"],
+                                       title="t", **kw)
+
+
+def test_updated_figure_is_the_saved_figures_content_and_a_fresh_builds_picture():
+    sweep = si.ScalingSweep(k=10)
+    fig = _draw(sweep.study(**SETTINGS[0]), fixed_layout=True)
+    plots.figure_png(fig, dpi=60)
+    for setting in SETTINGS[1:]:         # p = inf has a line fewer; then back to four
+        res = sweep.study(**setting)
+        updated = _draw(res, fig=fig)
+        assert updated is fig
+        saved = _draw(res)               # what the notebook saves (constrained layout)
+        for mine, theirs in zip(updated.axes, saved.axes):
+            assert _lines(mine) == _lines(theirs)
+            assert mine.get_yscale() == theirs.get_yscale()
+            np.testing.assert_allclose(mine.get_ylim(), theirs.get_ylim(), rtol=1e-9)
+        assert [t.get_text() for t in updated.legends[0].get_texts()] == list(res["labels"].values())
+        fresh = _draw(res, fixed_layout=True)
+        assert np.array_equal(_pixels(plots.figure_png(updated, dpi=60)), _pixels(plots.figure_png(fresh, dpi=60)))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=60)      # matplotlib's own full draw of the updated figure
+    blitted = _pixels(plots.figure_png(fig, dpi=60))
+    assert (np.abs(_pixels(buf.getvalue()) - blitted).max(axis=2) > 2).mean() < 1e-3
+
+
+def test_a_new_title_is_drawn_though_nothing_else_changed():
+    """The blitted figure layer was keyed by size and dpi only: a suptitle that names rho stayed stale."""
+    res = si.ScalingSweep(k=4).study(rho=0.1)
+    fig = _draw(res, fixed_layout=True)
+    first = _pixels(plots.figure_png(fig, dpi=60))
+    plots.plot_scale_invariance(res["logits"], res["sharpness"], labels=res["labels"], colors=res["colors"],
+                                title="another title", fig=fig)
+    assert not np.array_equal(first, _pixels(plots.figure_png(fig, dpi=60)))
+
+
+def test_notebook01_explorer_burst_ends_on_the_final_state_and_revisits_are_the_same_frame():
+    ui, out = widgets.scale_invariance_explorer(k=6)
+    rho = ui.controls["rho"]
+    start = _pngs(out)[0]
+    for value in (0.1, 0.2, 0.3, 0.25):        # a fast drag: each move redraws synchronously
+        rho.value = value
+        assert len(_pngs(out)) == 1
+    last = _pngs(out)[0]
+    other, _ = widgets.scale_invariance_explorer(k=6, rho=0.25)    # a fresh explorer at the final state
+    assert np.array_equal(_pixels(last), _pixels(_pngs(other.out)[0]))
+    rho.value = 0.05
+    assert _pngs(out)[0] == start and ui.timing["cached"]
