@@ -128,3 +128,30 @@ def test_notebook01_explorer_burst_ends_on_the_final_state_and_revisits_are_the_
     assert np.array_equal(_pixels(last), _pixels(_pngs(other.out)[0]))
     rho.value = 0.05
     assert _pngs(out)[0] == start and ui.timing["cached"]
+
+
+# ------------------------------------------------------------------------------------------- notebook 03
+
+def test_notebook03_stored_frames_are_rendered_when_built_and_equal_a_fresh_render(tmp_path, monkeypatch):
+    from samlab.experiments import variance_generalization as vg
+    from samlab.runs import RunStore
+    from samlab.widgets import variance
+
+    study = vg.VarianceStudy("smoke", store=RunStore(tmp_path / "runs"), seeds=(0,), epochs=1, n_train=60,
+                             n_test=60, test_variances=(1.0, 30.0))
+    study.curves(rho=0.5, p=2.0, train_variances=(1.0, 5.0), progress=False, verbose=False)
+    drawn = []
+    real = variance.plot_generalization_curves
+    monkeypatch.setattr(variance, "plot_generalization_curves", lambda tv, curves, **k: drawn.append(
+        (*curves, len(k["labels"]))) or real(tv, curves, **k))
+    ui, out = variance.variance_explorer(study, rho=0.5, p=2.0, train_variance=1.0)
+    # stored: 1 and 5 at p = 2 (five methods) and at p = inf (SAMSON_inf is trained with p = 2: four)
+    assert sorted(drawn) == [(1.0, 4), (1.0, 5), (5.0, 4), (5.0, 5)]
+    ui.controls["train_variance"].value = 5.0
+    ui.controls["p"].value = math.inf
+    assert len(drawn) == 4 and len(_pngs(out)) == 1          # kept frames: nothing drawn
+    kept = _pngs(out)[0]
+    other, other_out = variance.variance_explorer(study, rho=0.5, p=math.inf, train_variance=5.0)
+    assert _pngs(other_out)[0] == kept                      # the same picture as a fresh render of that state
+    ui.controls["train_variance"].value = 15.0              # not stored: still waits for Run
+    assert "not computed yet" in str(out.outputs) and not ui.button.disabled
