@@ -155,3 +155,34 @@ def test_notebook03_stored_frames_are_rendered_when_built_and_equal_a_fresh_rend
     assert _pngs(other_out)[0] == kept                      # the same picture as a fresh render of that state
     ui.controls["train_variance"].value = 15.0              # not stored: still waits for Run
     assert "not computed yet" in str(out.outputs) and not ui.button.disabled
+
+
+# ------------------------------------------------------------------------------- figure sizes (item 7)
+
+def _size(png: bytes) -> tuple[int, int]:
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_notebook02_explorer_figure_is_as_large_as_the_others():
+    """It rendered at 72 dpi, 748 x 165 px: the smallest image of the suite, its text under 10 px. Now 80 dpi (every
+    explorer's) and panels 2.9 in tall: 4 x 2.6 in x 80 = 832 px wide, 2.9 x 80 = 232 px tall (by hand)."""
+    ui, out = widgets.perturbation_explorer()
+    assert _size(_pngs(out)[0]) == (832, 232)
+    ui.controls["p"].value = math.inf            # the other layout: the same size
+    assert _size(_pngs(out)[0]) == (832, 232)
+
+
+def test_notebook04_figure_keeps_its_size_whatever_the_method(tmp_path):
+    """The reference run (SGD) alone drew one 3.6-inch panel, grown to 560 px wide and 437 px tall; with a
+    reference beside it, two panels: 576 px wide. Now the lone run gets one panel as wide as two."""
+    from samlab.runs import RunStore
+    from samlab.train import TrainConfig, train
+
+    store = RunStore(tmp_path / "runs")
+    base = dict(model="small_cnn", dataset="digits", epochs=1, batch_size=32, max_train_samples=32,
+                max_test_samples=16, schedule="cosine", augment=False)
+    runs = [train(TrainConfig(method=m, **base), store=store, progress=False) for m in ("sgd", "sam")]
+    ui, out = widgets.stored_run_explorer(runs)
+    sgd = _size(_pngs(out)[0])
+    ui.controls["method"].value = "sam"
+    assert _size(_pngs(out)[0]) == sgd and sgd[0] == 576
