@@ -25,7 +25,7 @@ from ..perturbation import worst_case_perturbation
 __all__ = [
     "toy_relu_net", "hidden_linears", "random_taus", "positive_scaling", "sharpness", "spread",
     "SCALINGS", "scale_invariance_study", "format_spreads", "scaling_comparison", "format_scaling_table",
-    "ROUNDOFF", "findings",
+    "ROUNDOFF", "findings", "ScalingSweep",
 ]
 
 _HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU, nn.Identity)
@@ -115,6 +115,21 @@ def positive_scaling(model: nn.Sequential, taus: Sequence[Tensor], *, scale_bias
     return out
 
 
+@torch.no_grad()
+def _stacked_scaling(model: nn.Sequential, taus: Sequence[Sequence[Tensor]], scale_biases: bool) -> dict[str, Tensor]:
+    """:func:`positive_scaling` of ``model`` by each transformation of ``taus`` at once: parameter name ->
+    (transformations, ...) tensor, the same operations in the same order (so the same numbers)."""
+    prefix = {id(m): name for name, m in model.named_modules()}
+    out = {n: w.detach().expand(len(taus), *w.shape).clone() for n, w in model.named_parameters()}
+    for layer, (a, b) in enumerate(hidden_linears(model)):
+        tau = torch.stack([torch.as_tensor(t[layer], dtype=a.weight.dtype) for t in taus])    # (K, neurons)
+        out[f"{prefix[id(a)]}.weight"].mul_(tau[:, :, None])
+        if scale_biases and a.bias is not None:
+            out[f"{prefix[id(a)]}.bias"].mul_(tau)
+        out[f"{prefix[id(b)]}.weight"].div_(tau[:, None, :])
+    return out
+
+
 def _adaptive_flags(params: Sequence[Tensor], adaptive: str) -> list[bool]:
     check_choice("adaptive", adaptive, ("weights", "all"))
     return [True] * len(params) if adaptive == "all" else [w.ndim > 1 for w in params]
@@ -176,9 +191,7 @@ def scale_invariance_study(*, rho: float = 0.05, p: float = 2.0, tau_range: tupl
     net = toy_relu_net(widths, bias=has_bias, seed=seed)
     x, y = make_variance2d(data_variance, n_points, seed=seed)
     x = x.double()
-    methods = {"sam": ("sam", 2.0), "asam": ("asam", 2.0), f"samson_{p:g}": ("samson", p)}
-    if not math.isinf(p):
-        methods["samson_inf"] = ("samson", math.inf)
+    methods = _study_methods(p)
     values: dict[str, list[float]] = {name: [] for name in methods}
     logits = []
     for taus in random_taus(net, k, low=lo, high=hi, seed=seed + 1):
@@ -188,12 +201,118 @@ def scale_invariance_study(*, rho: float = 0.05, p: float = 2.0, tau_range: tupl
         for name, (m, pp) in methods.items():
             adaptive = "weights" if m == "sam" else asam_adaptive
             values[name].append(sharpness(scaled, x, y, method=m, rho=rho, p=pp, eta=0.0, adaptive=adaptive))
+    return _study_result(np.stack(logits), values, methods)
+
+
+def _study_methods(p: float) -> dict[str, tuple[str, float]]:
+    """The methods :func:`scale_invariance_study` compares at SAMSON's ``p``: name -> (method, p)."""
+    methods = {"sam": ("sam", 2.0), "asam": ("asam", 2.0), f"samson_{p:g}": ("samson", p)}
+    if not math.isinf(p):
+        methods["samson_inf"] = ("samson", math.inf)
+    return methods
+
+
+def _study_result(logits: np.ndarray, values: dict[str, Any], methods: dict[str, tuple[str, float]]) -> dict[str, Any]:
     arrays = {n: np.asarray(v) for n, v in values.items()}
-    return {"logits": np.stack(logits), "sharpness": arrays, "spread": {n: spread(v) for n, v in arrays.items()},
+    return {"logits": logits, "sharpness": arrays, "spread": {n: spread(v) for n, v in arrays.items()},
             "labels": {n: method_label(m, pp if m == "samson" else None) for n, (m, pp) in methods.items()},
             "text_labels": {n: method_label(m, pp if m == "samson" else None, plain=True)
                             for n, (m, pp) in methods.items()},
             "colors": {n: method_color(m, pp) for n, (m, pp) in methods.items()}}
+
+
+class ScalingSweep:
+    """:func:`scale_invariance_study` for notebook 01's explorer, fast enough for a slider (issue 19).
+
+    The same numbers as the study (up to float64 round-off: the K scaled nets run as one batch of matrix
+    products instead of one network each), computed in stages that are kept: per (scaling, tau range) the K
+    scaled weights, their losses and gradients; per method, p and rule for T the worst-case perturbation at
+    radius 1 (from :func:`samlab.perturbation.worst_case_perturbation`, one call per scaling); per rho only the
+    K perturbed losses (eps* is proportional to rho). A rho move then costs one batched forward pass.
+    """
+
+    def __init__(self, *, k: int = 50, widths: Sequence[int] = (2, 10, 10, 2), n_points: int = 500,
+                 n_logits: int = 4, data_variance: float = 5.0, seed: int = 0) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k={k!r} must be a positive integer")
+        self.k, self.widths, self.n_logits, self.seed = k, tuple(widths), n_logits, seed
+        x, y = make_variance2d(data_variance, n_points, seed=seed)
+        self.x, self.y = x.double(), y
+        self._scaled: dict[tuple, dict[str, Any]] = {}
+        self._directions: dict[tuple, list[Tensor]] = {}
+
+    @staticmethod
+    def _forward(net: nn.Sequential, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """The outputs of the nets whose parameters are stacked in ``params`` (name -> (nets, ...)) on ``x``."""
+        h = x.expand(len(next(iter(params.values()))), *x.shape)
+        for i, m in enumerate(net):
+            if isinstance(m, nn.Linear):
+                w, b = params[f"{i}.weight"].transpose(1, 2), params.get(f"{i}.bias")
+                h = h @ w if b is None else torch.baddbmm(b[:, None, :], h, w)
+            else:
+                h = torch.relu_(h) if isinstance(m, nn.ReLU) and not h.requires_grad else m(h)   # in place: 10x faster
+        return h
+
+    def _losses(self, net: nn.Sequential, params: dict[str, Tensor]) -> Tensor:
+        out = self._forward(net, params, self.x)          # (nets, points, classes): cross-entropy per net
+        picked = out.gather(2, self.y.expand(len(out), -1)[:, :, None])[:, :, 0]
+        return (torch.logsumexp(out, dim=2) - picked).mean(dim=1)
+
+    def _scalings(self, scaling: str, tau_range: tuple[float, float]) -> dict[str, Any]:
+        key = (scaling, tuple(float(t) for t in tau_range))
+        if key not in self._scaled:
+            lo, hi = (check_number("tau_range[0]", tau_range[0], low=0.0, low_open=True),
+                      check_number("tau_range[1]", tau_range[1], low=0.0, low_open=True))
+            if hi < lo:
+                raise ValueError(f"tau_range={tuple(tau_range)!r} must be (low, high) with low <= high")
+            has_bias, scale_biases = SCALINGS[scaling]
+            net = toy_relu_net(self.widths, bias=has_bias, seed=self.seed)
+            taus = random_taus(net, self.k, low=lo, high=hi, seed=self.seed + 1)
+            names = [n for n, _ in net.named_parameters()]
+            params = {n: w.requires_grad_(True) for n, w in _stacked_scaling(net, taus, scale_biases).items()}
+            loss = self._losses(net, params)
+            grads = torch.autograd.grad(loss.sum(), list(params.values()))   # each net's own: the losses are apart
+            with torch.no_grad():
+                logits = self._forward(net, params, self.x[:self.n_logits]).numpy()
+            self._scaled[key] = {"net": net, "names": names, "params": {n: w.detach() for n, w in params.items()},
+                                 "loss": loss.detach(), "grads": grads, "logits": logits}
+        return self._scaled[key]
+
+    def prepare(self, *, p: float = 2.0, tau_range: tuple[float, float] = (0.5, 1.5)) -> None:
+        """Compute what every scaling and rule for T needs at ``p`` and ``tau_range`` (a move of those controls
+        then costs one forward pass); about 0.5 s."""
+        for scaling in SCALINGS:
+            for adaptive in ("weights", "all"):
+                self.study(rho=1.0, p=p, tau_range=tau_range, scaling=scaling, asam_adaptive=adaptive)
+
+    def _direction(self, scaled: dict[str, Any], key: tuple, method: str, p: float, adaptive: str) -> list[Tensor]:
+        if key not in self._directions:
+            ws = [scaled["params"][n] for n in scaled["names"]]
+            flags = _adaptive_flags([w[0] for w in ws], adaptive)
+            per_net = [worst_case_perturbation([w[j] for w in ws], [g[j] for g in scaled["grads"]], method=method,
+                                               rho=1.0, p=p, eta=0.0, adaptive=flags) for j in range(self.k)]
+            self._directions[key] = [torch.stack([e[i] for e in per_net]) for i in range(len(ws))]
+        return self._directions[key]
+
+    def study(self, *, rho: float, p: float = 2.0, tau_range: tuple[float, float] = (0.5, 1.5),
+              scaling: str = "no biases", asam_adaptive: str = "weights") -> dict[str, Any]:
+        """What :func:`scale_invariance_study` returns for these arguments (and this sweep's k, widths, seed)."""
+        rho = check_number("rho", rho, low=0.0, low_open=True)
+        p = check_number("p", p, low=1.0, allow_inf=True)
+        check_choice("scaling", scaling, SCALINGS)
+        check_choice("asam_adaptive", asam_adaptive, ("weights", "all"))
+        scaled = self._scalings(scaling, tau_range)
+        methods = _study_methods(p)
+        eps = []
+        for m, pp in methods.values():
+            adaptive = "weights" if m == "sam" else asam_adaptive
+            key = (scaling, tuple(float(t) for t in tau_range), m, pp, adaptive)
+            eps.append(self._direction(scaled, key, m, pp, adaptive))
+        with torch.no_grad():     # every method's K perturbed nets in one batch
+            moved = {n: torch.cat([w + rho * e[i] for e in eps]) for i, (n, w) in enumerate(scaled["params"].items())}
+            perturbed = self._losses(scaled["net"], moved).reshape(len(methods), self.k)
+            values = {name: (perturbed[j] - scaled["loss"]).numpy() for j, name in enumerate(methods)}
+        return _study_result(scaled["logits"], values, methods)
 
 
 def format_spreads(result: dict[str, Any]) -> str:

@@ -23,9 +23,9 @@ _MAX_LAYERS, _MAX_COMPOSED = 64, 16
 def enable_blitting(fig: Figure, artists: Sequence[Any], static_key: Callable[[Any], tuple[Any, Any]]) -> Figure:
     """Let :func:`samlab.plots.figure_png` redraw only ``artists`` (the moving ones) on cached images of the rest.
 
-    The static parts are layered as matplotlib draws them: the figure's own artists (background, suptitle:
-    drawn once per size and dpi); per panel, its bottom (background, x axis, other static artists), its
-    top (y axis, spines, titles) and its lines that are not in ``artists`` (keyed by their data and style,
+    The static parts are layered as matplotlib draws them: the figure's own artists (background and figure
+    legends: drawn once per size, dpi and legend entries), its suptitle (once per text); per panel, its bottom (background,
+    x axis, other static artists), its top (y axis, spines, titles) and its lines that are not in ``artists`` (keyed by their data and style,
     so a slider that moves one line of four draws one); then the legends. ``static_key(ax)`` returns ``(bottom_key, top_key)``, what
     each depends on (e.g. ``((xlim, xlabel), (ylim, ylabel, title))``); a layer is drawn again only for a key
     not seen recently. Panels must keep their positions (no layout engine), and other static artists of a
@@ -82,8 +82,11 @@ def blitted_png(fig: Figure, dpi: int) -> bytes:
 def _static_layers(fig: Figure, static_key: Callable[[Any], tuple[Any, Any]],
                    where: tuple) -> list[tuple[tuple, Callable[[Any], None]]]:
     """``(key, draw)`` per static layer of ``fig``, bottom to top (see :func:`enable_blitting`)."""
+    title = fig._suptitle if fig._suptitle is not None and fig._suptitle.get_visible() else None
     layers: list[tuple[tuple, Callable[[Any], None]]] = [
-        (("figure", *where), functools.partial(_draw_without, fig, hidden=fig.axes))]
+        (("figure", *where, _legends_look(fig)), functools.partial(_draw_without, fig, hidden=[*fig.axes, title]))]
+    if title is not None:       # its own layer: a title that names a slider's value does not redraw the legends
+        layers.append((("suptitle", *where, title.get_text()), title.draw))
     legends = []
     moving = fig._samlab_blit["artists"]  # type: ignore[attr-defined]
     for i, ax in enumerate(fig.axes):
@@ -103,6 +106,13 @@ def _static_layers(fig: Figure, static_key: Callable[[Any], tuple[Any, Any]],
             texts = tuple(t.get_text() for t in legend.get_texts())
             legends.append((("legend", i, *where, id(legend), texts), legend.draw))
     return layers + legends
+
+
+def _legends_look(fig: Figure) -> tuple:
+    """What the figure's legends show: their entries (a change draws the figure's layer again)."""
+    return tuple((id(leg), tuple(t.get_text() for t in leg.get_texts()),
+                  tuple(str(h.get_color()) for h in leg.legend_handles if hasattr(h, "get_color")))
+                 for leg in fig.legends)
 
 
 def _lines_key(lines: Sequence[Any]) -> tuple:

@@ -24,6 +24,7 @@ _NOT_A_SETTING = ("seed", "device")   # the device is no part of a run's key; th
 #: Frames rendered when the explorer is built (each ~0.2 s at 2 cores).
 PRECOMPUTE = 24
 MIN_WIDTH_PX = 560
+_PANEL = (3.6, 2.8)     # inches per panel (plot_learning_curves' default): 576 px wide for two at 80 dpi
 
 
 def _fields(cfg: Any) -> dict[str, Any]:
@@ -139,7 +140,9 @@ def stored_run_explorer(results: Sequence[Any], *, reference: str = "SGD", title
                 f"gap {100 * (train_acc - summary['test_acc']):.2f} points, {summary['images_per_s']:.0f} images/s. "
                 f"{len(seeds)} seed{'s' * (len(seeds) != 1)} stored for this setting ({', '.join(map(str, seeds))})"
                 + (f"; what differs among the stored runs: {apart}." if apart else "."))
-        fig = plot_learning_curves(curves, ncols=2, title=title or None)
+        # one size for every run (issue 19): the reference run alone gets one panel as wide as two
+        fig = plot_learning_curves(curves, ncols=2, title=title or None,
+                                   panel_size=(_PANEL[0] * (3 - len(curves)), _PANEL[1]))
         rendered[setting, seed] = render_outputs([text, fig], dpi=dpi, min_width_px=MIN_WIDTH_PX)
         return list(rendered[setting, seed])
 
