@@ -3,7 +3,7 @@
 Each notebook is executed headless at ``--scale`` (from the filled results store: run ``make reproduce`` first,
 or the first execution trains what is missing), then one extra cell moves every control of its explorer (``ui``)
 through its values: each slider to ``--moves`` evenly spaced positions and back, each dropdown through every
-option and back, each checkbox off and on, each multi-select with one option dropped at a time and then all
+option and back, each checkbox off and on, each multi-select or checkbox group with one option dropped at a time and then all
 restored. A move's time is the wall time of ``control.value = new`` in the kernel, which redraws synchronously
 (computation, figure, Agg rendering, PNG encoding; not the transport to the browser nor its decoding: the
 browser test prints those). Moves that end in "not computed yet, click Run" (exempt: Run trains or computes)
@@ -38,7 +38,7 @@ import json as _json, time as _time
 import ipywidgets as _W
 
 def _positions(w, k):
-    if isinstance(w, _W.SelectMultiple):
+    if isinstance(w, _W.SelectMultiple) or hasattr(w, "boxes"):   # a multi-select or a checkbox group
         full = tuple(w.value)
         return [tuple(x for x in full if x != o) for o in full if len(full) > 1] + [full]
     if hasattr(w, "options"):

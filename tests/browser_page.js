@@ -17,7 +17,7 @@
     document.querySelectorAll(`${notebook} .widget-vbox`).forEach((box) => {
       const out = [...box.children].filter((c) => c.classList.contains("widget-output")).pop();
       if (!out) return;
-      const controls = [...box.querySelectorAll(".widget-slider, .widget-dropdown, .jupyter-button")]
+      const controls = [...box.querySelectorAll(".widget-slider, .widget-dropdown, .widget-checkbox, .jupyter-button")]
         .filter((c) => !out.contains(c));
       if (!controls.length) return;
       const i = found.length;
@@ -28,16 +28,19 @@
           c.dataset.samlabControl = `${i}-${j}`;
           const label = c.querySelector(".widget-label");
           const kind = c.classList.contains("widget-slider") ? "slider"
-            : c.classList.contains("widget-dropdown") ? "dropdown" : "button";
+            : c.classList.contains("widget-dropdown") ? "dropdown"
+            : c.classList.contains("widget-checkbox") ? "checkbox" : "button";
+          const box = kind === "checkbox" ? c.querySelector("input[type=checkbox]") : null;
           const select = c.querySelector("select");
           return {
             id: `${i}-${j}`, kind,
-            description: (kind === "button" ? c.textContent : label ? label.textContent : "").trim(),
+            description: (kind === "button" || kind === "checkbox" ? c.textContent : label ? label.textContent : "").trim(),
             readout: kind === "slider" ? (c.querySelector(".widget-readout") || {}).textContent || ""
               : kind === "dropdown" && select && select.selectedIndex >= 0 ? select.options[select.selectedIndex].text : "",
             options: select ? select.options.length : 0,
             selected: select ? select.selectedIndex : -1,
-            disabled: kind === "button" ? c.disabled : !!(select && select.disabled),
+            checked: box ? box.checked : null,
+            disabled: kind === "button" ? c.disabled : box ? box.disabled : !!(select && select.disabled),
           };
         })
       );

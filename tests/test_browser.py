@@ -236,11 +236,14 @@ def _settle(page, i: int, timeout: float, *, want_image: bool = False) -> dict:
 
 
 def _move(page, control: dict, how: str) -> None:
+    """Move ``control`` (``control`` as tagged before the move); ``back-<how>`` undoes the move ``how``."""
     loc = page.locator(f'[data-samlab-control="{control["id"]}"]')
+    back = how.startswith("back-")
+    how = how.removeprefix("back-")
     if how == "key":
         handle = loc.locator(".noUi-handle").first
         handle.focus()
-        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowLeft" if back else "ArrowRight")
     elif how == "drag":
         handle = loc.locator(".noUi-handle").first
         handle.scroll_into_view_if_needed()
@@ -248,10 +251,13 @@ def _move(page, control: dict, how: str) -> None:
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.mouse.move(x, y)
         page.mouse.down()
-        page.mouse.move(x + 40, y, steps=6)
+        page.mouse.move(x + (-40 if back else 40), y, steps=6)
         page.mouse.up()
     elif how == "choose":
-        loc.locator("select").select_option(index=(control["selected"] + 1) % control["options"])
+        loc.locator("select").select_option(index=control["selected"] if back else
+                                            (control["selected"] + 1) % control["options"])
+    elif how == "tick":
+        loc.locator("input[type=checkbox]").click()
     elif how == "click":
         loc.click()
     else:
@@ -265,6 +271,8 @@ def _moves(controls: list[dict]) -> list[tuple[dict, str]]:
             moves += [(c, "key"), (c, "drag")]
         elif c["kind"] == "dropdown" and c["options"] > 1:
             moves.append((c, "choose"))
+        elif c["kind"] == "checkbox" and not c["disabled"]:
+            moves += [(c, "tick"), (c, "tick")]   # off and on again (a group of boxes is left as it was)
         elif c["kind"] == "button" and not c["disabled"]:
             moves.append((c, "click"))
     return moves
@@ -302,9 +310,17 @@ def _explore(page, i: int, target: float, screenshot: Callable[..., None], found
         if not state["images"]:
             button = next((c for c in controls() if c["kind"] == "button" and not c["disabled"]), None)
             if button is not None and how != "click" and not CLICK_RUN:   # benchmark: Run would train
-                found.log.append(f"  {what}: asks for Run (not clicked: SAMLAB_BROWSER_CLICK_RUN=0)")
-                continue
-            if button is not None and how != "click":   # the move asks for Run: click it, then check
+                found.log.append(f"  {what}: asks for Run (not clicked: SAMLAB_BROWSER_CLICK_RUN=0); moved back")
+                # undo the move (the next control then moves from a drawn state), timed like any move
+                page.evaluate(f"() => __samlab.arm({i})")
+                _move(page, control, f"back-{how}")
+                what, how = f"explorer {i}: back-{how} {control['description']!r}", f"back-{how}"
+                res = _settle(page, i, SETTLE_TIMEOUT_S, want_image=False)
+                state = page.evaluate(f"() => __samlab.outputState({i})")
+                if not state["images"]:
+                    found.log.append(f"  {what}: still no figure: {_short(state['text'], 160)}")
+                    continue
+            elif button is not None and how != "click":   # the move asks for Run: click it, then check
                 screenshot(f"explorer{i}_{how}_{_param_name(control['description'])}_pending", explorer)
                 _move(page, button, "click")
                 res = _settle(page, i, MOVE_TIMEOUT_S, want_image=True)

@@ -214,5 +214,6 @@ def test_stored_measures_and_explorer_on_one_tiny_run(_isolated_store):
     ui.run()
     assert "SamlabFigure" in out.outputs[0]["data"]["text/plain"]
     ui.controls["include"].value = ()
-    assert "include" in out.outputs[0]["data"]["text/plain"]
+    message = out.outputs[0]["data"]["text/plain"]       # issue 19 item 8: named as the control is labelled
+    assert "'configurations'" in message and "include" not in message
     ui.close()

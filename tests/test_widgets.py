@@ -286,18 +286,31 @@ def test_robustness_explorer_reads_the_store_once_per_c_and_redraws_only_what_ch
     configs = {k: v for k, v in R.population("smoke").items() if k.training != "clipping"}
     train_all(list(configs.values()), store=store, progress=False)
     R.noise_curves(configs, R.noise_curve_spec("smoke"), store=store, progress=False)
-    reads, plots = [], []
-    real_read, real_plot = store.stored_measure, W05.plot_noise_curves
+    reads, plots, built = [], [], []
+    real_read = store.stored_measure
+
+    class Counted(W05.RobustnessBoard):
+        def __init__(self, *a, **k):
+            built.append(1)
+            super().__init__(*a, **k)
+
+        def show(self, shown, front, sigma_range, time):
+            plots.append(tuple(sigma_range))
+            return super().show(shown, front, sigma_range, time)
+
     monkeypatch.setattr(store, "stored_measure", lambda *a, **k: reads.append(1) or real_read(*a, **k))
-    monkeypatch.setattr(W05, "plot_noise_curves", lambda *a, **k: plots.append(k["sigma_range"]) or real_plot(*a, **k))
+    monkeypatch.setattr(W05, "RobustnessBoard", Counted)
     ui, out = widgets.robustness_explorer(configs, "smoke", store=store, pcm=False)
-    assert plots and _pngs(out)
+    assert plots and _pngs(out) and built == [1]
     n_reads, n_plots = len(reads), len(plots)
     hi = ui.controls["sigma_range"].value[1]
     ui.controls["sigma_range"].value = (0.0, hi / 2)
     assert len(reads) == n_reads and len(plots) == n_plots + 1 and plots[-1] == (0.0, hi / 2) and _pngs(out)
     ui.controls["sigma_range"].value = (0.0, hi / 4)
     assert len(reads) == n_reads and len(plots) == n_plots + 2
+    ui.controls["methods"].value = ui.controls["methods"].options[:1]     # one figure, reused: no new board
+    assert len(reads) == n_reads and len(plots) == n_plots + 3 and built == [1] and _pngs(out)
+    ui.controls["methods"].value = ui.controls["methods"].options
     ui.controls["sigma_range"].value = (0.0, hi)          # seen before: no drawing at all
-    assert len(plots) == n_plots + 2 and ui.timing["cached"] and len(reads) == n_reads
+    assert len(plots) == n_plots + 3 and ui.timing["cached"] and len(reads) == n_reads
     ui.close()

@@ -60,11 +60,12 @@ def _bootstrap(xs: Any, ys: Any) -> dict[str, Any]:
     import numpy as np
     from scipy.stats import rankdata
 
-    dx = np.sign(xs[:, :, None] - xs[:, None, :])
-    dy = np.sign(ys[:, :, None] - ys[:, None, :])
-    den = np.sqrt((dx * dx).sum(axis=(1, 2)) * (dy * dy).sum(axis=(1, 2)))
+    # each pair once (i < j): the full n x n sums are twice these, a factor that cancels in tau-b
+    i, j = np.triu_indices(xs.shape[1], 1)
+    dx, dy = np.sign(xs[:, i] - xs[:, j]), np.sign(ys[:, i] - ys[:, j])
+    den = np.sqrt(np.abs(dx).sum(axis=1) * np.abs(dy).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        tau = np.where(den > 0, (dx * dy).sum(axis=(1, 2)) / np.where(den > 0, den, 1.0), np.nan)
+        tau = np.where(den > 0, (dx * dy).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
     return {"pearson": _pearson_rows(xs, ys),
             "spearman": _pearson_rows(rankdata(xs, axis=1), rankdata(ys, axis=1)), "kendall": tau}
 
@@ -108,9 +109,12 @@ def correlation(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, s
 
 def correlation_table(rows: Sequence[Mapping[str, Any]], *, x: str = "sharpness", y: str = "gap",
                       by: str = "training", order: Sequence[str] = ("plain", "noise", "clipping"),
-                      n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Any:
+                      n_boot: int = 2000, seed: int = 0, level: float = 0.95, cache: dict | None = None) -> Any:
     """:func:`correlation` of ``x`` against ``y`` of ``rows`` per group (``by``, in ``order``; empty groups left
-    out) and over all rows (``"all"``): n, each statistic with its p-value and interval, and a note."""
+    out) and over all rows (``"all"``): n, each statistic with its p-value and interval, and a note.
+
+    ``cache``: a dict the caller keeps; a group whose pairs (and ``n_boot``, ``seed``, ``level``) were seen before
+    takes its statistics from there (an explorer's table for other configurations recomputes only what changed)."""
     import pandas as pd  # optional dependency (notebooks extra)
 
     groups = {v: [r for r in rows if r[by] == v] for v in order}
@@ -118,7 +122,13 @@ def correlation_table(rows: Sequence[Mapping[str, Any]], *, x: str = "sharpness"
     groups["all"] = list(rows)
     table = {}
     for name, g in groups.items():
-        c = correlation([r[x] for r in g], [r[y] for r in g], n_boot=n_boot, seed=seed, level=level)
+        xs, ys = tuple(float(r[x]) for r in g), tuple(float(r[y]) for r in g)
+        key = (xs, ys, n_boot, seed, level)
+        c = cache.get(key) if cache is not None else None
+        if c is None:
+            c = correlation(xs, ys, n_boot=n_boot, seed=seed, level=level)
+            if cache is not None:
+                cache[key] = c
         row = {"n": c["n"]}
         for k, sym in (("spearman", "Spearman ρ"), ("kendall", "Kendall τ"), ("pearson", "Pearson r")):
             row[sym] = c[k]

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 from ..analog import DEFAULT_TIMES, YEAR, PCMCurveSpec, pcm_times
 from ..checks import check_choice, check_int, check_number, check_scale
 from ..data import IMAGE_DATASETS
-from ..methods import method_key, run_label, variant_fields
+from ..methods import method_key, method_label, run_label, variant_fields
 from ..noise import NoiseCurveSpec, robustness_gap
 from ..papers import MNIST1D_PROTOCOL, NOISE_SIGMA_G, preset
 from ..runs import RunStore
@@ -313,10 +313,10 @@ def _stored(configs: Mapping[Setting, TrainConfig], spec: Any, store: RunStore |
 def series(curves: Mapping[Setting, Mapping[str, Any]], configs: Mapping[Setting, Any], *,
            high: float = HIGH_SIGMA) -> list[dict[str, Any]]:
     """Plain data for :func:`samlab.plots.plot_noise_curves`: per run its label (mathtext), colour key,
-    training, sigmas, mean and std over draws, clean and ``high`` accuracies and whether it is on the frontier."""
+    training, method (plain label), sigmas, mean and std over draws, clean and ``high`` accuracies and whether it is on the frontier."""
     rows = {r["setting"]: r for r in robustness_rows(curves, configs, high=high)}
     return [{"name": k.label, "label": run_label(configs[k]), "key": rows[k]["key"], "training": k.training,
-             "sigmas": list(c["sigmas"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
+             "method": method_label(configs[k], plain=True), "sigmas": list(c["sigmas"]), "mean": list(c["mean_acc"]), "std": list(c["std_acc"]),
              "clean": rows[k]["clean"], "high": rows[k]["high"], "high_std": rows[k]["high_std"],
              "front": rows[k]["front"]} for k, c in curves.items()]
 

@@ -90,7 +90,7 @@ def _new_profile_figure(n_panels: int, lines_per_panel: Sequence[int],
                         panel_size: tuple[float, float]) -> tuple[Figure, dict]:
     """A fixed-layout figure (blitting needs fixed panels) with empty lines, marked for blitted redraws."""
     fig = SamlabFigure(figsize=(panel_size[0] * n_panels, panel_size[1]))
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.2, top=0.86, wspace=0.32)
+    fig.subplots_adjust(left=0.06, right=0.975, bottom=0.2, top=0.86, wspace=0.32)   # room for the last x label
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
     lines = []
     for ax, n_lines in zip(axes, lines_per_panel):

@@ -12,9 +12,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
+from .blitting import enable_blitting, set_moving_artists
 from .core import finish_axes, new_figure, set_suptitle
 
-__all__ = ["TRAINING_COLORS", "METHOD_MARKERS", "plot_sharpness_robustness", "training_color"]
+__all__ = ["TRAINING_COLORS", "METHOD_MARKERS", "plot_sharpness_robustness", "training_color", "SharpnessBoard"]
 
 _TRAININGS = ("plain", "noise", "clipping")
 _TRAINING_NAMES = {"plain": "plain", "noise": "+ additive noise", "clipping": "+ weight clipping"}
@@ -100,14 +101,78 @@ def plot_sharpness_robustness(panels: Mapping[str, Sequence[Mapping]], *, xlabel
         ax.tick_params(labelleft=True)
     rows = [r for k in names for r in panels[k]]
     trainings = [t for t in _TRAININGS if any(r["training"] == t for r in rows)]
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    handles = [Line2D([], [], color=training_color(t), marker="o", ls="", markersize=7) for t in trainings]
-    labels = [_TRAINING_NAMES.get(t, t) for t in trainings]
-    handles += [Line2D([], [], color="0.4", marker=METHOD_MARKERS.get(m, "X"), ls="", markersize=7,
-                       markeredgecolor="black", markeredgewidth=0.5) for m in methods]
-    labels += methods
+    handles, labels = _legend_entries(trainings, list(dict.fromkeys(r["method"] for r in rows)))
     ncols = max(1, min(len(labels), int(fig.get_figwidth() // 1.6)))
     fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small")
     set_suptitle(fig, title)
     return fig
 
+
+
+def _legend_entries(trainings: Sequence[str], methods: Sequence[str]) -> tuple[list, list[str]]:
+    """Legend handles and labels: a colour per training configuration, then a marker per method."""
+    handles = [Line2D([], [], color=training_color(t), marker="o", ls="", markersize=7) for t in trainings]
+    handles += [Line2D([], [], color="0.4", marker=METHOD_MARKERS.get(m, "X"), ls="", markersize=7,
+                       markeredgecolor="black", markeredgewidth=0.5) for m in methods]
+    return handles, [_TRAINING_NAMES.get(t, t) for t in trainings] + list(methods)
+
+
+class SharpnessBoard:
+    """Notebook 06's explorer figure: one scatter panel of fixed layout, redrawn for each measure and choice of
+    configurations by blitting (issue 19): the panel's axes, labels and legend are cached images, drawn again
+    only when they change; the points are drawn on top. The same marks as :func:`plot_sharpness_robustness`.
+
+    ``trainings``/``methods``: every configuration and method the explorer can show (the layout makes room for
+    the longest legend); ``panel_size`` in inches; ``title``: the figure's (name the data set).
+    """
+
+    def __init__(self, trainings: Sequence[str], methods: Sequence[str], *, title: str | None = None,
+                 ylabel: str = "robustness gap (points)\nacc(σ_c = 0) − acc(σ_c = 0.4)",
+                 panel_size: tuple[float, float] = (5.0, 3.6), dpi: int = 80) -> None:
+        if not trainings or not methods:
+            raise ValueError("trainings and methods must each name at least one")
+        self.trainings, self.methods, self.ylabel = list(trainings), list(methods), ylabel
+        fig, axes = new_figure(1, 1, panel_size=panel_size)
+        fig.set_dpi(dpi)
+        self.fig, self.ax = fig, axes[0, 0]
+        self._legends: dict[tuple, object] = {}
+        self._legend(self.trainings, self.methods)
+        set_suptitle(fig, title)
+        # the layout makes room for a two-line x label (a linear axis says why) and a title
+        finish_axes(self.ax, xlabel="x\nx", ylabel=ylabel)
+        fig.draw_without_rendering()
+        fig.set_layout_engine("none")
+        enable_blitting(fig, [], lambda ax: ((ax.get_xlim(), ax.get_xscale(), ax.get_xlabel()),
+                                             (ax.get_ylim(), ax.get_title())))
+
+    def _legend(self, trainings: Sequence[str], methods: Sequence[str]) -> None:
+        key = (tuple(trainings), tuple(methods))
+        if key not in self._legends:
+            self.fig.legends.clear()
+            handles, labels = _legend_entries(trainings, methods)
+            ncols = max(1, min(len(labels), int(self.fig.get_figwidth() // 1.3)))
+            self._legends[key] = self.fig.legend(handles, labels, loc="outside lower center", ncols=ncols,
+                                                 fontsize="small")
+        self.fig.legends[:] = [self._legends[key]]
+
+    def show(self, rows: Sequence[Mapping], xlabel: str, title: str | None = None, *, log_x: bool = True,
+             limits: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Figure:
+        """Draw ``rows`` (as :func:`plot_sharpness_robustness`'s) with ``xlabel`` and the panel ``title``;
+        return the figure (render it with :func:`samlab.plots.figure_png`). ``limits``: ``(xlim, ylim)`` to keep
+        (e.g. :meth:`limits` after showing every run: fewer runs then never rescale the panel)."""
+        if not rows:
+            raise ValueError("rows is empty: no run has both a sharpness value and a noise curve")
+        ax = self.ax
+        ax.cla()                      # new data limits; the panel keeps its place (the layout is fixed)
+        _panel(ax, rows, xlabel, self.ylabel, title, log_x)
+        if limits is not None:
+            ax.set_xlim(*limits[0])
+            ax.set_ylim(*limits[1])
+        trainings = [t for t in self.trainings if any(r["training"] == t for r in rows)]
+        self._legend(trainings or self.trainings, [m for m in self.methods if any(r["method"] == m for r in rows)])
+        set_moving_artists(self.fig, [*ax.collections, *ax.lines])
+        return self.fig
+
+    def limits(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The panel's ``(xlim, ylim)`` now."""
+        return tuple(self.ax.get_xlim()), tuple(self.ax.get_ylim())   # type: ignore[return-value]

@@ -15,12 +15,13 @@ import math
 from typing import Any, Sequence
 
 import ipywidgets as W
+import traitlets
 
 from ..checks import check_number
 from ..methods import DEFAULT_RHO, format_p
 
 __all__ = ["P_CHOICES", "rho_slider", "p_selector", "c_slider", "range_slider", "choice_selector",
-           "readout_format", "dropdown_width", "browser_snap"]
+           "readout_format", "dropdown_width", "browser_snap", "CheckboxGroup", "checkbox_group"]
 
 #: The p values offered by :func:`p_selector`: 1 to 8 and infinity.
 P_CHOICES: tuple[tuple[str, float], ...] = tuple((str(i), float(i)) for i in range(1, 9)) + (("∞", math.inf),)
@@ -103,3 +104,62 @@ def choice_selector(options: Sequence[Any], value: Any = None, *, description: s
         raise ValueError(f"{description or 'value'}={value!r} is not one of {values}")
     return W.Dropdown(options=opts, value=value, description=description, style=_STYLE,
                       layout={"width": dropdown_width(labels, description)})
+
+
+class CheckboxGroup(W.HBox):
+    """Several options, each its own checkbox (no ctrl-click, unlike a multi-select); ``value`` is the tuple of
+    the checked options in the options' order, observable like any control's (``observe(..., "value")``).
+
+    Setting ``value`` ticks exactly those boxes and notifies once; ticking a box in the browser changes ``value``
+    once. An option not offered raises ``ValueError`` and leaves every box as it was.
+    """
+
+    value = traitlets.Tuple()
+
+    def __init__(self, options: Sequence[str], value: Sequence[str] | None = None, *, description: str = "") -> None:
+        self.options = tuple(str(o) for o in options)
+        if not self.options:
+            raise ValueError(f"options for {description or 'the checkbox group'} is empty")
+        if len(set(self.options)) != len(self.options):
+            raise ValueError(f"options must be distinct, got {list(self.options)}")
+        self.description = description
+        self.boxes = {o: W.Checkbox(value=False, description=o, indent=False, layout={"width": "auto"},
+                                    style={"description_width": "initial"}) for o in self.options}
+        self._syncing = False
+        for box in self.boxes.values():
+            box.observe(self._box_changed, names="value")
+        label = [W.Label(description, layout={"margin": "0 0.6em 0 0"})] if description else []
+        super().__init__([*label, *self.boxes.values()], layout={"flex_flow": "row wrap", "align_items": "center"})
+        self.value = tuple(self.options if value is None else value)
+
+    @traitlets.validate("value")
+    def _valid(self, proposal: Any) -> tuple[str, ...]:
+        chosen = tuple(proposal["value"])
+        unknown = [v for v in chosen if v not in self.options]
+        if unknown:
+            raise ValueError(f"{self.description or 'value'}: {unknown} not among the options {list(self.options)}")
+        return tuple(o for o in self.options if o in chosen)
+
+    @traitlets.observe("value")
+    def _value_changed(self, change: Any) -> None:
+        self._syncing = True
+        try:
+            for o, box in self.boxes.items():
+                box.value = o in change["new"]
+        finally:
+            self._syncing = False
+
+    def _box_changed(self, _change: Any) -> None:
+        if not self._syncing:
+            self.value = tuple(o for o, box in self.boxes.items() if box.value)
+
+    def close(self) -> None:
+        for box in getattr(self, "boxes", {}).values():     # (a refused construction has none)
+            box.close()
+        super().close()
+
+
+def checkbox_group(options: Sequence[str], value: Sequence[str] | None = None, *,
+                   description: str = "") -> CheckboxGroup:
+    """A :class:`CheckboxGroup` over ``options`` (all checked unless ``value`` says which)."""
+    return CheckboxGroup(options, value, description=description)

@@ -46,6 +46,8 @@ def figure_png_sized(fig: Any, *, dpi: int = 80, min_width_px: int = 0) -> bytes
     """The PNG an explorer shows for ``fig`` (at least ``min_width_px`` wide), as bytes: what a widget caches."""
     width_in = float(fig.get_figwidth())
     short = min_width_px / (width_in * dpi) if width_in > 0 else 1.0
+    if short > 1 and getattr(fig, "_samlab_blit", None) is not None:   # a reused figure: never resized (it
+        return figure_png(fig, dpi=math.ceil(min_width_px / width_in))   # would grow at every redraw)
     if short > 1:   # too narrow: half of the factor in size (smaller fonts), half in dpi (sharper)
         grow = math.sqrt(short)
         fig.set_size_inches(width_in * grow, fig.get_figheight() * grow)
