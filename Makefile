@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.samlab-installed-$(PYVER)
 SCALE  ?= quick
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK))
 
-.PHONY: test test-fast test-browser doctor reproduce course lab bench install lock clean-venv
+.PHONY: test test-fast test-browser doctor reproduce course site lab bench install lock clean-venv
 
 install: $(STAMP)
 
@@ -57,6 +57,10 @@ reproduce: $(STAMP)
 ## make course: the student edition (solution cells removed) and the instructor edition into build/course/.
 course: $(STAMP)
 	$(BIN)/python -m samlab course --out build/course
+
+## make site: the static HTML site (Sphinx, offline) from the notebooks `make reproduce` executed, into build/site/.
+site: $(STAMP)
+	$(BIN)/python -m samlab site --out build/site
 
 ## make lab: JupyterLab from the same venv.
 lab: $(STAMP)

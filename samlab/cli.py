@@ -19,13 +19,14 @@ import argparse
 import dataclasses
 import math
 import os
+import pathlib
 import sys
 import time
 from typing import Any, Sequence
 
 import torch
 
-from . import __version__, course, data, ledger, notebooks, papers, paths, train
+from . import __version__, course, data, ledger, notebooks, papers, paths, site, train
 from .checks import SCALES
 from .cli_sweep import add_sweep_parser, cmd_sweep
 from .data import IMAGE_DATASETS, MNIST1D_DATASETS
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samlab", description="Sharpness-aware training: train, list runs, "
                                      "fetch data, reproduce the notebooks.")
     parser.add_argument("--version", action="version", version=f"samlab {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs,data,reproduce,course,doctor}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs,data,reproduce,course,site,doctor}")
 
     tr = sub.add_parser("train", help="train one run or a preset (resumes or returns stored runs)",
                         description="Train (or resume, or load) runs into the results store (data/runs).")
@@ -143,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "'solution' removed) and OUT/instructor, outputs stripped.")
     co.add_argument("--out", default="build/course", help="output folder (default build/course)")
 
+    si = sub.add_parser("site", help="build the static site from the executed notebooks",
+                        description="The HTML site of the suite (Sphinx): the notebooks as `make reproduce` executed "
+                                    "them, their student edition, the claims ledger, installing, the API reference.")
+    si.add_argument("--notebooks", default=None, help="folder of executed notebooks (default notebooks/_executed)")
+    si.add_argument("--out", default="build/site", help="output folder (default build/site)")
     sub.add_parser("doctor", help="check the setup (widgets, aihwkit, torch, data, folders)",
                    description="One screen: what works, what does not and what to do; exit status 1 on a real problem.")
     return parser
@@ -311,6 +317,21 @@ def _cmd_course(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_site(args: argparse.Namespace) -> int:
+    folder = args.notebooks or paths.notebooks_dir() / "_executed"
+    try:
+        built = site.build_site(folder, args.out)
+    except FileNotFoundError as err:
+        print(f"samlab site: {err}", file=sys.stderr)
+        return 2
+    out = pathlib.Path(args.out)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 2 ** 20
+    print(f"site: {len(built['pages']['notebooks'])} notebooks (and their student edition), the ledger, the API "
+          f"-> {out / 'index.html'} ({built['seconds']:.0f} s, {size:.0f} MiB, "
+          f"{len(built['warnings'])} Sphinx warnings)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m samlab`` and the ``samlab`` script; returns the exit status."""
     parser = build_parser()
@@ -327,4 +348,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return doctor_main()
     if args.command == "course":
         return _cmd_course(args)
+    if args.command == "site":
+        return _cmd_site(args)
     return _cmd_reproduce(args, args.subparser)

@@ -3,12 +3,12 @@
 The noise model (SAMSON sec. 6, eq. 7-8, after Joshi et al. 2020). Every Conv/Linear weight ``W_ij`` of layer
 ``l`` is stored on a differential pair of devices whose conductances range over ``[0, G_max]``; the layer's
 largest absolute weight ``W_max`` maps to ``G_max``. The ideal conductance of the device that carries the
-weight (the ``+`` device when ``W_ij > 0``, the ``-`` device when ``W_ij < 0``; the other stays at 0) is
+weight (the ``+`` device when ``W_ij > 0``, the ``-`` device when ``W_ij < 0``; the other stays at 0) is ::
 
     G_T = |W_ij| / W_max * G_max                                          (eq. 7)
 
 and the programmed (or read, or drifted) conductance is ``G = G_T * delta_ij`` with ``delta_ij ~ N(1, sigma_c^2)``
-(eq. 8), independent per weight. Reading the weight back through the same linear map,
+(eq. 8), independent per weight. Reading the weight back through the same linear map, ::
 
     W'_ij = sign(W_ij) * G * W_max / G_max = sign(W_ij) * |W_ij| * delta_ij = W_ij * delta_ij,
 

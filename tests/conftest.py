@@ -19,3 +19,10 @@ def _isolated_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SAMLAB_RUNS", str(base / "runs"))
     monkeypatch.setenv("SAMLAB_FIGURES", str(base / "figures"))
     yield base
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory):
+    """A folder for the notebooks the suite executes at smoke scale (tests/test_notebooks.py puts them here);
+    tests/test_site.py builds the static site from them instead of executing them again."""
+    return tmp_path_factory.mktemp("executed")

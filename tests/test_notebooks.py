@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -44,10 +45,11 @@ def test_notebook_is_thin(path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_at_smoke_scale(path, tmp_path, _isolated_store):
+def test_notebook_runs_at_smoke_scale(path, tmp_path, _isolated_store, executed_notebooks):
     out = run_notebook(path, scale="smoke", output=tmp_path / path.name, threads=1, progress=False,
                        env={"SAMLAB_RUNS": str(_isolated_store / "runs"),
                             "SAMLAB_FIGURES": str(_isolated_store / "figures")})
+    shutil.copyfile(out, executed_notebooks / path.name)     # the static site's test builds from these
     cells = json.loads(out.read_text())["cells"]
     errors = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]

@@ -378,7 +378,7 @@ def rim_readings(landscapes: Mapping[Setting, Mapping[str, Any]]) -> str:
 
 def rim_rise(landscape: Mapping[str, Any]) -> dict[str, float]:
     """How flat a 2-D landscape's minimum is on its slice: the centre loss, the mean loss on the grid's rim
-    (|alpha| or |beta| = span) and the rise between them."""
+    (``|alpha|`` or ``|beta|`` = span) and the rise between them."""
     z = landscape["loss"]
     rim = [*z[0], *z[-1], *(row[0] for row in z[1:-1]), *(row[-1] for row in z[1:-1])]
     mean = sum(rim) / len(rim)

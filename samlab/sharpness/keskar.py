@@ -1,6 +1,6 @@
 """Keskar et al.'s sharpness (ICLR 2017, Metric 2.1; SAMSON Fig. 9): the largest relative loss rise in a box.
 
-For the flattened parameters ``w`` (``n`` numbers) and a matrix ``A`` (``n x k``),
+For the flattened parameters ``w`` (``n`` numbers) and a matrix ``A`` (``n x k``), ::
 
     C_eps = { z in R^k : |z_i| <= eps (|(A^+ w)_i| + 1) },
     phi(eps, A) = 100 * ( max_{z in C_eps} L(w + A z) - L(w) ) / (1 + L(w)),
