@@ -237,3 +237,22 @@ def test_notebook_02_explorer_shows_every_x_tick_label_whole():
                if label.get_visible() and label.get_text()
                for box in [label.get_window_extent(renderer)] if box.x0 < 0 or box.x1 > width]
         assert not cut, f"p = {p}: tick labels past the figure's edge (width {width:.0f} px): {cut}"
+
+
+def test_notebook_01_sharpness_limits_round_outward_to_a_coarse_grid():
+    """Limits that follow only the data but move in coarse steps: quarter decades on a log axis, 1/2/5 x 10^k on
+    a linear one (so a small rho move keeps the y axis and the explorer redraws only its lines)."""
+    from samlab.plots.scale_invariance import _nice_ylim
+
+    fig, axes = new_figure(1, 2)
+    log, lin = axes[0]
+    log.set_yscale("log")
+    log.set_ylim(0.013, 0.14)
+    _nice_ylim(log)
+    np.testing.assert_allclose(log.get_ylim(), (10 ** -2.0, 10 ** -0.75))   # log10: -1.89 -> -2, -0.85 -> -0.75
+    lin.set_ylim(0.75, 1.44)                                                 # span 0.69 / 4 = 0.17 -> step 0.2
+    _nice_ylim(lin)
+    np.testing.assert_allclose(lin.get_ylim(), (0.6, 1.6))
+    lin.set_ylim(0.7, 1.5)                                                   # a small move of the data: the same
+    _nice_ylim(lin)
+    np.testing.assert_allclose(lin.get_ylim(), (0.6, 1.6))

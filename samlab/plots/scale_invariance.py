@@ -1,6 +1,9 @@
 """Notebook 01 (ASAM report Figs. 2-4): logits and sharpness across positive scaling transformations."""
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -63,6 +66,8 @@ def _plot_new(logits: np.ndarray, sharpness: dict[str, np.ndarray], labels: dict
     _sharpness_scale(axes[0, 1], positive and bool(sharpness))
     finish_axes(axes[0, 1], xlabel="transformation", ylabel=r"$L(w+\epsilon)-L(w)$", title="sharpness")
     finish_axes(axes[0, 2], xlabel="transformation", ylabel="sharpness / its mean", title="relative sharpness")
+    for a in (axes[0, 1], axes[0, 2]):
+        _nice_ylim(a)
     fig.legend(*axes[0, 2].get_legend_handles_labels(), loc="outside right upper", fontsize="small")
     set_suptitle(fig, title)
     return fig
@@ -108,6 +113,20 @@ def _new_fixed_figure(shape: tuple[int, int]) -> tuple[Figure, dict]:
     return fig, state
 
 
+def _nice_ylim(ax: Any) -> None:
+    """Round the panel's autoscaled y limits outward to a coarse grid: quarter decades on a log axis, whole steps
+    of 1, 2 or 5 x 10^k (about 4 per axis) on a linear one. The limits still follow only the data (a state
+    draws the same figure whatever came before), and a small move of rho or tau mostly keeps them, so the
+    explorer redraws only the lines (issue 19: a y axis redraw was two thirds of a move's rendering)."""
+    lo, hi = ax.get_ylim()
+    if ax.get_yscale() == "log" and lo > 0:
+        ax.set_ylim(10 ** (math.floor(4 * math.log10(lo)) / 4), 10 ** (math.ceil(4 * math.log10(hi)) / 4))
+    elif ax.get_yscale() == "linear" and hi > lo:
+        raw = (hi - lo) / 4
+        step = min((m * 10 ** math.floor(math.log10(raw)) for m in (1, 2, 5, 10)), key=lambda v: abs(v - raw))
+        ax.set_ylim(math.floor(lo / step) * step, math.ceil(hi / step) * step)
+
+
 def _update(fig: Figure, state: dict, logits: np.ndarray, sharpness: dict[str, np.ndarray], labels: dict[str, str],
             colors: dict[str, str], title: str | None) -> None:
     ax0, ax1, ax2 = state["axes"]
@@ -125,9 +144,12 @@ def _update(fig: Figure, state: dict, logits: np.ndarray, sharpness: dict[str, n
         for row in state["slots"]:
             row[j].set(data=([], []), visible=False)
     for ax in (ax0, ax1, ax2):
+        ax.set_autoscaley_on(True)      # (the rounded limits of the last draw turned it off)
         ax.relim(visible_only=True)
         ax.autoscale_view()
     _sharpness_scale(ax1, positive and bool(sharpness))
+    for ax in (ax1, ax2):
+        _nice_ylim(ax)
     handles = [state["slots"][1][j] for j in shown]
     texts = [h.get_label() for h in handles]
     look = (texts, [h.get_color() for h in handles])
