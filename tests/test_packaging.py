@@ -48,7 +48,7 @@ def test_pyproject_declares_ranges_and_extras_not_pins():
     assert PROJECT["requires-python"] == ">=3.12"
     core = {Requirement(r).name for r in PROJECT["dependencies"]}
     assert core == {"torch", "numpy", "scipy", "tqdm", "packaging"}, "the core is the optimizer's and trainer's needs"
-    assert set(PROJECT["optional-dependencies"]) == {"data", "analog", "notebooks", "cluster", "all", "dev"}
+    assert set(PROJECT["optional-dependencies"]) == {"data", "analog", "notebooks", "cluster", "all", "docs", "dev"}
     for extra, modules in extras.EXTRAS.items():  # samlab.extras names the same extras as pyproject.toml
         names = {Requirement(r).name for r in PROJECT["optional-dependencies"][extra]}
         assert {extras._DISTRIBUTIONS.get(m, m).replace("_", "-") for m in modules} <= {n.replace("_", "-") for n in names}
