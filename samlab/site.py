@@ -95,12 +95,11 @@ def student_page(executed: dict[str, Any], name: str) -> dict[str, Any]:
     """The student edition of an executed notebook for a static page: :func:`static_notebook` without the
     solution cells, each check's output replaced by what it tells a student who runs it."""
     nb = static_notebook(executed, name)
-    outputs = {id(c): c.get("outputs") for c in nb["cells"]}
     page = student_edition(nb)                 # (strips every output: put back all but the checks')
     for cell, original in zip([c for c in nb["cells"] if "solution" not in tags(c)], page["cells"]):
         if original["cell_type"] != "code":
             continue
-        original["outputs"] = outputs[id(cell)] or []
+        original["outputs"] = cell.get("outputs") or []
         original["execution_count"] = cell.get("execution_count")
         if "check" in tags(original):
             text = ("Run this cell after your answer: it prints right, not right yet (with a hint) or not "

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["enable_blitting", "set_moving_artists", "blitted_png"]
+__all__ = ["enable_blitting", "set_moving_artists", "blitted_png", "show_legend"]
 
 _MAX_LAYERS, _MAX_COMPOSED = 64, 16
 
@@ -51,6 +51,16 @@ def set_moving_artists(fig: Figure, artists: Sequence[Any]) -> None:
     """Change which artists of a blitted figure move (drawn on every render); its other lines become a cached
     layer per panel, drawn again only when their data or style change."""
     fig._samlab_blit["artists"] = list(artists)  # type: ignore[attr-defined]
+
+
+def show_legend(fig: Figure, legends: dict, key: Any, make: Callable[[], Any]) -> None:
+    """Make ``fig``'s one figure legend the one kept in ``legends`` under ``key`` (``make()`` builds it the first
+    time): the same legend object for the same selection, so the figure layer, keyed by its legend, is drawn
+    once per selection."""
+    if key not in legends:
+        fig.legends.clear()
+        legends[key] = make()
+    fig.legends[:] = [legends[key]]
 
 
 def blitted_png(fig: Figure, dpi: int) -> bytes:

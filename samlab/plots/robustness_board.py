@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .blitting import enable_blitting, set_moving_artists
+from .blitting import enable_blitting, set_moving_artists, show_legend
 from .core import SamlabFigure
 from .core import finish_axes as _finish
 from .robustness import PANEL_TITLES, TIME_TICKS, TRAINING_STYLES, _color
@@ -153,19 +153,17 @@ class RobustnessBoard:
     def _set_legend(self, methods: Sequence[tuple[str, str]], trainings: Sequence[str]) -> None:
         """The figure's one legend: the methods and training configurations shown (each legend kept, so the
         blitted figure layer, keyed by the legend, is drawn once per selection)."""
-        key = (tuple(methods), tuple(trainings))
-        if key in self._legends:
-            self.fig.legends[:] = [self._legends[key]]
-            return
-        self.fig.legends.clear()
-        handles = [Line2D([], [], color=_color({"key": key}), lw=2.5) for key, _ in methods]
-        labels = [label for _, label in methods]
-        for t in trainings:
-            style = TRAINING_STYLES.get(t, TRAINING_STYLES["plain"])
-            handles.append(Line2D([], [], color="0.3", ls=style["ls"], marker=style["marker"], ms=4, lw=1.3))
-            labels.append(PANEL_TITLES.get(t, t).replace("+ ", ""))
-        self._legends[key] = self.fig.legend(handles, labels, loc="outside lower center", ncols=len(handles),
-                                             fontsize="small", frameon=False, handlelength=2.2, columnspacing=1.2)
+        def make() -> Any:
+            handles = [Line2D([], [], color=_color({"key": key}), lw=2.5) for key, _ in methods]
+            labels = [label for _, label in methods]
+            for t in trainings:
+                style = TRAINING_STYLES.get(t, TRAINING_STYLES["plain"])
+                handles.append(Line2D([], [], color="0.3", ls=style["ls"], marker=style["marker"], ms=4, lw=1.3))
+                labels.append(PANEL_TITLES.get(t, t).replace("+ ", ""))
+            return self.fig.legend(handles, labels, loc="outside lower center", ncols=len(handles),
+                                   fontsize="small", frameon=False, handlelength=2.2, columnspacing=1.2)
+
+        show_legend(self.fig, self._legends, (tuple(methods), tuple(trainings)), make)
 
     def show(self, shown: Iterable[str], front: Iterable[str], sigma_range: tuple[float, float],
              time: float | None) -> Figure:

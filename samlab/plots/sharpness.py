@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from .blitting import enable_blitting, set_moving_artists
+from .blitting import enable_blitting, set_moving_artists, show_legend
 from .core import finish_axes, new_figure, set_suptitle
 
 __all__ = ["TRAINING_COLORS", "METHOD_MARKERS", "plot_sharpness_robustness", "training_color", "SharpnessBoard"]
@@ -146,14 +146,12 @@ class SharpnessBoard:
                                              (ax.get_ylim(), ax.get_title())))
 
     def _legend(self, trainings: Sequence[str], methods: Sequence[str]) -> None:
-        key = (tuple(trainings), tuple(methods))
-        if key not in self._legends:
-            self.fig.legends.clear()
+        def make() -> object:
             handles, labels = _legend_entries(trainings, methods)
             ncols = max(1, min(len(labels), int(self.fig.get_figwidth() // 1.3)))
-            self._legends[key] = self.fig.legend(handles, labels, loc="outside lower center", ncols=ncols,
-                                                 fontsize="small")
-        self.fig.legends[:] = [self._legends[key]]
+            return self.fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small")
+
+        show_legend(self.fig, self._legends, (tuple(trainings), tuple(methods)), make)
 
     def show(self, rows: Sequence[Mapping], xlabel: str, title: str | None = None, *, log_x: bool = True,
              limits: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Figure:
